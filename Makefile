@@ -1,0 +1,46 @@
+# The platform's chores. `make run` and `make test` are all a new user needs.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PYTHON ?= python3
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/groups
+
+.PHONY: install run test test-sqlite test-postgres lint bench loadtest clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: install
+	$(PY) manage.py runplatform
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+# The whole suite on the embedded defaults (SQLite), then the database-heavy
+# parts again on the local PostgreSQL (required in CI, skipped with a note elsewhere).
+test: install lint test-sqlite test-postgres
+
+test-sqlite: install
+	$(VENV)/bin/pytest
+
+test-postgres: install
+	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.rsplit('/',1)[0]+'/postgres', connect_timeout=3).close()" 2>/dev/null; then \
+		DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest -m "postgres or not (browser or slow)" tests/messageserver tests/postgres tests/e2e $(PG_EXTRA); \
+	elif [ "$$CI" = "true" ]; then \
+		echo "PostgreSQL at $(PG_TEST_URL) is unreachable: CI requires it"; exit 1; \
+	else \
+		echo "PostgreSQL at $(PG_TEST_URL) is unreachable: skipping the PostgreSQL pass"; \
+	fi
+
+bench: install
+	$(PY) bench/run.py
+
+loadtest: install
+	$(PY) bench/loadtest.py
+
+clean:
+	rm -rf var .pytest_cache test-artifacts

@@ -1,0 +1,179 @@
+"""Every process's settings, read from the environment and strictly parsed.
+
+This module is plain Python (no Django) so that Karl, errord and smtpd read
+exactly the same settings as the web app without importing Django. A mistyped
+number or boolean stops the process at start-up with a clear message; it is
+never silently replaced by a default.
+
+Secrets that are not set (INTERNAL_API_TOKEN, SECRET_KEY) are generated once
+into DATA_DIR, so every process started from the same DATA_DIR agrees on them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class SettingError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+def env_str(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingError(f"{name}={raw!r} is not a whole number") from None
+    if minimum is not None and value < minimum:
+        raise SettingError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw.strip())
+    except ValueError:
+        raise SettingError(f"{name}={raw!r} is not a number") from None
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingError(f"{name}={raw!r} is not a boolean (use one of: true, false, 1, 0, yes, no)")
+
+
+def _secret_from_file(data_dir: Path, filename: str, nbytes: int = 32) -> str:
+    """Read a generated secret from DATA_DIR, creating it (mode 0600) on first use."""
+    path = data_dir / "secrets" / filename
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        os.link(tmp, path)  # first writer wins; a concurrent starter reads its value
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Env:
+    groups_domain: str
+    data_dir: Path
+    database_url: str
+    redis_url: str
+    elasticsearch_url: str
+    search_client: str
+    karl_relays: tuple[str, ...]
+    bind_address: str
+    web_port: int
+    smtpd_port: int
+    messageserver_port: int
+    karl_port: int
+    errord_port: int
+    internal_api_token: str
+    secret_key: str
+    site_url: str
+    debug: bool
+    dkim_selector: str
+    max_message_size: int
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def service_url(self, name: str) -> str:
+        """Base URL of an internal service (messageserver, karl, errord).
+
+        MESSAGESERVER_URL, KARL_URL and ERRORD_URL override the derived value,
+        for deployments where a service runs on another host.
+        """
+        override = os.environ.get(f"{name.upper()}_URL", "").strip()
+        if override:
+            return override.rstrip("/")
+        port = {
+            "messageserver": self.messageserver_port,
+            "karl": self.karl_port,
+            "errord": self.errord_port,
+        }[name]
+        host = "127.0.0.1" if self.bind_address in ("0.0.0.0", "::", "") else self.bind_address
+        return f"http://{host}:{port}"
+
+    @property
+    def dkim_key_path(self) -> Path:
+        return self.data_dir / "dkim" / f"{self.groups_domain}.{self.dkim_selector}.pem"
+
+
+def load() -> Env:
+    """Read the environment now (tests call this after changing os.environ)."""
+    data_dir = Path(env_str("DATA_DIR", str(PROJECT_DIR / "var"))).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    relays_raw = env_str("KARL_RELAYS", f"maildir:{data_dir / 'outbox'}")
+    relays = tuple(r.strip() for r in relays_raw.split(",") if r.strip())
+    for relay in relays:
+        if not (relay.startswith(("smtp://", "smtps://", "maildir:")) or relay == "mx"):
+            raise SettingError(
+                f"KARL_RELAYS entry {relay!r} is not smtp://host:port, maildir:PATH or mx"
+            )
+    search_client = env_str("SEARCH_CLIENT", "elasticsearch").lower()
+    if search_client not in ("elasticsearch", "opensearch"):
+        raise SettingError(f"SEARCH_CLIENT={search_client!r} must be elasticsearch or opensearch")
+    return Env(
+        groups_domain=env_str("GROUPS_DOMAIN", "groups.localhost").lower(),
+        data_dir=data_dir,
+        database_url=env_str("DATABASE_URL", f"sqlite:///{data_dir / 'groups.sqlite3'}"),
+        redis_url=env_str("REDIS_URL", ""),
+        elasticsearch_url=env_str("ELASTICSEARCH_URL", ""),
+        search_client=search_client,
+        karl_relays=relays,
+        bind_address=env_str("BIND_ADDRESS", "127.0.0.1"),
+        web_port=env_int("WEB_PORT", 8000, minimum=0),
+        smtpd_port=env_int("SMTPD_PORT", 2525, minimum=0),
+        messageserver_port=env_int("MESSAGESERVER_PORT", 8001, minimum=0),
+        karl_port=env_int("KARL_PORT", 8002, minimum=0),
+        errord_port=env_int("ERRORD_PORT", 8003, minimum=0),
+        internal_api_token=env_str("INTERNAL_API_TOKEN", "")
+        or _secret_from_file(data_dir, "internal_api_token"),
+        secret_key=env_str("SECRET_KEY", "") or _secret_from_file(data_dir, "secret_key", 48),
+        site_url=env_str("SITE_URL", "http://localhost:8000").rstrip("/"),
+        debug=env_bool("DEBUG", False),
+        dkim_selector=env_str("DKIM_SELECTOR", "groups"),
+        max_message_size=env_int("MAX_MESSAGE_SIZE", 25 * 1024 * 1024, minimum=1024),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_env() -> Env:
+    """The settings of this process, read once."""
+    return load()

@@ -1,0 +1,76 @@
+"""What every internal aiohttp service shares: bearer-token auth and JSON errors.
+
+Karl and errord are plain aiohttp applications (no Django). Both install
+``token_middleware`` so the rule "every call but /health needs the internal
+token" lives here only. Errors are JSON objects, never HTML pages, so clients
+can always show the caller what was wrong.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+OPEN_PATHS = frozenset({"/health"})
+
+
+def json_error(status: int, message: str, **extra: Any) -> web.Response:
+    body = {"error": message, **extra}
+    return web.json_response(body, status=status)
+
+
+def token_ok(header: str | None, token: str) -> bool:
+    """Constant-time check of an ``Authorization: Bearer TOKEN`` header."""
+    if not header or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[7:].strip().encode(), token.encode())
+
+
+def token_middleware(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path not in OPEN_PATHS and not token_ok(
+            request.headers.get("Authorization"), token
+        ):
+            return json_error(401, "missing or wrong internal API token")
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.content_type == "application/json":
+                raise
+            return json_error(exc.status, exc.reason)
+
+    return middleware
+
+
+async def read_json(request: web.Request, max_bytes: int) -> Any:
+    """Parse a request body as JSON, raising a 400 JSON error when it can't be."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"body over the limit of {max_bytes} bytes"}),
+            content_type="application/json",
+        )
+    body = await request.content.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"body over the limit of {max_bytes} bytes"}),
+            content_type="application/json",
+        )
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"malformed JSON: {exc}"}),
+            content_type="application/json",
+        ) from None
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    """Headers a client sends to an internal service."""
+    return {"Authorization": f"Bearer {token}"}

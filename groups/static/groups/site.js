@@ -1,0 +1,28 @@
+// Small progressive enhancements; every page works without JavaScript.
+(function () {
+  "use strict";
+  // Live footer preview on the group settings page (the server renders the real one).
+  var footer = document.getElementById("id_footer_template");
+  var out = document.getElementById("footer-preview");
+  var url = out && out.getAttribute("data-preview-url");
+  if (footer && out && url) {
+    var timer = null;
+    var csrf = document.querySelector("input[name=csrfmiddlewaretoken]");
+    var refresh = function () {
+      var body = new URLSearchParams({ footer_template: footer.value });
+      fetch(url, { method: "POST", body: body, credentials: "same-origin",
+                   headers: { "X-CSRFToken": csrf ? csrf.value : "" } })
+        .then(function (r) { return r.text(); })
+        .then(function (t) { out.textContent = t; })
+        .catch(function () { out.textContent = "(preview unavailable)"; });
+    };
+    footer.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(refresh, 300); });
+  }
+  // "Select all" checkbox for bulk actions on member lists.
+  var all = document.getElementById("select-all");
+  if (all) {
+    all.addEventListener("change", function () {
+      document.querySelectorAll("input[name=ids]").forEach(function (b) { b.checked = all.checked; });
+    });
+  }
+})();

@@ -1,0 +1,121 @@
+"""Run every process of the platform in the foreground, as `make run` does.
+
+Each child's output is prefixed with its name; a child that dies is reported
+(to the log, and so to errord) and restarted with a growing delay; SIGINT or
+SIGTERM stops them all, politely first (SIGTERM), then SIGKILL after a grace
+period. The supervisor itself holds no state worth keeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+log = logging.getLogger("supervisor")
+COLORS = ["36", "32", "35", "33", "34", "31", "96"]
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    color: str = "0"
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    next_start: float = 0.0
+    readers: list[threading.Thread] = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(self, specs: list[tuple[str, list[str]]], cwd: str, grace: float = 10.0,
+                 env: dict[str, str] | None = None):
+        self.children = [Child(n, a, COLORS[i % len(COLORS)]) for i, (n, a) in enumerate(specs)]
+        self.cwd = cwd
+        self.grace = grace
+        self.env = env or dict(os.environ)
+        self.stopping = threading.Event()
+        self.width = max(len(n) for n, _ in specs)
+        self.tty = sys.stdout.isatty()
+        self._print_lock = threading.Lock()
+
+    def _emit(self, child: Child, line: str) -> None:
+        prefix = f"{child.name:<{self.width}} |"
+        if self.tty:
+            prefix = f"\033[{child.color}m{prefix}\033[0m"
+        with self._print_lock:
+            sys.stdout.write(f"{prefix} {line}\n")
+            sys.stdout.flush()
+
+    def _pump(self, child: Child, stream) -> None:
+        for raw in iter(stream.readline, b""):
+            self._emit(child, raw.decode("utf-8", "replace").rstrip("\n"))
+        stream.close()
+
+    def start(self, child: Child) -> None:
+        child.proc = subprocess.Popen(
+            child.argv, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        child.started_at = time.monotonic()
+        reader = threading.Thread(target=self._pump, args=(child, child.proc.stdout), daemon=True)
+        reader.start()
+        child.readers = [reader]
+        self._emit(child, f"started (pid {child.proc.pid})")
+
+    def run(self) -> int:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda s, f: self.stopping.set())
+        for child in self.children:
+            self.start(child)
+        while not self.stopping.wait(0.5):
+            now = time.monotonic()
+            for child in self.children:
+                if child.proc is None:
+                    if now >= child.next_start:
+                        self.start(child)
+                    continue
+                code = child.proc.poll()
+                if code is None:
+                    continue
+                uptime = now - child.started_at
+                if uptime > 60:
+                    child.restarts = 0
+                delay = min(30.0, 0.5 * 2 ** child.restarts)
+                child.restarts += 1
+                log.error("%s exited with code %s after %.1fs; restarting in %.1fs",
+                          child.name, code, uptime, delay)
+                self._emit(child, f"exited with code {code}; restarting in {delay:.1f}s")
+                child.proc = None
+                child.next_start = now + delay
+        self.stop_all()
+        return 0
+
+    def stop_all(self) -> None:
+        running = [c for c in self.children if c.proc and c.proc.poll() is None]
+        for child in running:
+            self._emit(child, "stopping")
+            try:
+                os.killpg(child.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + self.grace
+        for child in running:
+            try:
+                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._emit(child, "did not stop in time: killed")
+                try:
+                    os.killpg(child.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                child.proc.wait()
+        for child in self.children:
+            for reader in child.readers:
+                reader.join(timeout=1)

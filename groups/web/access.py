@@ -1,0 +1,128 @@
+"""Who may see and do what on the website: every view asks here, nothing decides alone.
+
+A hidden group, or a members-only archive, must look exactly like a missing
+page to an outsider (404, never 403), so its existence never leaks. Site
+admins (superusers) see everything; owners and moderators run their group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+from django.http import Http404, HttpRequest
+
+from groups.models import Group, Membership
+
+
+@dataclass
+class Viewer:
+    """The person looking at one group: their membership (if any) and what it allows."""
+
+    group: Group
+    membership: Membership | None
+    is_site_admin: bool
+
+    @property
+    def is_member(self) -> bool:
+        return self.membership is not None and self.membership.is_active
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.is_site_admin or (self.is_member and self.membership.is_moderator)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.is_site_admin or (
+            self.is_member and self.membership.role == Membership.Role.OWNER)
+
+    @property
+    def can_see_group(self) -> bool:
+        """Hidden groups exist only for their members (and pending or invited people)."""
+        if self.group.is_listed or self.is_site_admin:
+            return True
+        return self.membership is not None and self.membership.status in (
+            Membership.Status.ACTIVE, Membership.Status.INVITED,
+            Membership.Status.PENDING_APPROVAL, Membership.Status.PENDING_CONFIRM)
+
+    @property
+    def can_read_archive(self) -> bool:
+        return self.group.archive_is_public or self.is_member or self.is_site_admin
+
+    @property
+    def can_post(self) -> bool:
+        """May see the post form; messageserver still decides whether the post goes out."""
+        return self.is_member and self.membership.posting_status != (
+            Membership.PostingStatus.NOT_ALLOWED)
+
+
+def membership_for(group: Group, user) -> Membership | None:
+    """The user's membership in the group, matched by account or by address."""
+    if not user.is_authenticated:
+        return None
+    return (Membership.objects.filter(group=group)
+            .filter(Q(user=user) | Q(email=user.email.lower()))
+            .order_by("-user_id").first())
+
+
+def viewer(request: HttpRequest, group_name: str) -> Viewer:
+    """The group by name as this request may see it; 404 when it may not."""
+    group = Group.objects.filter(name=group_name).first()
+    if group is None:
+        raise Http404("no such group")
+    user = request.user
+    found = Viewer(group, membership_for(group, user),
+                   bool(user.is_authenticated and user.is_superuser))
+    if not found.can_see_group:
+        raise Http404("no such group")
+    return found
+
+
+def reader(request: HttpRequest, group_name: str) -> Viewer:
+    """Like viewer(), but also requires the right to read the archive (else 404)."""
+    found = viewer(request, group_name)
+    if not found.can_read_archive:
+        raise Http404("this group's archive is for members only")
+    return found
+
+
+def moderator(request: HttpRequest, group_name: str) -> Viewer:
+    """A moderator, owner or site admin of the group; anyone else gets 404."""
+    found = viewer(request, group_name)
+    if not found.is_moderator:
+        raise Http404("moderators only")
+    return found
+
+
+def owner(request: HttpRequest, group_name: str) -> Viewer:
+    found = viewer(request, group_name)
+    if not found.is_owner:
+        raise Http404("owners only")
+    return found
+
+
+def visible_groups(user):
+    """Groups the directory and search may show this user (hidden ones only to members)."""
+    groups = Group.objects.all()
+    if user.is_authenticated and user.is_superuser:
+        return groups
+    if not user.is_authenticated:
+        return groups.exclude(privacy=Group.Privacy.HIDDEN)
+    mine = Membership.objects.filter(
+        Q(user=user) | Q(email=user.email.lower()), status=Membership.Status.ACTIVE
+    ).values("group_id")
+    return groups.filter(~Q(privacy=Group.Privacy.HIDDEN) | Q(pk__in=mine))
+
+
+def readable_groups(user):
+    """Groups whose archive this user may read (for search and feeds)."""
+    groups = Group.objects.all()
+    if user.is_authenticated and user.is_superuser:
+        return groups
+    public = Q(privacy=Group.Privacy.PUBLIC)
+    if not user.is_authenticated:
+        return groups.filter(public)
+    mine = Membership.objects.filter(
+        Q(user=user) | Q(email=user.email.lower()), status=Membership.Status.ACTIVE
+    ).values("group_id")
+    return groups.filter(public | Q(pk__in=mine))

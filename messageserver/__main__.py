@@ -1,0 +1,66 @@
+"""Run messageserver: its JSON API on MESSAGESERVER_PORT and the outbox dispatcher.
+
+    python -m messageserver [--port N] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ["GROUPS_URLCONF"] = "messageserver.urls"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groups.settings")
+    from groups.env import get_env
+
+    env = get_env()
+    parser = argparse.ArgumentParser(prog="messageserver", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default=env.bind_address)
+    parser.add_argument("--port", type=int, default=env.messageserver_port)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    import django
+
+    django.setup()
+    from waitress import create_server
+
+    from groups.observability import install_reporting
+    from messageserver import outbox
+
+    install_reporting("messageserver")
+    log = logging.getLogger("messageserver")
+    from django.core.wsgi import get_wsgi_application
+
+    stop = threading.Event()
+    dispatcher = threading.Thread(target=outbox.run_dispatcher, args=(stop,), daemon=True,
+                                  name="outbox")
+    dispatcher.start()
+    server = create_server(get_wsgi_application(), host=args.host, port=args.port,
+                           threads=args.threads, channel_timeout=300,
+                           max_request_body_size=env.max_message_size * 2 + 65536)
+
+    def shutdown(signum, frame):  # noqa: ARG001
+        log.info("messageserver stopping")
+        stop.set()
+        outbox.wake()
+        server.close()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    log.info("messageserver listening on http://%s:%s", args.host, server.effective_port)
+    try:
+        server.run()
+    except (OSError, ValueError):
+        if not stop.is_set():
+            raise
+    dispatcher.join(timeout=5)
+
+
+if __name__ == "__main__":
+    main()

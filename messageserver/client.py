@@ -1,0 +1,143 @@
+"""The one client of messageserver's HTTP API (smtpd, web, cronjobs import this).
+
+Nobody else builds messageserver URLs. Every call sends the internal token.
+Errors come back as MessageServerError (the server answered with a status and
+a JSON body) or MessageServerUnavailable (it could not be reached): smtpd maps
+the latter to 451 so the sending MTA retries.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import httpx
+
+from groups.env import get_env
+from groups.internalhttp import auth_headers
+
+
+class MessageServerUnavailable(Exception):
+    """messageserver could not be reached or failed (5xx): try again later."""
+
+
+class MessageServerError(Exception):
+    """messageserver refused the request (4xx)."""
+
+    def __init__(self, status: int, body: dict[str, Any]):
+        super().__init__(f"messageserver answered {status}: {body.get('error', body)}")
+        self.status = status
+        self.body = body
+
+
+class MessageServerClient:
+    def __init__(self, base_url: str | None = None, token: str | None = None,
+                 timeout: float = 60.0):
+        env = get_env()
+        self.base_url = (base_url or env.service_url("messageserver")).rstrip("/")
+        self._headers = auth_headers(token or env.internal_api_token)
+        self._timeout = timeout
+
+    # -- plumbing ---------------------------------------------------------
+    def _call(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
+        try:
+            response = httpx.request(method, self.base_url + path, json=json,
+                                     headers=self._headers, timeout=self._timeout)
+        except httpx.HTTPError as exc:
+            raise MessageServerUnavailable(f"messageserver unreachable: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text[:500]}
+        if response.status_code >= 500:
+            raise MessageServerUnavailable(
+                f"messageserver failed ({response.status_code}): {body.get('error', body)}")
+        if response.status_code >= 400:
+            raise MessageServerError(response.status_code, body)
+        return body
+
+    # -- the API ----------------------------------------------------------
+    def check_recipient(self, address: str) -> dict[str, Any]:
+        """At RCPT time: ``{"ok": bool, "code": int, "reason": str}``."""
+        return self._call("POST", "/v1/recipients/check", {"address": address})
+
+    def inbound(self, mail_from: str, rcpt_tos: list[str], data: bytes,
+                peer: str = "", via: str = "smtp") -> dict[str, Any]:
+        """Hand over one received message; returns only once it is durably accepted.
+
+        Response: ``{"code": 250|550|..., "reason": str, "results": [{"rcpt", "outcome",
+        "code", "reason"}]}`` where outcome is accepted, held, rejected or dropped.
+        """
+        return self._call("POST", "/v1/inbound", {
+            "mail_from": mail_from,
+            "rcpt_tos": rcpt_tos,
+            "data_b64": base64.b64encode(data).decode("ascii"),
+            "peer": peer,
+            "via": via,
+        })
+
+    def post(self, group: str, sender_email: str, subject: str, text: str,
+             html: str = "", reply_to_number: int | None = None,
+             attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """A post from the website, through exactly the checks of an emailed post.
+
+        ``attachments``: ``[{"filename", "content_type", "data_b64"}]``.
+        Response: ``{"outcome": "accepted"|"held"|"rejected", "reason", "number"}``;
+        a rejection is a 4xx MessageServerError whose body names the reason.
+        """
+        return self._call("POST", "/v1/posts", {
+            "group": group, "sender_email": sender_email, "subject": subject,
+            "text": text, "html": html, "reply_to_number": reply_to_number,
+            "attachments": attachments or [],
+        })
+
+    def moderate(self, held_id: int, action: str, moderator_email: str,
+                 reason: str = "") -> dict[str, Any]:
+        """Approve or reject a held message (action: "approve" or "reject")."""
+        return self._call("POST", f"/v1/moderation/{held_id}", {
+            "action": action, "moderator": moderator_email, "reason": reason})
+
+    def delivery_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._call("POST", "/v1/delivery-events", {"events": events})
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/health")
+
+
+class AsyncMessageServerClient:
+    """The same calls for asyncio callers (smtpd), over one pooled connection set."""
+
+    def __init__(self, base_url: str | None = None, token: str | None = None,
+                 timeout: float = 60.0):
+        env = get_env()
+        self.base_url = (base_url or env.service_url("messageserver")).rstrip("/")
+        self._client = httpx.AsyncClient(headers=auth_headers(token or env.internal_api_token),
+                                         timeout=timeout)
+
+    async def _call(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
+        try:
+            response = await self._client.request(method, self.base_url + path, json=json)
+        except httpx.HTTPError as exc:
+            raise MessageServerUnavailable(f"messageserver unreachable: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text[:500]}
+        if response.status_code >= 500:
+            raise MessageServerUnavailable(
+                f"messageserver failed ({response.status_code}): {body.get('error', body)}")
+        if response.status_code >= 400:
+            raise MessageServerError(response.status_code, body)
+        return body
+
+    async def check_recipient(self, address: str) -> dict[str, Any]:
+        return await self._call("POST", "/v1/recipients/check", {"address": address})
+
+    async def inbound(self, mail_from: str, rcpt_tos: list[str], data: bytes,
+                      peer: str = "", via: str = "smtp") -> dict[str, Any]:
+        return await self._call("POST", "/v1/inbound", {
+            "mail_from": mail_from, "rcpt_tos": rcpt_tos,
+            "data_b64": base64.b64encode(data).decode("ascii"), "peer": peer, "via": via})
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,200 @@
+"""Build the Karl job that delivers an archived message to its recipients.
+
+Who gets a copy (delivery mode, bounce state, mutes, follows, hashtags) is
+decided here once per message with a constant number of queries; the job
+then carries one footer template and each recipient's own links, and Karl
+renders and signs each copy.
+"""
+
+from __future__ import annotations
+
+import base64
+from email.header import Header
+from typing import Any
+
+from django.conf import settings
+
+from groups import links, tokens
+from groups.models import (
+    Group,
+    Hashtag,
+    HashtagPreference,
+    Membership,
+    Message,
+    TopicPreference,
+)
+from messageserver import metrics, outbox
+
+DEFAULT_FOOTER = """\
+-=-=-=-=-=-=-=-=-=-=-=-
+Groups.io-style links for {{ group_name }}:
+View/Reply Online (#{{ number }}): {{ message_url }}
+Mute This Topic: {{ mute_url }}
+Group Owner: {{ owner_address }}
+Unsubscribe: {{ unsubscribe_url }}
+-=-=-=-=-=-=-=-=-=-=-=-
+"""
+
+# Headers of the original that must not reach recipients: signatures we
+# invalidate by changing the message, and envelope leftovers.
+REMOVE_HEADERS = ["DKIM-Signature", "Return-Path", "Delivered-To", "X-Original-To",
+                  "List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "List-Post",
+                  "List-Help", "List-Archive", "List-Subscribe", "List-Owner", "Precedence"]
+
+
+def encode_header(value: str) -> str:
+    """A header value safe to put on the wire (RFC 2047 when not ASCII)."""
+    try:
+        value.encode("ascii")
+        return value
+    except UnicodeEncodeError:
+        return Header(value, "utf-8").encode()
+
+
+def tagged_subject(group: Group, subject: str) -> str:
+    tag = group.subject_tag.strip()
+    if not tag:
+        return subject
+    bracket = tag if tag.startswith("[") else f"[{tag}]"
+    if bracket.lower() in subject.lower():
+        return subject
+    return f"{bracket} {subject}"
+
+
+def reply_to(group: Group, sender: str) -> str:
+    policy = group.reply_to
+    if policy == Group.ReplyTo.SENDER:
+        return sender
+    if policy == Group.ReplyTo.MODERATORS:
+        return group.address("owner")
+    if policy == Group.ReplyTo.GROUP_AND_SENDER:
+        return f"{group.post_address}, {sender}"
+    return group.post_address
+
+
+def list_headers(group: Group) -> list[list[str]]:
+    """The List-* headers of RFC 2369/2919, the same on every copy."""
+    title = group.display_title.replace('"', "")
+    return [
+        ["List-Id", encode_header(f"{title} <{group.list_id}>")],
+        ["List-Post", f"<mailto:{group.post_address}>"],
+        ["List-Help", f"<mailto:{group.address('help')}>"],
+        ["List-Subscribe", f"<mailto:{group.address('subscribe')}>"],
+        ["List-Owner", f"<mailto:{group.address('owner')}>"],
+        ["List-Archive", f"<{links.group_url(group.name)}>"],
+        ["List-Unsubscribe-Post", "List-Unsubscribe=One-Click"],
+        ["Precedence", "list"],
+        ["Sender", group.post_address],
+        ["X-Loop", group.post_address],
+    ]
+
+
+def unsubscribe_header(group: Group, membership_id: int) -> str:
+    return f"<mailto:{group.address('unsubscribe')}>, <{links.unsubscribe_url(membership_id)}>"
+
+
+def bounce_address(membership_id: int, number: int) -> str:
+    """The VERP envelope sender: bounces to it name the member and the message."""
+    token = tokens.make(tokens.BOUNCE, membership_id, number)
+    return f"bounce+{token}@{settings.GROUPS_DOMAIN}"
+
+
+def recipients(message: Message, hashtags: list[Hashtag]) -> list[Membership]:
+    """Members who get this message by individual email, in a fixed number of queries."""
+    group = message.group
+    if any(tag.no_email for tag in hashtags):
+        return []
+    modes = [Membership.Delivery.INDIVIDUAL]
+    if any(tag.special_notice for tag in hashtags):
+        modes.append(Membership.Delivery.SPECIAL)
+    members = list(
+        Membership.objects.filter(group=group, status=Membership.Status.ACTIVE,
+                                  delivery__in=modes, bounce_state=Membership.BounceState.OK)
+        .select_related("user").order_by("id")
+    )
+    topic_prefs = dict(
+        TopicPreference.objects.filter(topic=message.topic, membership__group=group)
+        .values_list("membership_id", "mode")
+    )
+    tag_prefs: dict[int, set[str]] = {}
+    if hashtags:
+        for mid, mode in HashtagPreference.objects.filter(hashtag__in=hashtags).values_list(
+                "membership_id", "mode"):
+            tag_prefs.setdefault(mid, set()).add(mode)
+    first_of_topic = message.topic.first_message_id in (None, message.id)
+    special = any(tag.special_notice for tag in hashtags)
+    chosen = []
+    for m in members:
+        if special:  # special notices reach everybody who takes mail
+            chosen.append(m)
+            continue
+        mode = topic_prefs.get(m.id)
+        tag_modes = tag_prefs.get(m.id, set())
+        if mode == "mute" or ("mute" in tag_modes and mode != "follow"):
+            continue
+        followed = mode == "follow" or "follow" in tag_modes
+        sel = m.message_selection
+        if sel == Membership.Selection.FOLLOWED and not followed:
+            continue
+        if sel == Membership.Selection.FOLLOWED_AND_FIRST and not (followed or first_of_topic):
+            continue
+        chosen.append(m)
+    return chosen
+
+
+def build_job(message: Message, raw: bytes, members: list[Membership],
+              extra_headers: list[list[str]] | None = None) -> dict[str, Any]:
+    group = message.group
+    sender = message.sender_email
+    headers = list_headers(group) + [
+        ["Subject", encode_header(tagged_subject(group, message.subject))],
+        ["Reply-To", reply_to(group, sender)],
+    ] + (extra_headers or [])
+    common = {
+        "group_name": group.name,
+        "group_title": group.display_title,
+        "group_url": links.group_url(group.name),
+        "owner_address": group.address("owner"),
+        "number": message.number,
+        "subject": message.subject,
+        "message_url": links.message_url(group.name, message.number),
+        "reply_url": links.reply_url(group.name, message.number),
+        "topic_url": links.topic_url(group.name, message.topic_id),
+    }
+    rcpts = []
+    for m in members:
+        rcpts.append({
+            "address": m.email,
+            "mail_from": bounce_address(m.id, message.number),
+            "headers": [["List-Unsubscribe", unsubscribe_header(group, m.id)]],
+            "vars": {
+                **common,
+                "name": m.name,
+                "email": m.email,
+                "unsubscribe_url": links.unsubscribe_url(m.id),
+                "mute_url": links.mute_topic_url(m.id, message.topic_id),
+            },
+        })
+    return {
+        "message_b64": base64.b64encode(raw).decode("ascii"),
+        "mail_from": f"bounce@{settings.GROUPS_DOMAIN}",
+        "remove_headers": REMOVE_HEADERS,
+        "headers": headers,
+        "footer": {"text": group.footer_template or DEFAULT_FOOTER},
+        "recipients": rcpts,
+        "dkim": True,
+        "events": ["bounced", "expired"],
+        "meta": {"group": group.name, "number": message.number, "kind": "post"},
+    }
+
+
+def queue_fanout(message: Message, raw: bytes, hashtags: list[Hashtag],
+                 extra_headers: list[list[str]] | None = None) -> int:
+    """Queue the delivery of ``message`` in the current transaction; returns recipient count."""
+    members = recipients(message, hashtags)
+    if not members:
+        return 0
+    metrics.FANOUT.observe(len(members))
+    job = build_job(message, raw, members, extra_headers)
+    outbox.enqueue("job", job, description=f"{message.group.name} #{message.number}")
+    return len(members)

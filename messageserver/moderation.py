@@ -1,0 +1,87 @@
+"""The moderation queue: hold a message, then approve, reject or expire it.
+
+A held message keeps its raw bytes in the database until decided, so nothing
+held is lost on restart. Approval sends it through ``posts.accept`` exactly as
+if it had just arrived; the decision is taken with a conditional UPDATE so two
+moderators clicking at once approve it only once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from groups.models import Group, HeldMessage, Membership, Message
+from messageserver import mailparse, notices, outcomes
+from messageserver.inbound import InboundMail
+from messageserver.outcomes import Outcome
+
+log = logging.getLogger(__name__)
+
+
+class ModerationError(Exception):
+    """The held message can't take this decision (gone, already decided)."""
+
+
+def hold(group: Group, inbound: InboundMail, membership: Membership | None, reason: str,
+         *, nonmember: bool = False, source: str = "email") -> HeldMessage:
+    with transaction.atomic():
+        held = HeldMessage.objects.create(
+            group=group, membership=membership, raw=inbound.raw, mail_from=inbound.mail_from,
+            sender_email=inbound.parsed.from_email or inbound.mail_from,
+            subject=inbound.parsed.subject[:500], reason=reason[:200], nonmember=nonmember,
+            source=source, created_at=inbound.now,
+            expires_at=inbound.now + timedelta(days=group.moderation_expiry_days),
+        )
+        notices.message_held(held)
+    return held
+
+
+def decide(held_id: int, action: str, moderator: str, reason: str = "") -> Outcome:
+    """Approve or reject a pending held message (action "approve" or "reject")."""
+    from messageserver import posts
+
+    if action not in ("approve", "reject"):
+        raise ModerationError(f"unknown action {action!r}: use approve or reject")
+    now = timezone.now()
+    state = HeldMessage.State.APPROVED if action == "approve" else HeldMessage.State.REJECTED
+    with transaction.atomic():
+        taken = HeldMessage.objects.filter(pk=held_id, state=HeldMessage.State.PENDING).update(
+            state=state, decided_at=now, decided_by=moderator[:320], decision_reason=reason)
+        if not taken:
+            current = HeldMessage.objects.filter(pk=held_id).values_list("state", flat=True)
+            if not current:
+                raise ModerationError(f"no held message {held_id}")
+            raise ModerationError(f"held message {held_id} is already {current[0]}")
+        held = HeldMessage.objects.select_related("group", "membership").get(pk=held_id)
+        if action == "reject":
+            notices.message_rejected(held, reason)
+            return outcomes.rejected(reason or "rejected by a moderator")
+        inbound = InboundMail(mail_from=held.mail_from, raw=bytes(held.raw),
+                              parsed=mailparse.parse(bytes(held.raw)), now=now, via=held.source)
+        from messageserver import threader
+
+        parsed = inbound.parsed
+        topic = threader.find_topic(held.group, parsed.subject,
+                                    threader.reference_chain(parsed.in_reply_to,
+                                                             parsed.references), now)
+        message = posts.accept(held.group, inbound, held.membership, topic=topic,
+                               source=held.source if held.source in Message.Source.values
+                               else Message.Source.EMAIL, nonmember=held.nonmember)
+        if held.membership_id:
+            from django.db.models import F
+
+            Membership.objects.filter(pk=held.membership_id).update(
+                approved_posts=F("approved_posts") + 1)
+    return outcomes.accepted(message.number)
+
+
+def expire_due(now=None) -> int:
+    """Expire held messages past their group's expiry (run by a scheduled job)."""
+    now = now or timezone.now()
+    return HeldMessage.objects.filter(state=HeldMessage.State.PENDING,
+                                      expires_at__lte=now).update(
+        state=HeldMessage.State.EXPIRED, decided_at=now, decided_by="expiry")

@@ -1,0 +1,115 @@
+"""Hand queued mail to Karl, at least once, in the order it was queued.
+
+Rows are written by the pipeline in the same transaction as the archive, then
+claimed here with a conditional UPDATE (two dispatchers never take the same
+row), submitted, and marked done. Karl being down only delays: the row goes
+back to pending with a growing delay. A row claimed by a dispatcher that died
+is taken back after CLAIM_TIMEOUT, so at worst one job is submitted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from datetime import timedelta
+from typing import Any
+
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from groups.models import OutboxItem
+
+log = logging.getLogger(__name__)
+
+CLAIM_TIMEOUT = timedelta(minutes=5)
+MAX_DELAY = 600.0
+_wakeup = threading.Event()
+
+
+def enqueue(kind: str, payload: dict[str, Any], description: str = "") -> OutboxItem:
+    """Queue a Karl submission in the current transaction; dispatch starts after commit."""
+    item = OutboxItem.objects.create(kind=kind, payload=payload, description=description[:200])
+    transaction.on_commit(_wakeup.set)
+    return item
+
+
+def enqueue_mail(description: str = "", **fields: Any) -> OutboxItem:
+    """Queue one transactional message (Karl's POST /v1/mail shape)."""
+    return enqueue(OutboxItem.Kind.MAIL, fields, description)
+
+
+def _submit(item: OutboxItem, client: Any) -> str:
+    if item.kind == OutboxItem.Kind.JOB:
+        return client.submit_job(item.payload)
+    fields = dict(item.payload)
+    return client.send_mail(**fields)
+
+
+def dispatch_due(client: Any | None = None, limit: int = 50) -> int:
+    """Submit every due row (one pass); returns how many were handed to Karl."""
+    from karl.client import KarlError, KarlUnavailable
+
+    if client is None:
+        from karl.client import KarlClient
+
+        client = KarlClient()
+    now = timezone.now()
+    OutboxItem.objects.filter(state=OutboxItem.State.SENDING,
+                              claimed_at__lt=now - CLAIM_TIMEOUT).update(
+        state=OutboxItem.State.PENDING)
+    ids = list(OutboxItem.objects.filter(state=OutboxItem.State.PENDING,
+                                         next_attempt_at__lte=now)
+               .order_by("id").values_list("id", flat=True)[:limit])
+    sent = 0
+    for item_id in ids:
+        if not OutboxItem.objects.filter(id=item_id, state=OutboxItem.State.PENDING).update(
+                state=OutboxItem.State.SENDING, claimed_at=timezone.now()):
+            continue  # another dispatcher took it
+        item = OutboxItem.objects.get(id=item_id)
+        try:
+            job_id = _submit(item, client)
+        except KarlUnavailable as exc:
+            _retry_later(item, str(exc))
+            break  # Karl is down: the rest would fail the same way
+        except KarlError as exc:
+            if exc.status >= 500 or exc.status == 429:
+                _retry_later(item, str(exc))
+                break
+            OutboxItem.objects.filter(id=item.id).update(
+                state=OutboxItem.State.FAILED, last_error=f"{exc}: {exc.body}"[:5000])
+            log.error("Karl refused outbox item %s (%s): %s %s", item.id, item.description,
+                      exc, exc.body)
+        else:
+            OutboxItem.objects.filter(id=item.id).update(
+                state=OutboxItem.State.DONE, karl_job_id=str(job_id)[:64],
+                attempts=item.attempts + 1)
+            sent += 1
+    return sent
+
+
+def _retry_later(item: OutboxItem, error: str) -> None:
+    delay = min(MAX_DELAY, 2 ** min(item.attempts, 10)) * random.uniform(0.8, 1.2)
+    OutboxItem.objects.filter(id=item.id).update(
+        state=OutboxItem.State.PENDING, attempts=item.attempts + 1,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay), last_error=error[:5000])
+    log.warning("Karl unavailable for outbox item %s, retrying in %.0fs: %s",
+                item.id, delay, error)
+
+
+def run_dispatcher(stop: threading.Event, poll: float = 1.0) -> None:
+    """The messageserver's background loop: dispatch on every commit and every ``poll``."""
+    while not stop.is_set():
+        _wakeup.wait(poll)
+        _wakeup.clear()
+        try:
+            while dispatch_due() and not stop.is_set():
+                pass
+        except Exception:
+            log.exception("outbox dispatch failed")
+        finally:
+            close_old_connections()
+
+
+def wake() -> None:
+    _wakeup.set()

@@ -1,0 +1,94 @@
+"""Who may post where: the one function that both the email and the web path call.
+
+Groups.io's rules are the reference: a member's own posting status wins over
+the group's policy; banned and not-allowed members are refused; announce-only
+groups take posts from owners and moderators; moderated groups, moderated
+hashtags and new members (until N posts were approved) are held; a locked
+topic refuses replies except from moderators; non-members are rejected or held
+per the group's setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from groups.models import Group, Hashtag, Membership, Topic
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # allow | hold | reject
+    reason: str = ""
+    nonmember: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return self.action == "allow"
+
+
+ALLOW = Decision("allow")
+
+
+def _hold(reason: str, nonmember: bool = False) -> Decision:
+    return Decision("hold", reason, nonmember)
+
+
+def _reject(reason: str) -> Decision:
+    return Decision("reject", reason)
+
+
+def decide_post(
+    group: Group,
+    membership: Membership | None,
+    *,
+    topic: Topic | None = None,
+    hashtags: Iterable[Hashtag] = (),
+) -> Decision:
+    """Decide a post by ``membership`` (None for a non-member) to ``group``.
+
+    ``topic`` is the existing topic a reply would join (None for a new topic);
+    ``hashtags`` are the group's hashtags named in the subject.
+    """
+    hashtags = list(hashtags)
+    if membership is not None and membership.status == Membership.Status.BANNED:
+        return _reject("you are banned from this group")
+    if membership is None or membership.status != Membership.Status.ACTIVE:
+        if group.nonmember_policy == Group.NonMemberPolicy.HOLD:
+            return _hold("post from a non-member", nonmember=True)
+        return _reject(
+            f"you are not a member of {group.name}; to join, send a message to "
+            f"{group.address('subscribe')}"
+        )
+    status = membership.posting_status
+    if status == Membership.PostingStatus.NOT_ALLOWED:
+        return _reject(f"you are not allowed to post to {group.name}")
+    moderator = membership.is_moderator
+    if topic is not None and topic.locked and not moderator:
+        return _reject(f"the topic \"{topic.subject}\" is locked: replies are not accepted")
+    for tag in hashtags:
+        if tag.moderators_only and not moderator:
+            return _reject(f"only moderators may post with #{tag.name}")
+        if tag.replies_moderators_only and topic is not None and not moderator:
+            return _reject(f"only moderators may reply to topics tagged #{tag.name}")
+    if group.posting_policy == Group.PostingPolicy.ANNOUNCE and not moderator:
+        if status != Membership.PostingStatus.OVERRIDE:
+            return _reject(f"{group.name} is announce-only: only owners and moderators post")
+    if moderator or status == Membership.PostingStatus.OVERRIDE:
+        return ALLOW
+    if status == Membership.PostingStatus.MODERATED:
+        return _hold("your posts are moderated")
+    new_member_rule = status == Membership.PostingStatus.NEW_MODERATED or (
+        status == Membership.PostingStatus.DEFAULT
+        and group.posting_policy == Group.PostingPolicy.NEW_MODERATED
+    )
+    if new_member_rule and membership.approved_posts < max(group.new_member_posts_moderated, 1):
+        return _hold("posts from new members are moderated")
+    if status == Membership.PostingStatus.DEFAULT and (
+        group.posting_policy == Group.PostingPolicy.MODERATED
+    ):
+        return _hold("all posts to this group are moderated")
+    for tag in hashtags:
+        if tag.moderated:
+            return _hold(f"posts tagged #{tag.name} are moderated")
+    return ALLOW

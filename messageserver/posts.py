@@ -1,0 +1,112 @@
+"""A post to a group, by email or from the web: checked, archived, fanned out.
+
+Both paths end in ``submit_post``; the web path only builds the MIME message
+first (``compose``). So a rule added to policy.decide_post, or a header added
+to the fan-out, applies to both at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from groups.models import Group, Hashtag, Membership, Message, Topic
+from messageserver import archive, fanout, moderation, outcomes, policy, threader
+from messageserver.inbound import InboundMail
+from messageserver.outcomes import Outcome
+
+log = logging.getLogger(__name__)
+
+
+def is_loop(group: Group, inbound: InboundMail) -> bool:
+    """Mail that already went through this group (its List-Id or our X-Loop)."""
+    list_ids = " ".join(inbound.parsed.headers("List-Id")).lower()
+    if f"<{group.list_id}>" in list_ids:
+        return True
+    loops = [v.lower() for v in inbound.parsed.headers("X-Loop")]
+    return group.post_address.lower() in loops
+
+
+def find_membership(group: Group, inbound: InboundMail) -> Membership | None:
+    """Match the poster on From, then on the envelope sender."""
+    candidates = [a for a in (inbound.parsed.from_email, inbound.mail_from.lower()) if a]
+    if not candidates:
+        return None
+    found = {m.email: m for m in Membership.objects.filter(group=group, email__in=candidates)
+             .select_related("user")}
+    for address in candidates:
+        if address in found:
+            return found[address]
+    return None
+
+
+def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source.EMAIL,
+                membership: Membership | None = None) -> Outcome:
+    if is_loop(group, inbound):
+        return outcomes.dropped(f"loop: the message already carries {group.name}'s List-Id")
+    if len(inbound.raw) > group.max_message_size:
+        return outcomes.rejected(
+            f"message of {len(inbound.raw)} bytes exceeds {group.name}'s limit of "
+            f"{group.max_message_size} bytes", status="5.3.4")
+    problem = archive.attachment_problem(group, inbound.parsed.attachments)
+    if problem:
+        return outcomes.rejected(problem, status="5.7.1")
+    if membership is None:
+        membership = find_membership(group, inbound)
+    parsed = inbound.parsed
+    chain = threader.reference_chain(parsed.in_reply_to, parsed.references)
+    topic = threader.find_topic(group, parsed.subject, chain, inbound.now)
+    tags = archive.group_hashtags(group, parsed.subject, create=False)
+    decision = policy.decide_post(group, membership, topic=topic, hashtags=tags)
+    if decision.action == "reject":
+        return outcomes.rejected(decision.reason)
+    if decision.action == "hold":
+        held = moderation.hold(group, inbound, membership, decision.reason,
+                               nonmember=decision.nonmember, source=source)
+        return outcomes.held(decision.reason, held.id)
+    with transaction.atomic():
+        message = accept(group, inbound, membership, topic=topic, source=source)
+    return outcomes.accepted(message.number)
+
+
+def accept(group: Group, inbound: InboundMail, membership: Membership | None, *,
+           topic: Topic | None, source: str, nonmember: bool = False) -> Message:
+    """Archive and queue the fan-out (call inside a transaction)."""
+    tags: list[Hashtag] = archive.group_hashtags(group, inbound.parsed.subject, create=True)
+    message = archive.archive(group, inbound.parsed, inbound.raw, membership=membership,
+                              now=inbound.now, topic=topic, hashtags=tags, source=source,
+                              nonmember=nonmember)
+    count = fanout.queue_fanout(message, inbound.raw, tags)
+    log.info("archived %s #%s (%s), fan-out to %d", group.name, message.number, source, count)
+    from messageserver import hooks
+
+    hooks.message_archived(message)
+    return message
+
+
+def compose(group: Group, sender_email: str, sender_name: str, subject: str, text: str,
+            html: str = "", reply_to: Message | None = None,
+            attachments: list[tuple[str, str, bytes]] | None = None) -> bytes:
+    """The MIME message a web post would have been, had it come by email."""
+    msg = EmailMessage()
+    msg["From"] = formataddr((sender_name, sender_email))
+    msg["To"] = group.post_address
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(timezone.now())
+    msg["Message-ID"] = make_msgid(idstring="web", domain=settings.GROUPS_DOMAIN)
+    if reply_to is not None:
+        msg["In-Reply-To"] = reply_to.message_id
+        msg["References"] = " ".join(filter(None, [reply_to.references, reply_to.message_id]))
+    msg.set_content(text or "")
+    if html:
+        msg.add_alternative(html, subtype="html")
+    for filename, ctype, data in attachments or []:
+        maintype, _, subtype = ctype.partition("/")
+        msg.add_attachment(data, maintype=maintype or "application",
+                           subtype=subtype or "octet-stream", filename=filename)
+    return msg.as_bytes()

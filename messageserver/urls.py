@@ -1,0 +1,15 @@
+"""messageserver's URLs (its process sets GROUPS_URLCONF to this module)."""
+
+from django.urls import path
+
+from messageserver import api
+
+urlpatterns = [
+    path("v1/recipients/check", api.recipient_check),
+    path("v1/inbound", api.inbound),
+    path("v1/posts", api.web_post),
+    path("v1/moderation/<int:held_id>", api.moderate),
+    path("v1/delivery-events", api.delivery_events),
+    path("health", api.health),
+    path("metrics", api.metrics_view),
+]

@@ -1,0 +1,91 @@
+"""The inbound SMTP daemon: aiosmtpd on SMTPD_PORT, with per-IP connection limits.
+
+    python -m smtpd [--port N]
+
+(Our package shadows the old stdlib ``smtpd`` module, which Python 3.12
+removed and this project never uses.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections import Counter
+from smtpd import metrics
+from smtpd.handler import GroupsHandler
+
+from aiosmtpd.smtp import SMTP
+
+from groups.env import env_int, get_env
+
+log = logging.getLogger("smtpd")
+
+
+class LimitedSMTP(SMTP):
+    """aiosmtpd's SMTP with a cap on simultaneous sessions per client address."""
+
+    per_ip: Counter[str] = Counter()
+    max_per_ip = 20
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        self._peer_ip = peer[0] if isinstance(peer, tuple) else str(peer)
+        metrics.SESSIONS.inc()
+        if self.per_ip[self._peer_ip] >= self.max_per_ip:
+            self._counted = False
+            metrics.REJECTED.labels(reason="too_many_connections").inc()
+            transport.write(b"421 4.7.0 Too many connections from your address, try later\r\n")
+            transport.close()
+            return
+        self.per_ip[self._peer_ip] += 1
+        self._counted = True
+        metrics.ACTIVE.inc()
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if getattr(self, "_counted", False):
+            self.per_ip[self._peer_ip] -= 1
+            if self.per_ip[self._peer_ip] <= 0:
+                del self.per_ip[self._peer_ip]
+            metrics.ACTIVE.dec()
+            self._counted = False
+            super().connection_lost(exc)
+
+
+def factory(handler: GroupsHandler) -> LimitedSMTP:
+    env = get_env()
+    return LimitedSMTP(
+        handler,
+        data_size_limit=env.max_message_size,
+        enable_SMTPUTF8=True,
+        decode_data=False,
+        hostname=env.groups_domain,
+        ident="groups smtpd",
+        timeout=env_int("SMTPD_TIMEOUT", 300, minimum=1),
+    )
+
+
+async def serve(host: str, port: int, ready: asyncio.Event | None = None) -> None:
+    LimitedSMTP.max_per_ip = env_int("SMTPD_MAX_PER_IP", 20, minimum=1)
+    handler = GroupsHandler()
+    loop = asyncio.get_running_loop()
+    try:
+        from errord.install import asyncio_exception_handler
+
+        loop.set_exception_handler(asyncio_exception_handler)
+    except ImportError:
+        pass
+    server = await loop.create_server(lambda: factory(handler), host=host, port=port)
+    log.info("smtpd listening on %s:%s for %s", host,
+             server.sockets[0].getsockname()[1], get_env().groups_domain)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready:
+        ready.set()
+    await stop.wait()
+    log.info("smtpd stopping")
+    server.close()
+    await server.wait_closed()
+    await handler.client.aclose()
