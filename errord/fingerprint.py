@@ -24,7 +24,7 @@ _EXC_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
 _NOT_OURS = {"site-packages", "dist-packages", ".venv", "venv", "lib-dynload"}
 
 _NORMALISERS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"0x[0-9a-fA-F]+"), "0x?"),
+    (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
     (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
      "<uuid>"),
     (re.compile(r"\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"), "<hex>"),

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "groups.webmetrics.TimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -87,6 +88,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [PROJECT_DIR / "groups" / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Static files are served by the app itself (no CDN: the machine may be offline).
@@ -94,6 +96,10 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 ATTACHMENTS_DIR = DATA_DIR / "attachments"
+
+# Mail the website sends (sign-up, password reset, invitations) goes through Karl.
+EMAIL_BACKEND = "groups.web.karlbackend.KarlEmailBackend"
+DEFAULT_FROM_EMAIL = f"no-reply@{GROUPS_DOMAIN}"
 
 if ENV.redis_url:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",

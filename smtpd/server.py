@@ -15,9 +15,13 @@ from collections import Counter
 from smtpd import metrics
 from smtpd.handler import GroupsHandler
 
+from aiohttp import web
 from aiosmtpd.smtp import SMTP
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from groups.env import env_int, get_env
+from groups.internalhttp import token_middleware
 
 log = logging.getLogger("smtpd")
 
@@ -43,6 +47,13 @@ class LimitedSMTP(SMTP):
         metrics.ACTIVE.inc()
         super().connection_made(transport)
 
+    def _timeout_cb(self) -> None:
+        """Say why before hanging up on a client that stalls (RFC 5321 4.5.3.2)."""
+        metrics.REJECTED.labels(reason="timeout").inc()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"421 4.4.2 Idle for too long, closing the connection\r\n")
+        super()._timeout_cb()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if getattr(self, "_counted", False):
             self.per_ip[self._peer_ip] -= 1
@@ -66,7 +77,32 @@ def factory(handler: GroupsHandler) -> LimitedSMTP:
     )
 
 
-async def serve(host: str, port: int, ready: asyncio.Event | None = None) -> None:
+def http_app(handler: GroupsHandler) -> web.Application:
+    """/health (is messageserver reachable?) and /metrics, on SMTPD_HTTP_PORT."""
+
+    async def health(request: web.Request) -> web.Response:
+        try:
+            await handler.client._call("GET", "/health")
+            backend = "ok"
+        except Exception as exc:  # reported, not raised: that is what /health is for
+            backend = f"unreachable: {exc}"
+        ok = backend == "ok"
+        return web.json_response({"status": "ok" if ok else "degraded",
+                                  "checks": {"messageserver": backend}},
+                                 status=200 if ok else 503)
+
+    async def metrics_view(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.REGISTRY),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application(middlewares=[token_middleware(get_env().internal_api_token)])
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics_view)
+    return app
+
+
+async def serve(host: str, port: int, ready: asyncio.Event | None = None,
+                http_port: int | None = None) -> None:
     LimitedSMTP.max_per_ip = env_int("SMTPD_MAX_PER_IP", 20, minimum=1)
     handler = GroupsHandler()
     loop = asyncio.get_running_loop()
@@ -77,6 +113,13 @@ async def serve(host: str, port: int, ready: asyncio.Event | None = None) -> Non
     except ImportError:
         pass
     server = await loop.create_server(lambda: factory(handler), host=host, port=port)
+    runner = None
+    if http_port is None:
+        http_port = env_int("SMTPD_HTTP_PORT", 8004, minimum=0)
+    if http_port:
+        runner = web.AppRunner(http_app(handler), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, http_port).start()
     log.info("smtpd listening on %s:%s for %s", host,
              server.sockets[0].getsockname()[1], get_env().groups_domain)
     stop = asyncio.Event()
@@ -88,4 +131,6 @@ async def serve(host: str, port: int, ready: asyncio.Event | None = None) -> Non
     log.info("smtpd stopping")
     server.close()
     await server.wait_closed()
+    if runner is not None:
+        await runner.cleanup()
     await handler.client.aclose()

@@ -3,14 +3,35 @@ so a name or its arguments may only change together with links.py."""
 
 from django.urls import path
 
-from groups.web.views import accounts, archive, members, signed
+from groups.web.views import (
+                              accounts,
+                              archive,
+                              feeds,
+                              members,
+                              moderation,
+                              posting,
+                              search,
+                              signed,
+                              siteadmin,
+)
 
 urlpatterns = [
     path("", archive.directory, name="directory"),
+    path("search/", search.search, name="search"),
     # Accounts
+    path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", accounts.login, name="login"),
     path("accounts/logout/", accounts.logout, name="logout"),
+    path("accounts/profile/", accounts.profile, name="profile"),
+    path("accounts/password-reset/", accounts.password_reset, name="password_reset"),
+    path("accounts/password-reset/sent/", accounts.password_reset_done,
+         name="password_reset_done"),
+    path("accounts/password-reset/<uidb64>/<token>/", accounts.password_reset_confirm,
+         name="password_reset_confirm"),
+    path("accounts/password-reset/done/", accounts.password_reset_complete,
+         name="password_reset_complete"),
     path("my/groups/", members.my_groups, name="my_groups"),
+    path("site/errors/", siteadmin.errors, name="site_errors"),
     # Signed links from mail (no login needed: the token is the proof)
     path("unsubscribe/<str:token>/", signed.unsubscribe, name="unsubscribe"),
     path("mute/<str:token>/", signed.mute_topic, name="mute_topic"),
@@ -19,37 +40,38 @@ urlpatterns = [
          name="confirm_subscription"),
     path("restore/<str:token>/", signed.restore_membership, name="restore_membership"),
     path("confirm/email/<str:token>/", signed.confirm_email, name="confirm_email"),
-    # A group's archive
+    # A group: reading
     path("g/<slug:group_name>/", archive.group_home, name="group_home"),
     path("g/<slug:group_name>/topics/", archive.topics, name="topics"),
     path("g/<slug:group_name>/topic/<int:topic_id>/", archive.topic, name="topic"),
     path("g/<slug:group_name>/message/<int:number>/", archive.message, name="message"),
-    path("g/<slug:group_name>/message/<int:number>/reply/", members.reply, name="reply"),
     path("g/<slug:group_name>/attachment/<int:attachment_id>/<str:filename>",
          archive.attachment, name="attachment"),
-]
-
-# Pages still being built: named now so every template's links resolve.
-from django.http import HttpResponse  # noqa: E402
-
-
-def _soon(request, *args, **kwargs):  # pragma: no cover - replaced view by view
-    return HttpResponse("Not built yet.", status=501)
-
-
-urlpatterns += [
-    path("search/", _soon, name="search"),
-    path("accounts/profile/", _soon, name="profile"),
-    path("accounts/signup/", _soon, name="signup"),
-    path("accounts/password-reset/", _soon, name="password_reset"),
-    path("site/errors/", _soon, name="site_errors"),
-    path("g/<slug:group_name>/new/", _soon, name="new_topic"),
-    path("g/<slug:group_name>/subscription/", _soon, name="subscription"),
-    path("g/<slug:group_name>/join/", _soon, name="join"),
-    path("g/<slug:group_name>/leave/", _soon, name="leave"),
-    path("g/<slug:group_name>/feed.atom", _soon, name="feed"),
-    path("g/<slug:group_name>/admin/", _soon, name="mod_dashboard"),
-    path("g/<slug:group_name>/topic/<int:topic_id>/preference/", _soon,
+    path("g/<slug:group_name>/feed.atom", feeds.group_feed, name="feed"),
+    # A group: members
+    path("g/<slug:group_name>/join/", members.join, name="join"),
+    path("g/<slug:group_name>/leave/", members.leave, name="leave"),
+    path("g/<slug:group_name>/subscription/", members.subscription, name="subscription"),
+    path("g/<slug:group_name>/topic/<int:topic_id>/preference/", members.topic_preference,
          name="topic_preference"),
-    path("g/<slug:group_name>/topic/<int:topic_id>/moderate/", _soon, name="mod_topic"),
+    path("g/<slug:group_name>/new/", posting.new_topic, name="new_topic"),
+    path("g/<slug:group_name>/message/<int:number>/reply/", posting.reply, name="reply"),
+    # A group: moderators and owners
+    path("g/<slug:group_name>/admin/", moderation.dashboard, name="mod_dashboard"),
+    path("g/<slug:group_name>/admin/settings/", moderation.group_settings, name="mod_settings"),
+    path("g/<slug:group_name>/admin/settings/footer-preview/", moderation.footer_preview,
+         name="mod_footer_preview"),
+    path("g/<slug:group_name>/admin/members/", moderation.members, name="mod_members"),
+    path("g/<slug:group_name>/admin/members/add/", moderation.add, name="mod_add_members"),
+    path("g/<slug:group_name>/admin/pending-members/", moderation.pending_members,
+         name="mod_pending_members"),
+    path("g/<slug:group_name>/admin/pending-messages/", moderation.pending_messages,
+         name="mod_pending_messages"),
+    path("g/<slug:group_name>/admin/hashtags/", moderation.hashtags, name="mod_hashtags"),
+    path("g/<slug:group_name>/admin/hashtags/<int:hashtag_id>/", moderation.hashtags,
+         name="mod_hashtag"),
+    path("g/<slug:group_name>/topic/<int:topic_id>/moderate/", moderation.topic_action,
+         name="mod_topic"),
+    path("g/<slug:group_name>/message/<int:number>/delete/", moderation.message_delete,
+         name="mod_message_delete"),
 ]

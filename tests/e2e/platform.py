@@ -86,7 +86,7 @@ class Platform:
     def prepare(self) -> Platform:
         self.sink_controller = Controller(self.sink, hostname="127.0.0.1", port=free_port())
         self.sink_controller.start()
-        for name in ("web", "smtpd", "messageserver", "karl", "errord"):
+        for name in ("web", "smtpd", "messageserver", "karl", "errord", "smtpd_http"):
             self.ports[name] = free_port()
         data_dir = self.root / "data"
         env = {k: v for k, v in os.environ.items()
@@ -96,6 +96,7 @@ class Platform:
             "GROUPS_DOMAIN": "groups.localhost",
             "WEB_PORT": str(self.ports["web"]),
             "SMTPD_PORT": str(self.ports["smtpd"]),
+            "SMTPD_HTTP_PORT": str(self.ports["smtpd_http"]),
             "MESSAGESERVER_PORT": str(self.ports["messageserver"]),
             "KARL_PORT": str(self.ports["karl"]),
             "ERRORD_PORT": str(self.ports["errord"]),
@@ -118,7 +119,6 @@ class Platform:
             env.pop("DATABASE_URL", None)
         self.env = env
         self.manage("migrate", "--verbosity", "0")
-        self.manage("dkimkey")
         return self
 
     @property

@@ -1,23 +1,121 @@
-"""Members: my groups, join and leave, subscription settings, posting from the web."""
+"""Members: my groups, join and leave under the join policy, subscription settings."""
 
 from __future__ import annotations
 
+from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
-from groups.models import Membership
+from groups.membership import subscribe_user
+from groups.models import Group, Hashtag, HashtagPreference, Membership, Topic, TopicPreference
+from groups.web import access
+from groups.web.forms import SubscriptionForm
+
+S = Membership.Status
 
 
 @login_required
 def my_groups(request: HttpRequest) -> HttpResponse:
     user = request.user
     memberships = (Membership.objects.filter(Q(user=user) | Q(email=user.email.lower()))
-                   .exclude(status__in=[Membership.Status.REMOVED])
+                   .exclude(status=S.REMOVED)
                    .select_related("group").order_by("group__name"))
     return render(request, "groups/my_groups.html", {"memberships": memberships})
 
 
-def reply(request: HttpRequest, group_name: str, number: int) -> HttpResponse:
-    raise NotImplementedError
+@login_required
+@require_POST
+def join(request: HttpRequest, group_name: str) -> HttpResponse:
+    """Open groups take you at once, approval groups queue you, invite-only needs an invite."""
+    v = access.viewer(request, group_name)
+    group, m = v.group, v.membership
+    if m is not None and m.status == S.ACTIVE:
+        flash.info(request, f"You are already a member of {group.name}.")
+    elif m is not None and m.status == S.BANNED:
+        flash.error(request, "You can't join this group.")
+    elif group.join_policy == Group.JoinPolicy.INVITE and not (m and m.status == S.INVITED):
+        flash.error(request, "This group is by invitation only.")
+    else:
+        status = S.ACTIVE
+        if group.join_policy == Group.JoinPolicy.APPROVAL and not (m and m.status == S.INVITED):
+            status = S.PENDING_APPROVAL
+        if m is None:
+            m = subscribe_user(group, request.user, status=status)
+        Membership.objects.filter(pk=m.pk).update(status=status, user=request.user)
+        if status == S.ACTIVE:
+            flash.success(request, f"Welcome to {group.display_title}.")
+        else:
+            flash.info(request, "Your request to join was sent to the group's owners.")
+    return redirect("group_home", group.name)
+
+
+@login_required
+@require_POST
+def leave(request: HttpRequest, group_name: str) -> HttpResponse:
+    v = access.viewer(request, group_name)
+    m = v.membership
+    if m is None or m.status != S.ACTIVE:
+        flash.info(request, "You are not a member of this group.")
+        return redirect("group_home", v.group.name)
+    if m.role == Membership.Role.OWNER and not Membership.objects.filter(
+            group=v.group, role=Membership.Role.OWNER, status=S.ACTIVE).exclude(pk=m.pk).exists():
+        flash.error(request, "You are the group's only owner: make someone else owner first.")
+        return redirect("group_home", v.group.name)
+    Membership.objects.filter(pk=m.pk).update(status=S.UNSUBSCRIBED)
+    flash.success(request, f"You left {v.group.display_title}.")
+    if not v.can_see_group or not v.group.is_listed:
+        return redirect("my_groups")
+    return redirect("group_home", v.group.name)
+
+
+def _member(request: HttpRequest, group_name: str) -> access.Viewer:
+    v = access.viewer(request, group_name)
+    if not v.is_member:
+        raise Http404("members only")
+    return v
+
+
+@login_required
+def subscription(request: HttpRequest, group_name: str) -> HttpResponse:
+    """Delivery, message selection, and per-hashtag mute/follow, in one form."""
+    v = _member(request, group_name)
+    m = v.membership
+    hashtags = list(Hashtag.objects.filter(group=v.group))
+    prefs = dict(HashtagPreference.objects.filter(membership=m).values_list("hashtag_id", "mode"))
+    form = SubscriptionForm(request.POST or None, instance=m)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        for tag in hashtags:
+            mode = request.POST.get(f"hashtag_{tag.pk}", "")
+            if mode in TopicPreference.Mode.values:
+                HashtagPreference.objects.update_or_create(membership=m, hashtag=tag,
+                                                           defaults={"mode": mode})
+            else:
+                HashtagPreference.objects.filter(membership=m, hashtag=tag).delete()
+        flash.success(request, "Your subscription settings are saved.")
+        return redirect("subscription", v.group.name)
+    topic_prefs = TopicPreference.objects.filter(membership=m).select_related("topic")
+    return render(request, "groups/subscription.html", {
+        "v": v, "group": v.group, "form": form,
+        "hashtags": [(t, prefs.get(t.pk, "")) for t in hashtags], "topic_prefs": topic_prefs})
+
+
+@login_required
+@require_POST
+def topic_preference(request: HttpRequest, group_name: str, topic_id: int) -> HttpResponse:
+    v = _member(request, group_name)
+    the_topic = get_object_or_404(Topic, group=v.group, pk=topic_id)
+    mode = request.POST.get("mode", "")
+    if mode in TopicPreference.Mode.values:
+        TopicPreference.objects.update_or_create(membership=v.membership, topic=the_topic,
+                                                 defaults={"mode": mode})
+    elif mode == "none":
+        TopicPreference.objects.filter(membership=v.membership, topic=the_topic).delete()
+    else:
+        flash.error(request, "Choose mute, follow or neither.")
+    if request.POST.get("next") == "subscription":
+        return redirect("subscription", v.group.name)
+    return redirect("topic", v.group.name, the_topic.pk)

@@ -33,9 +33,10 @@ def _membership(purpose: str, token: str, *, expires: bool = False) -> Membershi
 
 
 def _is_one_click(request: HttpRequest) -> bool:
-    if request.POST.get("List-Unsubscribe") == "One-Click":
+    """RFC 8058's body, whether posted form-encoded, as multipart or with no content type."""
+    if b"List-Unsubscribe=One-Click" in request.body[:4000]:
         return True
-    return b"List-Unsubscribe=One-Click" in request.body[:1000]
+    return request.POST.get("List-Unsubscribe") == "One-Click"
 
 
 @csrf_exempt
@@ -120,6 +121,8 @@ def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         with transaction.atomic():
             User.objects.filter(pk=user.pk).update(email_confirmed=True, is_active=True)
+            # Memberships made by email before the account existed now belong to it.
+            Membership.objects.filter(email=user.email.lower(), user=None).update(user=user)
         flash.success(request, "Your email address is confirmed. You can log in now.")
         return redirect("login")
     return render(request, "groups/confirm_email.html", {"account": user})

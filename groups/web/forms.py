@@ -1,0 +1,209 @@
+"""The website's forms. Labels and help texts are written for people, errors name the field."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.core.validators import validate_email
+
+from groups.models import Group, Hashtag, Membership, User
+
+TIME_ZONES = sorted(__import__("zoneinfo").available_timezones())
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Zero or more uploaded files, as a list."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        kwargs.setdefault("required", False)
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(d, initial) for d in data if d]
+        return [super().clean(data, initial)] if data else []
+
+
+class PostForm(forms.Form):
+    """A new topic (subject required) or a reply (subject optional)."""
+
+    subject = forms.CharField(max_length=500, required=True)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), label="Message")
+    attachments = MultipleFileField(help_text="Optional; you may pick several files.")
+
+    def __init__(self, *args, group: Group, reply: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group = group
+        if reply:
+            self.fields["subject"].required = False
+
+    def clean_subject(self) -> str:
+        subject = self.cleaned_data["subject"]
+        if "\n" in subject or "\r" in subject:
+            raise forms.ValidationError("The subject must be one line.")
+        return subject.strip()
+
+    def clean_attachments(self) -> list:
+        files = self.cleaned_data.get("attachments") or []
+        allowed = [t.strip().lower() for t in self.group.allowed_attachment_types.split(",")
+                   if t.strip()]
+        for f in files:
+            if f.size > self.group.max_attachment_size:
+                raise forms.ValidationError(
+                    f"{f.name} is larger than this group's limit of "
+                    f"{self.group.max_attachment_size // 1024} KB.")
+            ctype = (f.content_type or "application/octet-stream").lower()
+            if allowed and not any(ctype == t or (t.endswith("/") and ctype.startswith(t))
+                                   for t in allowed):
+                raise forms.ValidationError(f"{f.name}: files of type {ctype} are not allowed "
+                                            "in this group.")
+        if sum(f.size for f in files) > self.group.max_message_size:
+            raise forms.ValidationError("These files together are over the group's size limit.")
+        return files
+
+
+class SubscriptionForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["display_name", "delivery", "message_selection"]
+        labels = {"display_name": "Your name in this group", "delivery": "Email delivery",
+                  "message_selection": "Which messages"}
+        help_texts = {"display_name": "Leave empty to use your profile's name."}
+
+
+class SignupForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    display_name = forms.CharField(max_length=150, label="Your name")
+    password1 = forms.CharField(widget=forms.PasswordInput, label="Password",
+                                help_text=password_validation.password_validators_help_text_html())
+    password2 = forms.CharField(widget=forms.PasswordInput, label="Password again")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(
+                "An account with this address exists. Log in, or reset your password.")
+        return email
+
+    def clean(self):
+        data = super().clean()
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords differ.")
+        elif p1:
+            try:
+                password_validation.validate_password(p1, User(email=data.get("email", "")))
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return data
+
+
+class ProfileForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(choices=[(z, z) for z in TIME_ZONES])
+
+    class Meta:
+        model = User
+        fields = ["display_name", "time_zone", "digest_hour"]
+        labels = {"display_name": "Your name", "digest_hour": "Digest hour"}
+
+    def clean_digest_hour(self) -> int:
+        hour = self.cleaned_data["digest_hour"]
+        if not 0 <= hour <= 23:
+            raise forms.ValidationError("Pick an hour from 0 to 23.")
+        return hour
+
+
+class GroupSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Group
+        fields = ["title", "description", "guidelines", "guidelines_monthly", "privacy",
+                  "join_policy", "posting_policy", "new_member_posts_moderated",
+                  "nonmember_policy", "reply_to", "dmarc_handling", "subject_tag",
+                  "footer_template", "max_message_size", "max_attachment_size",
+                  "allowed_attachment_types", "moderation_expiry_days", "auto_lock_days"]
+        widgets = {"footer_template": forms.Textarea(attrs={"rows": 6}),
+                   "description": forms.Textarea(attrs={"rows": 4}),
+                   "guidelines": forms.Textarea(attrs={"rows": 4})}
+
+    def clean_footer_template(self) -> str:
+        from groups.web.footer import FooterError, render_footer
+
+        text = self.cleaned_data["footer_template"]
+        try:
+            render_footer(text, self.instance)
+        except FooterError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return text
+
+
+class HashtagForm(forms.ModelForm):
+    class Meta:
+        model = Hashtag
+        fields = ["name", "description", "color", "moderated", "no_email", "expires_days",
+                  "expire_action", "moderators_only", "replies_moderators_only",
+                  "special_notice"]
+
+    def __init__(self, *args, group: Group, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip().lstrip("#")
+        if not name or any(c.isspace() for c in name):
+            raise forms.ValidationError("A hashtag is one word, without spaces.")
+        clash = Hashtag.objects.filter(group=self.group, name__iexact=name)
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError(f"#{name} exists already.")
+        return name
+
+
+class AddMembersForm(forms.Form):
+    addresses = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}), required=False,
+        help_text="One per line: address, Name &lt;address&gt;, or address,Name.")
+    csv_file = forms.FileField(required=False, label="Or a CSV file",
+                               help_text="Columns: address, name (optional).")
+    delivery = forms.ChoiceField(choices=Membership.Delivery.choices,
+                                 initial=Membership.Delivery.INDIVIDUAL)
+    invite = forms.BooleanField(required=False, label="Invite them (they confirm by email) "
+                                "instead of adding them directly")
+
+    def clean(self):
+        data = super().clean()
+        lines = (data.get("addresses") or "").splitlines()
+        upload = data.get("csv_file")
+        if upload:
+            if upload.size > 5 * 1024 * 1024:
+                self.add_error("csv_file", "The CSV file is over 5 MB.")
+            else:
+                lines += upload.read().decode("utf-8-sig", "replace").splitlines()
+        data["lines"] = [ln for ln in lines if ln.strip()]
+        if not data["lines"] and not self.errors:
+            raise forms.ValidationError("Give at least one address, in the box or a CSV file.")
+        return data
+
+
+class BulkMemberForm(forms.Form):
+    ACTIONS = [("remove", "Remove"), ("ban", "Ban"), ("unban", "Unban"),
+               ("role_member", "Make member"), ("role_moderator", "Make moderator"),
+               ("role_owner", "Make owner")] + [
+        (f"delivery_{k}", f"Delivery: {label}") for k, label in Membership.Delivery.choices]
+    ids = forms.TypedMultipleChoiceField(coerce=int, choices=[])
+    action = forms.ChoiceField(choices=ACTIONS)
+
+    def __init__(self, *args, choices: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ids"].choices = [(i, i) for i in choices]
+
+
+def clean_address(value: str) -> str:
+    value = value.strip().lower()
+    validate_email(value)
+    return value

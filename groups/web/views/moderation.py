@@ -1,0 +1,270 @@
+"""Running a group: settings, members, pending members and messages, hashtags, topics.
+
+Moderators (and owners, and site admins) moderate; only owners (and site
+admins) change the group's settings or make owners. Decisions on held
+messages go through messageserver (POST /v1/moderation), the same path as a
+moderator's emailed reply, so an approved message goes out exactly once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_POST
+
+from groups import links
+from groups.membership import add_members
+from groups.models import Attachment, Hashtag, HeldMessage, Membership, Message, Topic
+from groups.web import access, mail
+from groups.web.footer import FooterError, render_footer
+from groups.web.forms import AddMembersForm, BulkMemberForm, GroupSettingsForm, HashtagForm
+from groups.web.heldpreview import preview
+from groups.web.pages import paginate
+from messageserver.client import MessageServerClient, MessageServerError, MessageServerUnavailable
+
+S = Membership.Status
+R = Membership.Role
+
+
+@login_required
+def dashboard(request: HttpRequest, group_name: str) -> HttpResponse:
+    v = access.moderator(request, group_name)
+    return render(request, "groups/mod/dashboard.html", {
+        "v": v, "group": v.group,
+        "pending_members": Membership.objects.filter(group=v.group,
+                                                     status=S.PENDING_APPROVAL).count(),
+        "pending_messages": HeldMessage.objects.filter(
+            group=v.group, state=HeldMessage.State.PENDING).count()})
+
+
+@login_required
+def group_settings(request: HttpRequest, group_name: str) -> HttpResponse:
+    v = access.owner(request, group_name)
+    form = GroupSettingsForm(request.POST or None, instance=v.group)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            form.save()
+            flash.success(request, "The group's settings are saved.")
+            return redirect("mod_settings", v.group.name)
+        status = 400
+    try:
+        footer = render_footer(form["footer_template"].value() or "", v.group)
+    except FooterError as exc:
+        footer = str(exc)
+    return render(request, "groups/mod/settings.html", {
+        "v": v, "group": v.group, "form": form, "footer_preview": footer}, status=status)
+
+
+@login_required
+@require_POST
+def footer_preview(request: HttpRequest, group_name: str) -> HttpResponse:
+    """The live preview: the footer rendered in Karl's sandbox with sample values."""
+    v = access.owner(request, group_name)
+    try:
+        text = render_footer(request.POST.get("footer_template", ""), v.group)
+    except FooterError as exc:
+        return HttpResponse(str(exc), content_type="text/plain; charset=utf-8", status=400)
+    return HttpResponse(text, content_type="text/plain; charset=utf-8")
+
+
+def _apply_bulk(v: access.Viewer, action: str, ids: list[int]) -> tuple[int, str]:
+    """Apply one bulk action; returns (rows changed, refusal message or "")."""
+    rows = Membership.objects.filter(group=v.group, pk__in=ids)
+    if action.startswith("role_"):
+        if not v.is_owner:
+            return 0, "Only owners change roles."
+        role = action.removeprefix("role_")
+        if role != R.OWNER and not Membership.objects.filter(
+                group=v.group, role=R.OWNER, status=S.ACTIVE).exclude(pk__in=ids).exists():
+            return 0, "A group keeps at least one owner."
+        return rows.update(role=role), ""
+    if action.startswith("delivery_"):
+        return rows.update(delivery=action.removeprefix("delivery_")), ""
+    if not v.is_owner:  # moderators can't remove or ban owners or other moderators
+        rows = rows.filter(role=R.MEMBER)
+    if rows.filter(role=R.OWNER).exists() and not Membership.objects.filter(
+            group=v.group, role=R.OWNER, status=S.ACTIVE).exclude(pk__in=ids).exists():
+        return 0, "A group keeps at least one owner."
+    status = {"remove": S.REMOVED, "ban": S.BANNED, "unban": S.UNSUBSCRIBED}[action]
+    if action == "unban":
+        rows = rows.filter(status=S.BANNED)
+    return rows.update(status=status), ""
+
+
+@login_required
+def members(request: HttpRequest, group_name: str) -> HttpResponse:
+    """Search, page through and act on members; bounce state shown per member."""
+    v = access.moderator(request, group_name)
+    q = request.GET.get("q", "").strip()
+    status_filter = request.GET.get("status", "")
+    rows = Membership.objects.filter(group=v.group).select_related("user").order_by("email")
+    if q:
+        rows = rows.filter(Q(email__icontains=q) | Q(display_name__icontains=q)
+                           | Q(user__display_name__icontains=q))
+    if status_filter in S.values:
+        rows = rows.filter(status=status_filter)
+    if request.method == "POST":
+        form = BulkMemberForm(request.POST, choices=list(
+            Membership.objects.filter(group=v.group).values_list("pk", flat=True)))
+        if form.is_valid():
+            changed, refusal = _apply_bulk(v, form.cleaned_data["action"],
+                                           form.cleaned_data["ids"])
+            if refusal:
+                flash.error(request, refusal)
+            else:
+                flash.success(request, f"{changed} member{'s' if changed != 1 else ''} changed.")
+        else:
+            flash.error(request, "Pick at least one member and an action.")
+        return redirect(request.get_full_path())
+    page = paginate(request, rows, per_page=50)
+    extra = "&".join(p for p in (f"q={q}" if q else "", f"status={status_filter}"
+                                 if status_filter else "") if p)
+    return render(request, "groups/mod/members.html", {
+        "v": v, "group": v.group, "page": page, "q": q, "status_filter": status_filter,
+        "statuses": S.choices, "actions": BulkMemberForm.ACTIONS, "extra": extra})
+
+
+@login_required
+def add(request: HttpRequest, group_name: str) -> HttpResponse:
+    """Add in bulk from a textarea or a CSV file, or invite (they confirm by a signed link)."""
+    v = access.moderator(request, group_name)
+    form = AddMembersForm(request.POST or None, request.FILES or None)
+    report = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            invite = form.cleaned_data["invite"]
+            report = add_members(v.group, form.cleaned_data["lines"],
+                                 delivery=form.cleaned_data["delivery"],
+                                 status=S.INVITED if invite else S.ACTIVE)
+            if invite and report.added:
+                _send_invitations(v, report.added)
+        else:
+            status = 400
+    return render(request, "groups/mod/add_members.html", {
+        "v": v, "group": v.group, "form": form, "report": report}, status=status)
+
+
+def _send_invitations(v: access.Viewer, emails: list[str]) -> None:
+    for m in Membership.objects.filter(group=v.group, email__in=emails, status=S.INVITED):
+        text = render_to_string("groups/invitation_mail.txt", {
+            "group": v.group, "membership": m, "inviter": v.membership.name
+            if v.membership else "The site's administrators",
+            "url": links.confirm_subscription_url(m.pk)})
+        mail.send(m.email, f"Invitation to join {v.group.display_title}", text)
+
+
+@login_required
+def pending_members(request: HttpRequest, group_name: str) -> HttpResponse:
+    v = access.moderator(request, group_name)
+    if request.method == "POST":
+        ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+        action = request.POST.get("action")
+        rows = Membership.objects.filter(group=v.group, pk__in=ids, status=S.PENDING_APPROVAL)
+        if action == "approve":
+            flash.success(request, f"{rows.update(status=S.ACTIVE)} approved.")
+        elif action == "decline":
+            flash.success(request, f"{rows.update(status=S.REMOVED)} declined.")
+        else:
+            flash.error(request, "Choose approve or decline.")
+        return redirect("mod_pending_members", v.group.name)
+    page = paginate(request, Membership.objects.filter(
+        group=v.group, status=S.PENDING_APPROVAL).order_by("joined_at"))
+    return render(request, "groups/mod/pending_members.html", {
+        "v": v, "group": v.group, "page": page})
+
+
+@login_required
+def pending_messages(request: HttpRequest, group_name: str) -> HttpResponse:
+    v = access.moderator(request, group_name)
+    if request.method == "POST":
+        held = get_object_or_404(HeldMessage, group=v.group, pk=request.POST.get("held_id", 0))
+        action = request.POST.get("action", "")
+        try:
+            MessageServerClient().moderate(held.pk, action, request.user.email,
+                                           request.POST.get("reason", "")[:2000])
+        except MessageServerError as exc:
+            flash.error(request, exc.body.get("error", str(exc)))
+        except MessageServerUnavailable:
+            flash.error(request, "The message server can't be reached; nothing was decided. "
+                        "Please try again in a minute.")
+        else:
+            flash.success(request, f"“{held.subject}” {action}d.")
+        return redirect("mod_pending_messages", v.group.name)
+    page = paginate(request, HeldMessage.objects.filter(
+        group=v.group, state=HeldMessage.State.PENDING).order_by("created_at"), per_page=10)
+    return render(request, "groups/mod/pending_messages.html", {
+        "v": v, "group": v.group, "page": page,
+        "items": [(h, preview(h)) for h in page]})
+
+
+@login_required
+def hashtags(request: HttpRequest, group_name: str, hashtag_id: int | None = None
+             ) -> HttpResponse:
+    v = access.moderator(request, group_name)
+    instance = get_object_or_404(Hashtag, group=v.group, pk=hashtag_id) if hashtag_id else None
+    form = HashtagForm(request.POST or None, instance=instance, group=v.group)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            tag = form.save(commit=False)
+            tag.group = v.group
+            tag.save()
+            flash.success(request, f"#{tag.name} saved.")
+            return redirect("mod_hashtags", v.group.name)
+        status = 400
+    return render(request, "groups/mod/hashtags.html", {
+        "v": v, "group": v.group, "form": form, "editing": instance,
+        "hashtags": Hashtag.objects.filter(group=v.group)}, status=status)
+
+
+def _delete_files(paths: list[str]) -> None:
+    root = Path(settings.ATTACHMENTS_DIR).resolve()
+    for rel in paths:
+        path = (root / rel).resolve()
+        if path.is_relative_to(root):
+            path.unlink(missing_ok=True)
+
+
+@login_required
+@require_POST
+def topic_action(request: HttpRequest, group_name: str, topic_id: int) -> HttpResponse:
+    v = access.moderator(request, group_name)
+    the_topic = get_object_or_404(Topic, group=v.group, pk=topic_id)
+    action = request.POST.get("action", "")
+    changes = {"lock": {"locked": True}, "unlock": {"locked": False},
+               "stick": {"sticky": True}, "unstick": {"sticky": False}}
+    if action in changes:
+        Topic.objects.filter(pk=the_topic.pk).update(**changes[action])
+        flash.success(request, "Topic updated.")
+        return redirect("topic", v.group.name, the_topic.pk)
+    if action == "delete":
+        paths = list(Attachment.objects.filter(message__topic=the_topic)
+                     .values_list("path", flat=True))
+        with transaction.atomic():
+            the_topic.delete()
+            transaction.on_commit(lambda: _delete_files(paths))
+        flash.success(request, "The topic and its messages are deleted.")
+        return redirect("topics", v.group.name)
+    flash.error(request, "Unknown action.")
+    return redirect("topic", v.group.name, the_topic.pk)
+
+
+@login_required
+@require_POST
+def message_delete(request: HttpRequest, group_name: str, number: int) -> HttpResponse:
+    """Hide one message from the archive (kept in the database, marked deleted)."""
+    v = access.moderator(request, group_name)
+    msg = get_object_or_404(Message, group=v.group, number=number)
+    Message.objects.filter(pk=msg.pk).update(deleted=True)
+    flash.success(request, f"Message #{number} deleted.")
+    return redirect("topic", v.group.name, msg.topic_id)

@@ -1,0 +1,34 @@
+"""Site admins: the recent errors every process reported to errord.
+
+The page reads errord over its HTTP API; when errord is down the page says
+so plainly instead of failing, since that is exactly when an admin looks.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import user_passes_test
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from errord.client import ErrordClient, ErrordError, ErrordUnavailable
+
+SINCES = ["1h", "24h", "7d", "30d"]
+
+
+@user_passes_test(lambda u: u.is_authenticated and u.is_superuser)
+def errors(request: HttpRequest) -> HttpResponse:
+    since = request.GET.get("since", "24h")
+    if since not in SINCES:
+        since = "24h"
+    service = request.GET.get("service", "").strip()[:40] or None
+    groups, problem = [], None
+    try:
+        with ErrordClient() as client:
+            groups = client.groups(since=since, service=service, limit=100)
+    except ErrordUnavailable as exc:
+        problem = f"errord unreachable: {exc}"
+    except ErrordError as exc:
+        problem = f"errord refused the request: {exc}"
+    return render(request, "groups/site_errors.html", {
+        "groups": groups, "problem": problem, "since": since, "sinces": SINCES,
+        "service": service or ""}, status=200)
