@@ -3,6 +3,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/groups
+# What runs again on PostgreSQL: the pipeline, the web's queries, search, and end to end.
+PG_TESTS ?= $(wildcard tests/messageserver tests/web tests/postgres tests/search tests/e2e)
 
 .PHONY: install run test test-sqlite test-postgres lint bench loadtest clean
 
@@ -29,7 +31,7 @@ test-sqlite: install
 
 test-postgres: install
 	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.rsplit('/',1)[0]+'/postgres', connect_timeout=3).close()" 2>/dev/null; then \
-		DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest -m "postgres or not (browser or slow)" tests/messageserver tests/postgres tests/e2e $(PG_EXTRA); \
+		DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest -m "postgres or not (browser or slow)" $(PG_TESTS); \
 	elif [ "$$CI" = "true" ]; then \
 		echo "PostgreSQL at $(PG_TEST_URL) is unreachable: CI requires it"; exit 1; \
 	else \

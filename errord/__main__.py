@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from errord.selfreport import StoreHandler
 from errord.server import make_app
 from errord.store import Store
 from groups.env import PROJECT_DIR, get_env
@@ -20,6 +21,8 @@ log = logging.getLogger("errord")
 async def serve(host: str, port: int, db: Path) -> None:
     env = get_env()
     store = Store(db, project_dir=str(PROJECT_DIR))
+    own_errors = StoreHandler(store)
+    logging.getLogger().addHandler(own_errors)
     runner = web.AppRunner(make_app(store, env.internal_api_token), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -33,6 +36,7 @@ async def serve(host: str, port: int, db: Path) -> None:
     await stop.wait()
     log.info("errord stopping")
     await runner.cleanup()
+    logging.getLogger().removeHandler(own_errors)
     store.close()
 
 
@@ -48,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", type=Path, default=env.data_dir / "errord.sqlite3",
                         help="SQLite file (default DATA_DIR/errord.sqlite3)")
     args = parser.parse_args(argv)
-    # errord logs locally only: reporting its own errors to itself could loop.
+    # errord's own errors go straight into its store (errord.selfreport), never over HTTP.
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s errord %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(args.host, args.port, args.db))

@@ -16,6 +16,7 @@ writes its own line for every record.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -93,10 +94,11 @@ class ErrordHandler(logging.Handler):
         self.give_up_after = give_up_after
         self.max_pause = max_pause
         self.addFilter(self._not_ours_to_send)
-        self._closed = False
         self._reset()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (h := ref()) is not None and h._reset())
+        # logging.shutdown flushes only handlers still registered; dictConfig unregisters.
+        atexit.register(lambda: (h := ref()) is not None and h.flush())
 
     # -- state, rebuilt in a forked child -------------------------------------------------
 
@@ -106,7 +108,6 @@ class ErrordHandler(logging.Handler):
         self._state_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._sender_ident: int | None = None
-        self._stop = threading.Event()
         self._dropped = 0
         self.down_since: float | None = None
         self.sent = 0
@@ -206,9 +207,6 @@ class ErrordHandler(logging.Handler):
         """Queue one report; drop and count it when the queue is full."""
         if os.getpid() != self._pid:
             self._reset()
-        if self._closed:
-            self._count_dropped()
-            return
         self._ensure_thread()
         try:
             self._queue.put_nowait(report)
@@ -221,7 +219,6 @@ class ErrordHandler(logging.Handler):
         with self._state_lock:
             if self._thread is not None and self._thread.is_alive():
                 return
-            self._stop.clear()
             thread = threading.Thread(target=self._run, name="errord-sender", daemon=True)
             thread.start()
             self._thread = thread
@@ -247,14 +244,13 @@ class ErrordHandler(logging.Handler):
 
     def _run(self) -> None:
         self._sender_ident = threading.get_ident()
-        client = ErrordClient(self.base_url, self.token, timeout=self.timeout)
+        client: ErrordClient | None = None
         pending: list[dict[str, Any]] = []
         pause = 0.1
         try:
+            client = ErrordClient(self.base_url, self.token, timeout=self.timeout)
             while True:
                 if not pending:
-                    if self._stop.is_set() and self._queue.empty():
-                        return
                     pending = self._next_batch()
                     if not pending and not self._dropped:
                         continue
@@ -266,8 +262,7 @@ class ErrordHandler(logging.Handler):
                     self._count_dropped(dropped)
                     if isinstance(exc, ErrordUnavailable) or exc.status >= 500:
                         pending = self._settle(pending, self._after_failure(pending, exc))
-                        if self._stop.wait(pause):
-                            return
+                        time.sleep(pause)
                         pause = min(pause * 2, self.max_pause)
                     else:  # errord refused the batch itself: resending cannot help
                         log.warning("errord refused %d error reports: %s", len(pending), exc)
@@ -283,7 +278,8 @@ class ErrordHandler(logging.Handler):
         except Exception:  # never let the sender die silently with reports queued
             log.warning("errord sender stopped", exc_info=True)
         finally:
-            client.close()
+            if client is not None:
+                client.close()
 
     def _settle(self, pending: list[dict[str, Any]],
                 keep: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -317,10 +313,13 @@ class ErrordHandler(logging.Handler):
             time.sleep(0.01)
 
     def close(self) -> None:
-        """Flush, then stop the sender thread (logging.shutdown calls this at exit)."""
+        """Flush (logging.shutdown calls this at exit); the sender thread is a daemon.
+
+        The handler stays usable after close: ``logging.config.dictConfig``
+        (Django's setup) closes every handler it replaces, and a later
+        ``install()`` puts this one back.
+        """
         try:
             self.flush()
-            self._closed = True
-            self._stop.set()
         finally:
             super().close()

@@ -66,6 +66,8 @@ class Group(models.Model):
     description = models.TextField(blank=True)
     guidelines = models.TextField(blank=True)
     guidelines_monthly = models.BooleanField(default=False)
+    guidelines_sent_month = models.CharField(
+        max_length=7, blank=True, help_text="YYYY-MM of the last monthly guidelines reminder.")
     privacy = models.CharField(max_length=20, choices=Privacy.choices, default=Privacy.PUBLIC)
     join_policy = models.CharField(
         max_length=20, choices=JoinPolicy.choices, default=JoinPolicy.OPEN
@@ -475,6 +477,16 @@ class NoticeTemplate(models.Model):
         REJECTED = "rejected", "Message rejected"
         HELD = "held", "Message held"
         PENDING = "pending", "Subscription pending"
+        HELP = "help", "Help"
+        CONFIRM_SUBSCRIBE = "confirm_subscribe", "Confirm subscription"
+        CONFIRM_UNSUBSCRIBE = "confirm_unsubscribe", "Confirm unsubscription"
+        PENDING_OWNER = "pending_owner", "Subscription pending (to owners)"
+        DELIVERY_CHANGED = "delivery_changed", "Delivery changed"
+        COMMAND_REFUSED = "command_refused", "Command refused"
+        COMMAND_DONE = "command_done", "Command done"
+        OWNER_FORWARD = "owner_forward", "Message to the owners"
+        EXPIRED = "expired", "Held message expired"
+        MODERATION_REFUSED = "moderation_refused", "Moderation reply refused"
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="notice_templates")
     kind = models.CharField(max_length=20, choices=Kind.choices)

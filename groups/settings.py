@@ -97,6 +97,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 ATTACHMENTS_DIR = DATA_DIR / "attachments"
 
+# Posts and webhook bodies carry whole messages (base64 inflates by 4/3).
+DATA_UPLOAD_MAX_MEMORY_SIZE = ENV.max_message_size * 2 + 1024 * 1024
+
 # Mail the website sends (sign-up, password reset, invitations) goes through Karl.
 EMAIL_BACKEND = "groups.web.karlbackend.KarlEmailBackend"
 DEFAULT_FROM_EMAIL = f"no-reply@{GROUPS_DOMAIN}"

@@ -4,10 +4,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from groups import webmetrics
+from messageserver import webhook
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health", webmetrics.health, name="health"),
     path("metrics", webmetrics.metrics, name="metrics"),
+    # Providers' inbound-parse webhooks post raw MIME here (messageserver/webhook.py
+    # authenticates them and hands the mail to the same pipeline smtpd uses).
+    path("inbound/webhook", webhook.inbound_webhook, name="inbound_webhook"),
     path("", include("groups.web.urls")),
 ]

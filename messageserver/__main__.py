@@ -33,15 +33,18 @@ def main(argv: list[str] | None = None) -> None:
     from groups.observability import install_reporting
     from messageserver import outbox
 
+    from django.core.wsgi import get_wsgi_application
+
+    application = get_wsgi_application()
+    # After Django configured logging (which replaces the root handlers).
     install_reporting("messageserver")
     log = logging.getLogger("messageserver")
-    from django.core.wsgi import get_wsgi_application
 
     stop = threading.Event()
     dispatcher = threading.Thread(target=outbox.run_dispatcher, args=(stop,), daemon=True,
                                   name="outbox")
     dispatcher.start()
-    server = create_server(get_wsgi_application(), host=args.host, port=args.port,
+    server = create_server(application, host=args.host, port=args.port,
                            threads=args.threads, channel_timeout=300,
                            max_request_body_size=env.max_message_size * 2 + 65536)
 

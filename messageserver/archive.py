@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 from pathlib import Path
 
@@ -127,3 +127,20 @@ def archive(
     if hashtags:
         topic.hashtags.add(*hashtags)
     return message
+
+
+def lock_inactive_topics(now: datetime) -> int:
+    """Lock the topics of groups with auto_lock_days that had no post for that long.
+
+    For a scheduled job: one conditional UPDATE per group, so running it twice,
+    or alongside a new reply, never unlocks or double-counts anything. Sticky
+    topics are left open (an owner pinned them on purpose). Returns how many
+    topics were locked.
+    """
+    locked = 0
+    for group_id, days in Group.objects.filter(auto_lock_days__gt=0).values_list(
+            "id", "auto_lock_days"):
+        locked += Topic.objects.filter(
+            group_id=group_id, locked=False, sticky=False,
+            last_post_at__lt=now - timedelta(days=days)).update(locked=True)
+    return locked

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from email.header import Header
+from email.utils import formataddr
 from typing import Any
 
 from django.conf import settings
@@ -23,12 +24,13 @@ from groups.models import (
     Message,
     TopicPreference,
 )
-from messageserver import metrics, outbox
+from messageserver import dmarc, metrics, outbox
 
 DEFAULT_FOOTER = """\
 -=-=-=-=-=-=-=-=-=-=-=-
 Groups.io-style links for {{ group_name }}:
 View/Reply Online (#{{ number }}): {{ message_url }}
+Reply to the group or the sender: {{ reply_url }}
 Mute This Topic: {{ mute_url }}
 Group Owner: {{ owner_address }}
 Unsubscribe: {{ unsubscribe_url }}
@@ -36,10 +38,14 @@ Unsubscribe: {{ unsubscribe_url }}
 """
 
 # Headers of the original that must not reach recipients: signatures we
-# invalidate by changing the message, and envelope leftovers.
-REMOVE_HEADERS = ["DKIM-Signature", "Return-Path", "Delivered-To", "X-Original-To",
+# invalidate by changing the message (DKIM, DomainKeys, the ARC chain, whose
+# seal would now fail), envelope leftovers, and the list headers we set anew.
+REMOVE_HEADERS = ["DKIM-Signature", "DomainKey-Signature", "ARC-Seal",
+                  "ARC-Message-Signature", "ARC-Authentication-Results",
+                  "Return-Path", "Delivered-To", "X-Original-To",
                   "List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "List-Post",
-                  "List-Help", "List-Archive", "List-Subscribe", "List-Owner", "Precedence"]
+                  "List-Help", "List-Archive", "List-Subscribe", "List-Owner", "Precedence",
+                  "Sender", "X-Loop"]
 
 
 def encode_header(value: str) -> str:
@@ -70,6 +76,28 @@ def reply_to(group: Group, sender: str) -> str:
     if policy == Group.ReplyTo.GROUP_AND_SENDER:
         return f"{group.post_address}, {sender}"
     return group.post_address
+
+
+def rewrites_from(group: Group, sender: str) -> bool:
+    """Whether our copy must carry the group's From rather than the poster's (DMARC).
+
+    "always" and "never" are the owner's word; "auto" asks the poster's domain,
+    and rewrites when the DNS could not answer too: a rewritten From always
+    delivers, an unrewritten one from a p=reject domain would bounce.
+    """
+    if group.dmarc_handling == Group.DmarcHandling.ALWAYS:
+        return True
+    if group.dmarc_handling == Group.DmarcHandling.NEVER or not sender:
+        return False
+    policy = dmarc.policy_for(sender)
+    return policy.strict or policy.policy == "temperror"
+
+
+def rewritten_from(group: Group, sender_name: str, sender: str) -> str:
+    """Groups.io's "Name via GROUP <GROUP@domain>"."""
+    name = (sender_name or sender.split("@", 1)[0]).replace('"', "").strip()
+    return formataddr((f"{name} via {group.name}", group.post_address),
+                      charset="utf-8")
 
 
 def list_headers(group: Group) -> list[list[str]]:
@@ -149,7 +177,13 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
     headers = list_headers(group) + [
         ["Subject", encode_header(tagged_subject(group, message.subject))],
         ["Reply-To", reply_to(group, sender)],
-    ] + (extra_headers or [])
+    ]
+    if rewrites_from(group, sender):
+        headers.append(["From", rewritten_from(group, message.sender_name, sender)])
+    headers += extra_headers or []
+    # Karl's contract: remove_headers go first, then headers are added; every
+    # header we set is removed from the original so no copy carries two.
+    remove = list(dict.fromkeys(REMOVE_HEADERS + [name for name, _ in headers]))
     common = {
         "group_name": group.name,
         "group_title": group.display_title,
@@ -178,7 +212,7 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
     return {
         "message_b64": base64.b64encode(raw).decode("ascii"),
         "mail_from": f"bounce@{settings.GROUPS_DOMAIN}",
-        "remove_headers": REMOVE_HEADERS,
+        "remove_headers": remove,
         "headers": headers,
         "footer": {"text": group.footer_template or DEFAULT_FOOTER},
         "recipients": rcpts,

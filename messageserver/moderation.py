@@ -80,8 +80,22 @@ def decide(held_id: int, action: str, moderator: str, reason: str = "") -> Outco
 
 
 def expire_due(now=None) -> int:
-    """Expire held messages past their group's expiry (run by a scheduled job)."""
+    """Expire held messages past their group's expiry and tell each poster (a scheduled job).
+
+    Each row is taken with a conditional UPDATE and its notice queued in the
+    same transaction, so a moderator deciding at the same moment wins cleanly
+    and a second run never tells anyone twice.
+    """
     now = now or timezone.now()
-    return HeldMessage.objects.filter(state=HeldMessage.State.PENDING,
-                                      expires_at__lte=now).update(
-        state=HeldMessage.State.EXPIRED, decided_at=now, decided_by="expiry")
+    due = list(HeldMessage.objects.filter(state=HeldMessage.State.PENDING, expires_at__lte=now)
+               .values_list("id", flat=True))
+    expired = 0
+    for held_id in due:
+        with transaction.atomic():
+            if not HeldMessage.objects.filter(pk=held_id, state=HeldMessage.State.PENDING
+                                              ).update(state=HeldMessage.State.EXPIRED,
+                                                       decided_at=now, decided_by="expiry"):
+                continue
+            notices.message_expired(HeldMessage.objects.select_related("group").get(pk=held_id))
+            expired += 1
+    return expired

@@ -2,7 +2,8 @@
 
 Each notice is a template under templates/email/ (subject on the first line,
 body after a blank line) that a group owner can override with a
-NoticeTemplate row. Every notice is queued in the outbox in the caller's
+NoticeTemplate row of the same kind (welcome, goodbye, guidelines, held,
+rejected, pending, help, ... : the template's file name). Every notice is queued in the outbox in the caller's
 transaction and sent by Karl as a one-recipient job, so it is signed, spooled
 and retried like any post.
 """
@@ -30,7 +31,7 @@ _ENGINE = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=False)
 def render(kind: str, group: Group | None, context: dict[str, Any]) -> tuple[str, str]:
     """Subject and body of a notice, from the group's override or the default template."""
     override = None
-    if group is not None and kind in NoticeTemplate.Kind.values:
+    if group is not None:
         override = NoticeTemplate.objects.filter(group=group, kind=kind).first()
     if override is not None:
         subject = Template(override.subject, engine=_ENGINE).render(Context(context))
@@ -43,7 +44,10 @@ def render(kind: str, group: Group | None, context: dict[str, Any]) -> tuple[str
 
 def build(group: Group | None, to: list[str], subject: str, body: str, *,
           from_addr: str | None = None, reply_to: str | None = None,
-          attach: bytes | None = None, headers: dict[str, str] | None = None) -> EmailMessage:
+          attach: bytes | None = None, headers: dict[str, str] | None = None,
+          auto_submitted: str = "auto-generated", in_reply_to: str = "") -> EmailMessage:
+    """One notice; ``auto_submitted`` is "auto-replied" for answers to a person's mail
+    (RFC 3834), which also names the mail answered in In-Reply-To/References."""
     msg = EmailMessage()
     sender = from_addr or (group.address("owner") if group else f"noreply@{settings.GROUPS_DOMAIN}")
     msg["From"] = formataddr((group.display_title if group else "", sender)) if group else sender
@@ -51,8 +55,13 @@ def build(group: Group | None, to: list[str], subject: str, body: str, *,
     msg["Subject"] = subject
     msg["Date"] = format_datetime(timezone.now())
     msg["Message-ID"] = make_msgid(idstring="notice", domain=settings.GROUPS_DOMAIN)
-    msg["Auto-Submitted"] = "auto-generated"
+    msg["Auto-Submitted"] = auto_submitted
     msg["Precedence"] = "bulk"
+    if group is not None:
+        msg["X-Loop"] = group.address("owner")
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
     if reply_to:
         msg["Reply-To"] = reply_to
     for name, value in (headers or {}).items():
@@ -125,3 +134,107 @@ def message_rejected(held: HeldMessage, reason: str) -> None:
     subject, body = render("rejected", held.group, ctx)
     queue(build(held.group, [held.sender_email], subject, body), [held.sender_email],
           f"{held.group.name}: rejected {held.id}", held.group)
+
+
+def message_expired(held: HeldMessage) -> None:
+    """Tell the poster their held message expired unapproved (members only: a non-member's
+    held mail is often spam with a forged sender, and we must not send backscatter)."""
+    if not held.sender_email or held.nonmember:
+        return
+    subject, body = render("expired", held.group, group_context(held.group, held=held))
+    queue(build(held.group, [held.sender_email], subject, body), [held.sender_email],
+          f"{held.group.name}: expired {held.id}", held.group)
+
+
+# --- membership notices and answers to email commands -------------------------------
+
+def group_context(group: Group, **extra: Any) -> dict[str, Any]:
+    """What every membership notice may use: the group, its addresses and its page."""
+    return {
+        "group": group,
+        "group_url": links.group_url(group.name),
+        "post_address": group.post_address,
+        "owner_address": group.address("owner"),
+        "subscribe_address": group.address("subscribe"),
+        "unsubscribe_address": group.address("unsubscribe"),
+        "help_address": group.address("help"),
+        "request_address": group.address("request"),
+        "digest_address": group.address("digest"),
+        "nomail_address": group.address("nomail"),
+        "single_address": group.address("single"),
+        "guidelines": group.guidelines.strip(),
+        **extra,
+    }
+
+
+def send(kind: str, group: Group, to: str, description: str, *, answering: str = "",
+         reply_to: str | None = None, from_addr: str | None = None,
+         attach: bytes | None = None, **context: Any) -> EmailMessage:
+    """Render ``kind`` for ``group`` and queue it to one address.
+
+    ``answering`` is the Message-ID of the mail this answers: the notice is then
+    marked Auto-Submitted: auto-replied (RFC 3834) rather than auto-generated.
+    """
+    subject, body = render(kind, group, group_context(group, **context))
+    msg = build(group, [to], subject, body, reply_to=reply_to, from_addr=from_addr,
+                attach=attach, auto_submitted="auto-replied" if answering else "auto-generated",
+                in_reply_to=answering)
+    queue(msg, [to], f"{group.name}: {description}", group)
+    return msg
+
+
+def welcome(membership: Membership) -> None:
+    """On joining: the welcome, with the group's guidelines when it has them."""
+    send("welcome", membership.group, membership.email, f"welcome {membership.email}",
+         membership=membership)
+
+
+def goodbye(membership: Membership) -> None:
+    send("goodbye", membership.group, membership.email, f"goodbye {membership.email}",
+         membership=membership)
+
+
+def subscription_pending(membership: Membership, answering: str = "") -> None:
+    """A join request waits for the owners: tell the subscriber, and ask the owners."""
+    group = membership.group
+    send("pending", group, membership.email, f"pending {membership.email}",
+         answering=answering, membership=membership)
+    for owner in moderators(group):
+        send("pending_owner", group, owner, f"join request {membership.email} for {owner}",
+             membership=membership, members_url=links.group_url(group.name))
+
+
+def guidelines_month(now) -> str:  # noqa: ANN001
+    return now.strftime("%Y-%m")
+
+
+def send_monthly_guidelines(now=None) -> int:  # noqa: ANN001
+    """The monthly guidelines reminder, for groups that ask for it; returns mails queued.
+
+    Idempotent per group and month: the queued notices themselves (their outbox
+    description names the month) are the record, written in the same
+    transaction, so a second run in the same month, or a run after a crash,
+    sends nothing twice.
+    """
+    from django.db import transaction
+
+    from groups.models import OutboxItem
+
+    now = now or timezone.now()
+    month = guidelines_month(now)
+    count = 0
+    groups = Group.objects.filter(guidelines_monthly=True).exclude(guidelines="")
+    for group in groups:
+        marker = f"{group.name}: guidelines {month}"
+        with transaction.atomic():
+            if OutboxItem.objects.filter(description__startswith=marker).exists():
+                continue
+            members = Membership.objects.filter(
+                group=group, status=Membership.Status.ACTIVE,
+                bounce_state=Membership.BounceState.OK).exclude(
+                delivery=Membership.Delivery.NOMAIL).values_list("email", flat=True)
+            for address in members:
+                send("guidelines", group, address, f"guidelines {month} to {address}",
+                     month=month)
+                count += 1
+    return count

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from groups.models import Group, Hashtag, Membership, Message, Topic
-from messageserver import archive, fanout, moderation, outcomes, policy, threader
+from messageserver import archive, automated, fanout, moderation, outcomes, policy, threader
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
 
@@ -49,6 +49,11 @@ def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source
                 membership: Membership | None = None) -> Outcome:
     if is_loop(group, inbound):
         return outcomes.dropped(f"loop: the message already carries {group.name}'s List-Id")
+    if source == Message.Source.EMAIL:
+        # Auto-responders and other lists' robots never post (mail loops stop here).
+        why = automated.reason(inbound, for_post=True)
+        if why:
+            return outcomes.dropped(why)
     if len(inbound.raw) > group.max_message_size:
         return outcomes.rejected(
             f"message of {len(inbound.raw)} bytes exceeds {group.name}'s limit of "

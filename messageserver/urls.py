@@ -2,11 +2,13 @@
 
 from django.urls import path
 
-from messageserver import api
+from messageserver import api, webhook
 
 urlpatterns = [
     path("v1/recipients/check", api.recipient_check),
     path("v1/inbound", api.inbound),
+    # Public (proxied from the website's /inbound/webhook): its own secret, no bearer token.
+    path("inbound/webhook", webhook.inbound_webhook),
     path("v1/posts", api.web_post),
     path("v1/moderation/<int:held_id>", api.moderate),
     path("v1/delivery-events", api.delivery_events),

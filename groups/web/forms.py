@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.core.validators import validate_email
 
-from groups.models import Group, Hashtag, Membership, User
+from groups.models import Feed, Group, Hashtag, Membership, User
 
 TIME_ZONES = sorted(__import__("zoneinfo").available_timezones())
 
@@ -162,6 +162,74 @@ class HashtagForm(forms.ModelForm):
         if clash.exists():
             raise forms.ValidationError(f"#{name} exists already.")
         return name
+
+
+class FeedForm(forms.ModelForm):
+    """A feed to post into the group: an http(s) URL, and an active member as the poster."""
+
+    url = forms.URLField(max_length=1000, assume_scheme="https",
+                         label="Feed address (RSS or Atom)")
+
+    class Meta:
+        model = Feed
+        fields = ["url", "title", "poster_email", "subject_prefix"]
+        labels = {"poster_email": "Post as (a member)",
+                  "subject_prefix": "Subject prefix"}
+        help_texts = {"poster_email": "The new entries are posted from this member's address.",
+                      "title": "Optional; shown in this list only.",
+                      "subject_prefix": "Optional, e.g. [Blog]."}
+
+    def __init__(self, *args, group: Group, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"].strip()
+        if not url.lower().startswith(("http://", "https://")):
+            raise forms.ValidationError("The feed address must start with http:// or https://.")
+        if Feed.objects.filter(group=self.group, url=url).exists():
+            raise forms.ValidationError("This group already has this feed.")
+        return url
+
+    def clean_poster_email(self) -> str:
+        email = self.cleaned_data["poster_email"].strip().lower()
+        if not Membership.objects.filter(group=self.group, email=email,
+                                         status=Membership.Status.ACTIVE).exists():
+            raise forms.ValidationError(f"{email} is not an active member of this group.")
+        return email
+
+    def clean_subject_prefix(self) -> str:
+        prefix = self.cleaned_data["subject_prefix"]
+        if "\n" in prefix or "\r" in prefix:
+            raise forms.ValidationError("The prefix must be one line.")
+        return prefix.strip()
+
+
+class SearchForm(forms.Form):
+    """The search box and its filters; every field optional, bad values explained."""
+
+    q = forms.CharField(max_length=200, required=False, label="Search messages",
+                        widget=forms.TextInput(attrs={"type": "search"}),
+                        help_text='Words must all match; "quotes" for a phrase, -word to '
+                                  "exclude, word* for a prefix.")
+    group = forms.SlugField(max_length=64, required=False, label="Group")
+    hashtag = forms.CharField(max_length=64, required=False, label="Hashtag")
+    author = forms.CharField(max_length=200, required=False, label="Author",
+                             help_text="A name or an address.")
+    date_from = forms.DateField(required=False, label="From",
+                                widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To (inclusive)",
+                              widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_hashtag(self) -> str:
+        return self.cleaned_data["hashtag"].strip().lstrip("#")
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
 
 
 class AddMembersForm(forms.Form):

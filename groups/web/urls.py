@@ -6,6 +6,7 @@ from django.urls import path
 from groups.web.views import (
                               accounts,
                               archive,
+                              feedadmin,
                               feeds,
                               members,
                               moderation,
@@ -70,6 +71,9 @@ urlpatterns = [
     path("g/<slug:group_name>/admin/hashtags/", moderation.hashtags, name="mod_hashtags"),
     path("g/<slug:group_name>/admin/hashtags/<int:hashtag_id>/", moderation.hashtags,
          name="mod_hashtag"),
+    path("g/<slug:group_name>/admin/feeds/", feedadmin.feeds, name="mod_feeds"),
+    path("g/<slug:group_name>/admin/feeds/<int:feed_id>/", feedadmin.feed_action,
+         name="mod_feed"),
     path("g/<slug:group_name>/topic/<int:topic_id>/moderate/", moderation.topic_action,
          name="mod_topic"),
     path("g/<slug:group_name>/message/<int:number>/delete/", moderation.message_delete,

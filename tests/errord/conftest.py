@@ -26,14 +26,15 @@ TOKEN = "errord-test-token"
 class ErrordProcess:
     """``python -m errord`` on ``port``, storing in ``data_dir``."""
 
-    def __init__(self, data_dir: Path, port: int | None = None):
+    def __init__(self, data_dir: Path, port: int | None = None, token: str = TOKEN):
         self.data_dir = data_dir
+        self.token = token
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "DATA_DIR": str(self.data_dir), "INTERNAL_API_TOKEN": TOKEN,
+        return {**os.environ, "DATA_DIR": str(self.data_dir), "INTERNAL_API_TOKEN": self.token,
                 "ERRORD_URL": self.url, "PYTHONPATH": str(PROJECT)}
 
     def start(self) -> ErrordProcess:
@@ -64,7 +65,7 @@ class ErrordProcess:
             self.proc.stdout.close()
 
     def client(self) -> ErrordClient:
-        return ErrordClient(self.url, TOKEN)
+        return ErrordClient(self.url, self.token)
 
 
 @pytest.fixture(scope="module")

@@ -146,12 +146,36 @@ def test_topic_lock_sticky_delete(group, clients):
     assert not Topic.objects.filter(pk=topic.pk).exists()
 
 
-def test_message_delete_hides_it(group, clients):
-    msg = make_post(group, "Oops")
-    clients["mona"].post(reverse("mod_message_delete", args=["hikers", msg.number]))
-    assert Message.objects.get(pk=msg.pk).deleted
-    assert clients["anon"].get(reverse("message", args=["hikers", msg.number])
+def test_message_delete_hides_it_and_fixes_the_topic(group, clients):
+    first = make_post(group, "Trip", "First.", minutes_ago=30)
+    middle = make_post(group, "Re: Trip", "Middle.", topic=first.topic, minutes_ago=20)
+    last = make_post(group, "Re: Trip", "Last.", topic=first.topic, minutes_ago=10)
+    assert clients["bob"].post(reverse("mod_message_delete", args=["hikers", last.number])
                                ).status_code == 404
+    clients["mona"].post(reverse("mod_message_delete", args=["hikers", last.number]))
+    assert Message.objects.get(pk=last.pk).deleted
+    assert clients["anon"].get(reverse("message", args=["hikers", last.number])
+                               ).status_code == 404
+    topic = Topic.objects.get(pk=first.topic_id)
+    assert (topic.message_count, topic.first_message_id, topic.last_message_id) == (
+        2, first.pk, middle.pk)
+    assert topic.last_post_at == middle.date
+    clients["mona"].post(reverse("mod_message_delete", args=["hikers", first.number]))
+    topic.refresh_from_db()
+    assert (topic.message_count, topic.first_message_id, topic.last_message_id) == (
+        1, middle.pk, middle.pk)
+    listing = clients["anon"].get(reverse("topics", args=["hikers"])).content.decode()
+    assert "1 message\n" in listing and "2 messages" not in listing
+
+
+def test_deleting_the_last_message_deletes_the_topic(group, clients):
+    only = make_post(group, "Oops")
+    response = clients["mona"].post(reverse("mod_message_delete", args=["hikers", only.number]))
+    assert response.status_code == 302 and response["Location"].endswith("/g/hikers/topics/")
+    assert not Topic.objects.filter(pk=only.topic_id).exists()
+    assert not Message.objects.filter(pk=only.pk).exists()
+    assert clients["mona"].post(reverse("mod_message_delete", args=["hikers", only.number])
+                                ).status_code == 404
 
 
 def test_site_admin_moderates_any_group(group, clients):

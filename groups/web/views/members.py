@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,8 +14,11 @@ from groups.membership import subscribe_user
 from groups.models import Group, Hashtag, HashtagPreference, Membership, Topic, TopicPreference
 from groups.web import access
 from groups.web.forms import SubscriptionForm
+from groups.web.membershipchange import change_status
 
 S = Membership.Status
+# A join may start from any status but these two (join() turns them away first).
+JOINABLE = [s for s in S.values if s not in (S.ACTIVE, S.BANNED)]
 
 
 @login_required
@@ -42,9 +46,10 @@ def join(request: HttpRequest, group_name: str) -> HttpResponse:
         status = S.ACTIVE
         if group.join_policy == Group.JoinPolicy.APPROVAL and not (m and m.status == S.INVITED):
             status = S.PENDING_APPROVAL
-        if m is None:
-            m = subscribe_user(group, request.user, status=status)
-        Membership.objects.filter(pk=m.pk).update(status=status, user=request.user)
+        with transaction.atomic():
+            if m is None:  # a new row starts as "unsubscribed", so the change below notifies
+                m = subscribe_user(group, request.user, status=S.UNSUBSCRIBED)
+            change_status(m.pk, status, allowed_from=JOINABLE, user=request.user)
         if status == S.ACTIVE:
             flash.success(request, f"Welcome to {group.display_title}.")
         else:
@@ -64,7 +69,7 @@ def leave(request: HttpRequest, group_name: str) -> HttpResponse:
             group=v.group, role=Membership.Role.OWNER, status=S.ACTIVE).exclude(pk=m.pk).exists():
         flash.error(request, "You are the group's only owner: make someone else owner first.")
         return redirect("group_home", v.group.name)
-    Membership.objects.filter(pk=m.pk).update(status=S.UNSUBSCRIBED)
+    change_status(m.pk, S.UNSUBSCRIBED, allowed_from=[S.ACTIVE])
     flash.success(request, f"You left {v.group.display_title}.")
     if not v.can_see_group or not v.group.is_listed:
         return redirect("my_groups")

@@ -8,9 +8,6 @@ moderator's emailed reply, so an approved message goes out exactly once.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -22,11 +19,12 @@ from django.views.decorators.http import require_POST
 
 from groups import links
 from groups.membership import add_members
-from groups.models import Attachment, Hashtag, HeldMessage, Membership, Message, Topic
-from groups.web import access, mail
+from groups.models import Feed, Hashtag, HeldMessage, Membership, Message, Topic
+from groups.web import access, deletion, mail
 from groups.web.footer import FooterError, render_footer
 from groups.web.forms import AddMembersForm, BulkMemberForm, GroupSettingsForm, HashtagForm
 from groups.web.heldpreview import preview
+from groups.web.membershipchange import change_status
 from groups.web.pages import paginate
 from messageserver.client import MessageServerClient, MessageServerError, MessageServerUnavailable
 
@@ -42,7 +40,9 @@ def dashboard(request: HttpRequest, group_name: str) -> HttpResponse:
         "pending_members": Membership.objects.filter(group=v.group,
                                                      status=S.PENDING_APPROVAL).count(),
         "pending_messages": HeldMessage.objects.filter(
-            group=v.group, state=HeldMessage.State.PENDING).count()})
+            group=v.group, state=HeldMessage.State.PENDING).count(),
+        "failing_feeds": Feed.objects.filter(group=v.group).filter(
+            Q(active=False) | Q(consecutive_failures__gt=0)).count() if v.is_owner else 0})
 
 
 @login_required
@@ -171,7 +171,10 @@ def pending_members(request: HttpRequest, group_name: str) -> HttpResponse:
         action = request.POST.get("action")
         rows = Membership.objects.filter(group=v.group, pk__in=ids, status=S.PENDING_APPROVAL)
         if action == "approve":
-            flash.success(request, f"{rows.update(status=S.ACTIVE)} approved.")
+            with transaction.atomic():  # every welcome is queued, or none and nobody approved
+                approved = [pk for pk in rows.values_list("pk", flat=True)
+                            if change_status(pk, S.ACTIVE, allowed_from=[S.PENDING_APPROVAL])]
+            flash.success(request, f"{len(approved)} approved.")
         elif action == "decline":
             flash.success(request, f"{rows.update(status=S.REMOVED)} declined.")
         else:
@@ -227,14 +230,6 @@ def hashtags(request: HttpRequest, group_name: str, hashtag_id: int | None = Non
         "hashtags": Hashtag.objects.filter(group=v.group)}, status=status)
 
 
-def _delete_files(paths: list[str]) -> None:
-    root = Path(settings.ATTACHMENTS_DIR).resolve()
-    for rel in paths:
-        path = (root / rel).resolve()
-        if path.is_relative_to(root):
-            path.unlink(missing_ok=True)
-
-
 @login_required
 @require_POST
 def topic_action(request: HttpRequest, group_name: str, topic_id: int) -> HttpResponse:
@@ -248,11 +243,7 @@ def topic_action(request: HttpRequest, group_name: str, topic_id: int) -> HttpRe
         flash.success(request, "Topic updated.")
         return redirect("topic", v.group.name, the_topic.pk)
     if action == "delete":
-        paths = list(Attachment.objects.filter(message__topic=the_topic)
-                     .values_list("path", flat=True))
-        with transaction.atomic():
-            the_topic.delete()
-            transaction.on_commit(lambda: _delete_files(paths))
+        deletion.delete_topic(the_topic)
         flash.success(request, "The topic and its messages are deleted.")
         return redirect("topics", v.group.name)
     flash.error(request, "Unknown action.")
@@ -262,9 +253,11 @@ def topic_action(request: HttpRequest, group_name: str, topic_id: int) -> HttpRe
 @login_required
 @require_POST
 def message_delete(request: HttpRequest, group_name: str, number: int) -> HttpResponse:
-    """Hide one message from the archive (kept in the database, marked deleted)."""
+    """Hide one message from the archive; its topic goes too when nothing else is left."""
     v = access.moderator(request, group_name)
-    msg = get_object_or_404(Message, group=v.group, number=number)
-    Message.objects.filter(pk=msg.pk).update(deleted=True)
+    msg = get_object_or_404(Message, group=v.group, number=number, deleted=False)
+    if deletion.delete_message(msg):
+        flash.success(request, f"Message #{number} and its topic are deleted.")
+        return redirect("topics", v.group.name)
     flash.success(request, f"Message #{number} deleted.")
     return redirect("topic", v.group.name, msg.topic_id)

@@ -1,41 +1,74 @@
 """Search across the archives this person may read.
 
-The search backends belong to the ``search`` package (database full-text or
-Elasticsearch). This view passes it the groups the viewer may read, so
-privacy is decided here, by groups.web.access, whatever the backend.
+The ``search`` package owns the engines (database full-text or Elasticsearch)
+and the visibility rule: this view hands it the person asking, never a list
+it built itself, so a private group's messages can't reach a page, a count or
+a snippet through here. It only turns the form into a query and the results
+into a page.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+from datetime import datetime, time, timedelta
 
+from django.apps import apps
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
-from groups.web import access
+from groups.web.forms import SearchForm
+
+log = logging.getLogger(__name__)
+PER_PAGE = 20
+MAX_PAGE = 50  # deep pages cost engines dearly and nobody reads them
 
 
-def _backend():
+def _engine():
+    """The search package, once it is an installed app offering ``query`` (else None)."""
+    if not apps.is_installed("search"):
+        return None
     try:
-        return importlib.import_module("search")
+        module = importlib.import_module("search")
     except ImportError:
         return None
+    return module if callable(getattr(module, "query", None)) else None
+
+
+def _day_start(day) -> datetime:  # noqa: ANN001
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _page_number(request: HttpRequest) -> int:
+    raw = request.GET.get("page", "1")
+    return min(max(int(raw), 1), MAX_PAGE) if raw.isdigit() else 1
 
 
 def search(request: HttpRequest) -> HttpResponse:
-    q = request.GET.get("q", "").strip()[:200]
-    group_name = request.GET.get("group", "").strip()
-    groups = access.readable_groups(request.user)
-    if group_name:
-        groups = groups.filter(name=group_name)
-    backend = _backend()
-    results, error = [], None
-    if q and backend is None:
-        error = "Search is not available on this site yet."
-    elif q:
-        try:
-            results = backend.query(q, group_ids=list(groups.values_list("pk", flat=True)))
-        except Exception as exc:  # the backend's own errors, shown rather than a 500
-            error = f"Search failed: {exc}"
+    form = SearchForm(request.GET or None)
+    results, error, query_string = None, None, ""
+    engine = _engine()
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        wanted = any(data[k] for k in ("q", "hashtag", "author", "date_from", "date_to"))
+        if wanted and engine is None:
+            error = "Search is not available on this site yet."
+        elif wanted:
+            try:
+                results = engine.query(
+                    request.user, data["q"], groups=[data["group"]] if data["group"] else None,
+                    hashtag=data["hashtag"] or None, author=data["author"] or None,
+                    date_from=_day_start(data["date_from"]) if data["date_from"] else None,
+                    date_to=(_day_start(data["date_to"] + timedelta(days=1))
+                             if data["date_to"] else None),
+                    page=_page_number(request), per_page=PER_PAGE)
+            except Exception:  # an engine down or confused: say so rather than a 500
+                log.exception("search failed for %r", data["q"])
+                error = "Search failed just now; please try again in a minute."
+        params = request.GET.copy()
+        params.pop("page", None)
+        query_string = params.urlencode()
     return render(request, "groups/search.html", {
-        "q": q, "group_name": group_name, "results": results, "error": error})
+        "form": form, "results": results, "error": error, "extra": query_string},
+        status=400 if form.is_bound and form.errors else 200)

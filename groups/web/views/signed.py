@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from groups import tokens
 from groups.models import Group, HeldMessage, Membership, Topic, TopicPreference, User
+from groups.web.membershipchange import change_status
 from messageserver.client import MessageServerClient, MessageServerError, MessageServerUnavailable
 
 
@@ -51,9 +52,10 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "groups/bad_link.html", {
                 "error": "an unsubscribe request must carry List-Unsubscribe=One-Click"},
                 status=400)
-        Membership.objects.filter(pk=membership.pk).exclude(
-            status__in=[Membership.Status.BANNED, Membership.Status.REMOVED]).update(
-            status=Membership.Status.UNSUBSCRIBED)
+        change_status(membership.pk, Membership.Status.UNSUBSCRIBED, allowed_from=[
+            s for s in Membership.Status.values if s not in (
+                Membership.Status.BANNED, Membership.Status.REMOVED,
+                Membership.Status.UNSUBSCRIBED)])
         return render(request, "groups/unsubscribed.html", {"membership": membership,
                                                             "group": membership.group})
     return render(request, "groups/unsubscribe.html", {
@@ -90,8 +92,8 @@ def confirm_subscription(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         nxt = (Membership.Status.PENDING_APPROVAL if group.join_policy == Group.JoinPolicy.APPROVAL
                else Membership.Status.ACTIVE)
-        Membership.objects.filter(pk=membership.pk, status__in=[
-            Membership.Status.PENDING_CONFIRM, Membership.Status.INVITED]).update(status=nxt)
+        change_status(membership.pk, nxt, allowed_from=[Membership.Status.PENDING_CONFIRM,
+                                                        Membership.Status.INVITED])
         membership.refresh_from_db()
     return render(request, "groups/confirm_subscription.html", {
         "membership": membership, "group": group})

@@ -1,0 +1,72 @@
+"""The platform's Celery app and its beat schedule.
+
+The broker is REDIS_URL when set. With nothing configured it is kombu's
+SQLAlchemy transport on a SQLite file in DATA_DIR (celery-broker.sqlite3), a
+broker that needs no server, so `make run` runs beat and a worker on a fresh
+machine (checked with beat + worker here: tasks flow at the default 1 s poll).
+No result backend: every job records its own state in the database.
+
+Schedule (UTC; each job is idempotent, so a run repeated after a restart or a
+crash sends nothing twice):
+    senddigests    hourly, on the hour: each member's digest at their own local hour
+    bouncer        daily at 04:00
+    expirethreads  every 30 minutes
+    rsscrawler     every 30 minutes (each feed also keeps its own next_check_at)
+    housekeeping   hourly: expire held messages, send monthly guidelines reminders
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+from groups.env import get_env
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groups.settings")
+
+QUEUE = "groups-cronjobs"
+
+SCHEDULE = {
+    "senddigests-hourly": {"task": "cronjobs.senddigests", "schedule": crontab(minute=0)},
+    "bouncer-daily": {"task": "cronjobs.bouncer", "schedule": crontab(minute=0, hour=4)},
+    "expirethreads": {"task": "cronjobs.expirethreads", "schedule": crontab(minute="*/30")},
+    "rsscrawler": {"task": "cronjobs.rsscrawler", "schedule": crontab(minute="15,45")},
+    "housekeeping": {"task": "cronjobs.housekeeping", "schedule": crontab(minute=5)},
+}
+
+
+def broker_url() -> str:
+    """REDIS_URL, else the embedded SQLite broker in DATA_DIR."""
+    env = get_env()
+    if env.redis_url:
+        return env.redis_url
+    return f"sqla+sqlite:///{env.data_dir / 'celery-broker.sqlite3'}"
+
+
+def make_app(broker: str | None = None, queue: str = QUEUE) -> Celery:
+    """An app with the four jobs registered; tests pass their own broker and queue."""
+    env = get_env()
+    app = Celery("groups", broker=broker or broker_url(), set_as_current=False)
+    app.conf.update(
+        task_ignore_result=True,
+        result_backend=None,
+        timezone="UTC",
+        enable_utc=True,
+        task_default_queue=queue,
+        task_acks_late=True,  # a job cut short by a crash runs again; it is idempotent
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        beat_schedule={name: {**entry, "options": {"queue": queue}}
+                       for name, entry in SCHEDULE.items()},
+        beat_schedule_filename=str(env.data_dir / "celerybeat-schedule"),
+        worker_hijack_root_logger=False,
+    )
+    from cronjobs import tasks
+
+    tasks.register(app)
+    return app
+
+
+app = make_app()

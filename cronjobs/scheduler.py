@@ -1,0 +1,60 @@
+"""`python -m cronjobs.scheduler`: the platform's "scheduler" process, beat and a worker in one.
+
+It runs a Celery worker with embedded beat (-B) on the app's broker (REDIS_URL,
+else the embedded SQLite broker), so one supervised process runs the whole
+schedule. The worker uses the solo pool: jobs run one at a time, which keeps
+SQLite writers few; scale out by running more workers against Redis.
+
+Failed tasks are reported to errord. ``--run-now`` also queues every job once
+at start (they are idempotent), which is how a fresh machine or a test sees
+them run without waiting for the clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groups.settings")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cronjobs.scheduler", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-now", action="store_true",
+                        help="queue every scheduled job once when the worker is ready")
+    parser.add_argument("--loglevel", default="INFO", help="log level (default INFO)")
+    args = parser.parse_args(argv)
+
+    import django
+
+    django.setup()
+    from celery import signals
+
+    from cronjobs.celeryapp import app, broker_url
+    from cronjobs.tasks import TASK_NAMES
+    from errord.install import install_celery
+
+    install_celery(service="scheduler")
+    log = logging.getLogger("cronjobs.scheduler")
+    safe_broker = broker_url().split("@")[-1]  # never print a password
+    log.info("scheduler: beat and worker on %s", safe_broker)
+
+    if args.run_now:
+        @signals.worker_ready.connect(weak=False)
+        def _run_all(sender=None, **kwargs):  # noqa: ANN001
+            for name in TASK_NAMES.values():
+                app.send_task(name)
+            log.info("scheduler: queued every job once (--run-now)")
+
+    beat_schedule = app.conf.beat_schedule_filename
+    app.worker_main(["worker", "--beat", "--pool=solo", f"--loglevel={args.loglevel}",
+                     f"--schedule={beat_schedule}", "--without-gossip", "--without-mingle",
+                     f"--hostname=scheduler@{os.uname().nodename}"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

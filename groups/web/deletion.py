@@ -1,0 +1,78 @@
+"""Deleting messages and topics from the archive, keeping the topic's counters true.
+
+A deleted message stays in the database marked ``deleted`` (its number is never
+reused and replies still thread to it), but it leaves the topic's counters:
+message_count, first_message, last_message and last_post_at are recomputed
+from what remains, in the same transaction. Deleting the last visible message
+deletes the whole topic. Search is told to forget what was deleted, after
+commit, when the search package offers ``remove``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+from django.apps import apps
+from django.conf import settings
+from django.db import transaction
+
+from groups.models import Attachment, Message, Topic
+
+log = logging.getLogger(__name__)
+
+
+def _search_remove(message_ids: list[int]) -> None:
+    """Ask the search package to drop these messages; search being absent is fine."""
+    if not apps.is_installed("search"):
+        return
+    try:
+        search = importlib.import_module("search")
+    except ImportError:
+        return
+    remove = getattr(search, "remove", None)
+    if remove is None:
+        return
+    for pk in message_ids:
+        try:
+            remove(pk)
+        except Exception:  # the archive row is gone either way; search visibility rechecks
+            log.exception("search.remove(%s) failed", pk)
+
+
+def _delete_files(paths: list[str]) -> None:
+    root = Path(settings.ATTACHMENTS_DIR).resolve()
+    for rel in paths:
+        path = (root / rel).resolve()
+        if path.is_relative_to(root):
+            path.unlink(missing_ok=True)
+
+
+def delete_topic(topic: Topic) -> None:
+    """Delete a topic, its messages and their attachment files."""
+    with transaction.atomic():
+        ids = list(Message.objects.filter(topic=topic).values_list("pk", flat=True))
+        paths = list(Attachment.objects.filter(message__topic=topic).values_list("path", flat=True))
+        topic.delete()
+        transaction.on_commit(lambda: _delete_files(paths))
+        transaction.on_commit(lambda: _search_remove(ids))
+
+
+def delete_message(message: Message) -> bool:
+    """Hide one message and fix its topic; returns True when the topic went with it."""
+    with transaction.atomic():
+        topic = Topic.objects.select_for_update().get(pk=message.topic_id)
+        Message.objects.filter(pk=message.pk).update(deleted=True)
+        remaining = Message.objects.filter(topic=topic, deleted=False).order_by("date", "number")
+        count = remaining.count()
+        if count == 0:
+            delete_topic(topic)
+            return True
+        first = remaining.first()
+        last = remaining.last()
+        Topic.objects.filter(pk=topic.pk).update(
+            message_count=count, first_message=first, last_message=last,
+            last_post_at=last.date)
+        transaction.on_commit(lambda: _search_remove([message.pk]))
+    return False

@@ -1,0 +1,149 @@
+"""Build each recipient's copy: headers, footer, DKIM signature.
+
+A ``Composer`` is made once per job (per worker process): it filters and adds
+the job's headers, plans the footer placement (mimeplan) and pre-hashes the
+shared body. ``compose`` then does only the per-recipient work: render the
+footer, hash the slots, sign. Copies whose footer cannot be written into the
+bytes as planned are built with the email package instead (slower, rare).
+"""
+
+from __future__ import annotations
+
+import email
+import email.charset
+import email.policy
+import email.utils
+from collections.abc import Sequence
+from typing import Any
+
+from karl.dkimsign import SigningKey, body_hash, sign, split_headers
+from karl.footer import Footer, FooterError
+from karl.mimeplan import (
+    _BODY_CLOSE_STR,
+    NeedsFallback,
+    Plan,
+    build_plan,
+    normalise,
+    split_message,
+)
+
+_QP_UTF8 = email.charset.Charset("utf-8")
+_QP_UTF8.body_encoding = email.charset.QP
+
+
+def header_field(name: str, value: str) -> tuple[bytes, bytes]:
+    """One header as (name, raw value); non-ASCII or long values are RFC 2047-folded."""
+    if value.isascii() and len(name) + len(value) < 900:
+        return name.encode(), b" " + value.encode()
+    folded = email.policy.SMTP.fold(name, value)
+    raw_name, _, raw_value = folded.encode("ascii", "surrogateescape").partition(b":")
+    return raw_name, raw_value.rstrip(b"\r\n")
+
+
+class Composer:
+    """Everything about one job that is the same for all its recipients."""
+
+    def __init__(self, raw: bytes, *, headers: Sequence[Sequence[str]] = (),
+                 remove_headers: Sequence[str] = (), footer: dict[str, Any] | None = None,
+                 keys: Sequence[SigningKey] = (), domain: str = "localhost") -> None:
+        header_block, body = split_message(normalise(raw))
+        drop = {h.lower().encode() for h in remove_headers}
+        drop |= {name.lower().encode() for name, _ in headers}
+        fields = [(n, v) for n, v in split_headers(header_block)
+                  if n.strip().lower() not in drop]
+        names = {n.strip().lower() for n, _ in fields}
+        fields += [header_field(name, value) for name, value in headers]
+        if b"date" not in names:
+            fields.append((b"Date", b" " + email.utils.formatdate(localtime=False).encode()))
+        if b"message-id" not in names:
+            fields.append((b"Message-ID", b" " + email.utils.make_msgid(domain=domain).encode()))
+        self.keys = list(keys)
+        self.footer = Footer(footer["text"], footer.get("html")) if footer else None
+        if self.footer is not None:
+            self.plan = build_plan(fields, body, header_block)
+        else:
+            self.plan = Plan(headers=fields, items=[body], body=body)
+            self.plan.freeze()
+        self._filtered: dict[frozenset[bytes], list[tuple[bytes, bytes]]] = {}
+
+    def _headers_for(self, extra: Sequence[Sequence[str]]) -> list[tuple[bytes, bytes]]:
+        if not extra:
+            return self.plan.headers
+        names = frozenset(n.lower().encode() for n, _ in extra)
+        base = self._filtered.get(names)
+        if base is None:
+            base = [(n, v) for n, v in self.plan.headers if n.strip().lower() not in names]
+            self._filtered[names] = base
+        return base + [header_field(n, v) for n, v in extra]
+
+    def compose(self, variables: dict[str, Any] | None = None,
+                headers: Sequence[Sequence[str]] = ()) -> bytes:
+        """The complete signed copy for one recipient."""
+        fields = self._headers_for(headers)
+        if self.footer is None or not self.plan.has_slots and not self.plan.fallback:
+            body, bh = self.plan.body_for("", "")
+        else:
+            text, html = self.footer.render(variables or {})
+            try:
+                if self.plan.fallback:
+                    raise NeedsFallback(self.plan.fallback)
+                body, bh = self.plan.body_for(text, html)
+            except NeedsFallback:
+                fields, body = email_fallback(fields, self.plan.body, text, html)
+                bh = body_hash(body)
+        head = b"".join(n + b":" + v + b"\r\n" for n, v in fields)
+        sigs = b"".join(sign(fields, bh, key) for key in self.keys)
+        return sigs + head + b"\r\n" + body
+
+
+def _footer_targets(msg: email.message.Message) -> list[email.message.Message]:
+    """The parts that get a footer, chosen as mimeplan chooses them."""
+    ctype = msg.get_content_type()
+    if msg.get_content_disposition() == "attachment":
+        return []
+    if ctype in ("text/plain", "text/html"):
+        return [msg]
+    payload = msg.get_payload()
+    if not isinstance(payload, list) or not payload:
+        return []
+    if ctype == "multipart/alternative":
+        out: list[email.message.Message] = []
+        for part in payload:
+            if part.get_content_type() in ("text/plain", "text/html", "multipart/related",
+                                           "multipart/mixed"):
+                out += _footer_targets(part)
+        return out
+    if ctype in ("multipart/mixed", "multipart/related"):
+        return _footer_targets(payload[0])
+    return []
+
+
+def email_fallback(fields: list[tuple[bytes, bytes]], body: bytes, text: str,
+                   html: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Insert the footer with the email package: decode, append, re-encode as utf-8 QP."""
+    raw = b"".join(n + b":" + v + b"\r\n" for n, v in fields) + b"\r\n" + body
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    targets = _footer_targets(msg)
+    for part in targets:
+        payload = part.get_payload(decode=True) or b""
+        charset = part.get_content_charset() or "us-ascii"
+        try:
+            content = payload.decode(charset, "replace")
+        except LookupError:
+            content = payload.decode("latin-1")
+        if part.get_content_type() == "text/html":
+            matches = list(_BODY_CLOSE_STR.finditer(content))
+            at = matches[-1].start() if matches else len(content)
+            content = content[:at] + "\n" + html + "\n" + content[at:]
+        else:
+            content = content.rstrip("\r\n") + "\n\n" + text + "\n"
+        del part["Content-Transfer-Encoding"]
+        part.set_payload(content, _QP_UTF8)
+    if not targets:
+        return fields, body
+    out = msg.as_bytes(policy=email.policy.compat32.clone(linesep="\r\n"))
+    header_block, new_body = split_message(normalise(out))
+    return split_headers(header_block), new_body
+
+
+__all__ = ["Composer", "FooterError", "email_fallback", "header_field"]

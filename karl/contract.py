@@ -1,0 +1,347 @@
+"""Karl's HTTP contract: the request and response shapes, and the validator the server uses.
+
+Clients (karl/client.py, messageserver) and the server (karl/server.py) both
+read this module, so a field is named and checked in one place. ``validate_job``
+and ``validate_mail`` return the normalised request or raise ``InvalidRequest``
+with one message per bad field (the 422 body).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Any, NotRequired, TypedDict
+
+from karl.footer import check as check_template
+
+STATES = ("queued", "sending", "deferred", "sent", "bounced", "expired")
+EVENT_STATES = ("bounced", "expired", "sent", "deferred")
+DEFAULT_EVENTS = ("bounced", "expired")
+DEFAULT_LIFETIME = 5 * 24 * 3600
+
+_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+
+
+class RecipientIn(TypedDict):
+    address: str
+    mail_from: NotRequired[str]
+    headers: NotRequired[list[list[str]]]
+    vars: NotRequired[dict[str, Any]]
+
+
+class FooterIn(TypedDict):
+    text: str
+    html: NotRequired[str]
+
+
+class JobIn(TypedDict):
+    """POST /v1/jobs body."""
+
+    message: NotRequired[str]
+    message_b64: NotRequired[str]
+    mail_from: str
+    headers: NotRequired[list[list[str]]]
+    remove_headers: NotRequired[list[str]]
+    footer: NotRequired[FooterIn]
+    recipients: list[RecipientIn]
+    dkim: NotRequired[bool]
+    lifetime: NotRequired[int]
+    events: NotRequired[list[str]]
+    meta: NotRequired[dict[str, Any]]
+
+
+class MailIn(TypedDict):
+    """POST /v1/mail body: one transactional message."""
+
+    to: list[str] | str
+    subject: str
+    text: NotRequired[str]
+    html: NotRequired[str]
+    cc: NotRequired[list[str] | str]
+    bcc: NotRequired[list[str] | str]
+    headers: NotRequired[dict[str, str]]
+    reply_to: NotRequired[str]
+    meta: NotRequired[dict[str, Any]]
+    events: NotRequired[list[str]]
+    # "from" is a keyword in Python: sent as "from" in JSON
+
+
+class Accepted(TypedDict):
+    id: str
+    recipients: int
+
+
+class RecipientStatus(TypedDict):
+    address: str
+    state: str
+    attempts: int
+    next_attempt: str | None
+    reply: str
+    code: int | None
+
+
+class JobStatus(TypedDict):
+    id: str
+    created: str
+    recipients: list[RecipientStatus]
+    counts: dict[str, int]
+
+
+class DeliveryEvent(TypedDict):
+    job_id: str
+    address: str
+    state: str
+    code: int | None
+    reply: str
+    at: str
+    meta: dict[str, Any]
+
+
+class InvalidRequest(ValueError):
+    """A well-formed request whose fields are wrong; ``fields`` maps each to its problem."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("invalid job: " + "; ".join(f"{k}: {v}" for k, v in fields.items()))
+        self.fields = fields
+
+
+@dataclass
+class Job:
+    """A validated job, as the spool stores it (the message kept as bytes)."""
+
+    message: bytes
+    mail_from: str
+    recipients: list[dict[str, Any]]
+    headers: list[list[str]] = field(default_factory=list)
+    remove_headers: list[str] = field(default_factory=list)
+    footer: dict[str, str] | None = None
+    dkim: bool = True
+    lifetime: int = DEFAULT_LIFETIME
+    events: list[str] = field(default_factory=lambda: list(DEFAULT_EVENTS))
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def spec(self) -> dict[str, Any]:
+        """Everything but the message and the recipients (stored apart)."""
+        return {"mail_from": self.mail_from, "headers": self.headers,
+                "remove_headers": self.remove_headers, "footer": self.footer,
+                "dkim": self.dkim, "lifetime": self.lifetime, "events": self.events,
+                "meta": self.meta}
+
+
+def is_address(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= 320 and bool(_ADDRESS.match(value))
+
+
+def _headers(value: Any, where: str, errors: dict[str, str]) -> list[list[str]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        errors[where] = "must be a list of [name, value] pairs"
+        return []
+    out = []
+    for i, pair in enumerate(value):
+        if (not isinstance(pair, list | tuple) or len(pair) != 2
+                or not all(isinstance(p, str) for p in pair)):
+            errors[f"{where}[{i}]"] = "must be a [name, value] pair of strings"
+        elif not _HEADER_NAME.match(pair[0]):
+            errors[f"{where}[{i}]"] = f"{pair[0]!r} is not a header name"
+        elif "\r" in pair[1] or "\n" in pair[1]:
+            errors[f"{where}[{i}]"] = "header values may not contain line breaks"
+        else:
+            out.append([pair[0], pair[1]])
+    return out
+
+
+def _events(value: Any, errors: dict[str, str]) -> list[str]:
+    if value is None:
+        return list(DEFAULT_EVENTS)
+    if not isinstance(value, list) or not all(v in EVENT_STATES for v in value):
+        errors["events"] = f"must be a list drawn from {', '.join(EVENT_STATES)}"
+        return []
+    return list(dict.fromkeys(value))
+
+
+def _meta(value: Any, errors: dict[str, str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors["meta"] = "must be a JSON object"
+        return {}
+    return value
+
+
+def validate_job(data: Any, *, max_recipients: int = 1_000_000) -> Job:
+    """Check a POST /v1/jobs body; raise InvalidRequest naming every bad field."""
+    if not isinstance(data, dict):
+        raise InvalidRequest({"": "the body must be a JSON object"})
+    errors: dict[str, str] = {}
+    unknown = set(data) - set(JobIn.__annotations__)
+    for name in sorted(unknown):
+        errors[name] = "unknown field"
+    message = b""
+    if "message" in data and "message_b64" in data:
+        errors["message"] = "give message or message_b64, not both"
+    elif isinstance(data.get("message"), str):
+        message = data["message"].encode("utf-8", "surrogateescape")
+    elif isinstance(data.get("message_b64"), str):
+        try:
+            message = base64.b64decode(data["message_b64"], validate=True)
+        except (binascii.Error, ValueError):
+            errors["message_b64"] = "not valid base64"
+    else:
+        errors["message"] = "required: the raw message as a string (or message_b64)"
+    if message and b"\n\n" not in message.replace(b"\r\n", b"\n") and b":" not in message[:1000]:
+        errors["message"] = "not an RFC 5322 message (no header fields)"
+    elif "message" not in errors and "message_b64" not in errors and not message.strip():
+        errors["message"] = "empty message"
+    mail_from = data.get("mail_from")
+    if not (mail_from == "" or is_address(mail_from)):
+        errors["mail_from"] = "not an email address"
+    headers = _headers(data.get("headers"), "headers", errors)
+    remove = data.get("remove_headers") or []
+    if not isinstance(remove, list) or not all(isinstance(h, str) and _HEADER_NAME.match(h)
+                                               for h in remove):
+        errors["remove_headers"] = "must be a list of header names"
+        remove = []
+    footer = data.get("footer")
+    if footer is not None:
+        if not isinstance(footer, dict) or not isinstance(footer.get("text"), str):
+            errors["footer"] = "must be an object with a text template"
+            footer = None
+        else:
+            if set(footer) - {"text", "html"}:
+                errors["footer"] = "only text and html are allowed"
+            problem = check_template(footer["text"])
+            if problem:
+                errors["footer.text"] = problem
+            if footer.get("html") is not None:
+                if not isinstance(footer["html"], str):
+                    errors["footer.html"] = "must be a string"
+                else:
+                    problem = check_template(footer["html"], html_template=True)
+                    if problem:
+                        errors["footer.html"] = problem
+            footer = {k: v for k, v in footer.items() if v is not None}
+    rcpts = data.get("recipients")
+    recipients: list[dict[str, Any]] = []
+    if not isinstance(rcpts, list) or not rcpts:
+        errors["recipients"] = "must be a non-empty list"
+    elif len(rcpts) > max_recipients:
+        errors["recipients"] = f"at most {max_recipients} recipients per job"
+    else:
+        for i, rcpt in enumerate(rcpts):
+            where = f"recipients[{i}]"
+            if not isinstance(rcpt, dict):
+                errors[where] = "must be an object"
+                continue
+            bad = set(rcpt) - {"address", "mail_from", "headers", "vars"}
+            if bad:
+                errors[where] = f"unknown fields: {', '.join(sorted(bad))}"
+            if not is_address(rcpt.get("address")):
+                errors[f"{where}.address"] = "not an email address"
+            if "mail_from" in rcpt and not (rcpt["mail_from"] == ""
+                                            or is_address(rcpt["mail_from"])):
+                errors[f"{where}.mail_from"] = "not an email address"
+            vars_ = rcpt.get("vars", {})
+            if not isinstance(vars_, dict):
+                errors[f"{where}.vars"] = "must be an object"
+            entry: dict[str, Any] = {"address": rcpt.get("address")}
+            if rcpt.get("mail_from") is not None:
+                entry["mail_from"] = rcpt["mail_from"]
+            rh = _headers(rcpt.get("headers"), f"{where}.headers", errors)
+            if rh:
+                entry["headers"] = rh
+            if vars_:
+                entry["vars"] = vars_
+            recipients.append(entry)
+            if len(errors) > 50:
+                break
+    dkim = data.get("dkim", True)
+    if not isinstance(dkim, bool):
+        errors["dkim"] = "must be true or false"
+    lifetime = data.get("lifetime", DEFAULT_LIFETIME)
+    if not isinstance(lifetime, int) or isinstance(lifetime, bool) or not (
+            0 < lifetime <= 60 * 24 * 3600):
+        errors["lifetime"] = "must be a whole number of seconds between 1 and 60 days"
+    events = _events(data.get("events"), errors)
+    meta = _meta(data.get("meta"), errors)
+    if errors:
+        raise InvalidRequest(errors)
+    return Job(message=message, mail_from=mail_from, recipients=recipients, headers=headers,
+               remove_headers=list(remove), footer=footer, dkim=dkim, lifetime=lifetime,
+               events=events, meta=meta)
+
+
+def _address_list(value: Any, where: str, errors: dict[str, str]) -> list[str]:
+    if value is None or value == "":
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        errors[where] = "must be an address or a list of addresses"
+        return []
+    from email.utils import getaddresses
+
+    out = []
+    for i, item in enumerate(items):
+        parsed = getaddresses([item]) if isinstance(item, str) else []
+        if len(parsed) != 1 or not is_address(parsed[0][1]):
+            errors[f"{where}[{i}]" if len(items) > 1 or not isinstance(value, str)
+                   else where] = "not an email address"
+        else:
+            out.append(item)
+    return out
+
+
+def validate_mail(data: Any) -> dict[str, Any]:
+    """Check a POST /v1/mail body; returns it normalised (lists of addresses)."""
+    if not isinstance(data, dict):
+        raise InvalidRequest({"": "the body must be a JSON object"})
+    errors: dict[str, str] = {}
+    allowed = {"from", "to", "cc", "bcc", "subject", "text", "html", "headers", "reply_to",
+               "meta", "events", "mail_from"}
+    for name in sorted(set(data) - allowed):
+        errors[name] = "unknown field"
+    from email.utils import parseaddr
+
+    sender = data.get("from")
+    if not isinstance(sender, str) or not is_address(parseaddr(sender)[1]):
+        errors["from"] = "required: an email address"
+    out: dict[str, Any] = {"from": sender}
+    for name in ("to", "cc", "bcc"):
+        out[name] = _address_list(data.get(name), name, errors)
+    if not (out["to"] or out["cc"] or out["bcc"]):
+        errors.setdefault("to", "at least one recipient is required")
+    subject = data.get("subject", "")
+    if not isinstance(subject, str) or "\n" in subject or "\r" in subject:
+        errors["subject"] = "must be a single-line string"
+    out["subject"] = subject
+    for name in ("text", "html"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            errors[name] = "must be a string"
+        out[name] = data.get(name)
+    if not out["text"] and not out["html"]:
+        errors.setdefault("text", "text or html is required")
+    headers = data.get("headers") or {}
+    if not isinstance(headers, dict):
+        errors["headers"] = "must be an object of name: value"
+        headers = {}
+    out["headers"] = [[k, v] for k, v in _headers([[k, v] for k, v in headers.items()],
+                                                  "headers", errors)]
+    reply_to = data.get("reply_to")
+    if reply_to is not None and not (isinstance(reply_to, str)
+                                     and is_address(parseaddr(reply_to)[1])):
+        errors["reply_to"] = "not an email address"
+    out["reply_to"] = reply_to
+    mail_from = data.get("mail_from")
+    if mail_from is not None and not is_address(mail_from):
+        errors["mail_from"] = "not an email address"
+    out["mail_from"] = mail_from
+    out["events"] = _events(data.get("events"), errors)
+    out["meta"] = _meta(data.get("meta"), errors)
+    if errors:
+        raise InvalidRequest(errors)
+    return out

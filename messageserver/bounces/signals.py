@@ -1,0 +1,133 @@
+"""Which kind of machine mail is this? Bounce, delay warning or auto-reply, by its wording.
+
+A vacation reply or a "still trying" notice must never count against a member, and a
+person's post that mentions "delivery failed" must never be read as a bounce; these
+checks gate the text heuristics that follow.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from messageserver.bounces import dsn, mime
+
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered|not delivered|delivery (status notification|failure|failed|"
+    r"notification|report|problem|has failed)|returned mail|mail delivery (failed|"
+    r"failure|system|subsystem)|failure notice|delivery fail|could not (be )?deliver|"
+    r"nondeliverable|non-?delivery|mail system error|returned to sender|rejected|"
+    r"error sending|mail failure|failed delivery|unable to deliver|bounce|"
+    r"message you sent|delivery error|permanent error|returned message|deliver(y|ed)? "
+    r"(error|fail)|fail(ed|ure)?:? .*(mail|deliver|message)|user unknown|"
+    r"warning: could not send|system administrator|mailbox unavailable|"
+    r"error in delivery|mail error|nicht zustellbar|unzustellbar|"
+    r"\u914d\u4fe1|\u4e0d\u80fd|\u9000\u4fe1|\u30a8\u30e9\u30fc", re.I)
+
+_BOUNCE_BODY = re.compile(
+    r"(could not|couldn't|cannot|can't|was not|wasn't|unable to|failed to|not) be? ?"
+    r"deliver|delivery (to the following|has failed|failed|to these|failure|"
+    r"problem|of your message|status)|permanent (error|fatal|failure)|"
+    r"(user|recipient|address|mailbox|domain|host) (unknown|not found)|unknown user|"
+    r"no such (user|mailbox|domain|recipient)|did not reach|undeliverable|"
+    r"message (was|could not be|has been) (rejected|returned|bounced)|"
+    r"following (address|recipient)|returned to you|fatal error|i'm afraid|"
+    r"is not a valid|does not exist|mailbox (full|unavailable|is full)|"
+    r"rejected (your|the) (message|mail)|failed (recipient|address)|"
+    r"not (able to|possible to) (deliver|transmit)|have been (rejected|refused)|"
+    r"smtp error|remote (host|server) (said|returned|replied)|error.*\b5\d\d\b|"
+    r"\b5\d\d[ \-]\d?\.?\d?\.?\d?|\b[45]\.\d\.\d+\b|gave up|given up|giving up", re.I)
+
+_WARNING_SUBJECT = re.compile(
+    r"\bdelay(ed)?\b|warning|still being retried|not yet (been )?delivered|"
+    r"will retry|delivery status notification \(delay\)", re.I)
+_WARNING_BODY = re.compile(
+    r"(this is )?(just |only )?a warning|warning (message )?only|will (continue to )?"
+    r"(be )?retr(y|ied)|will (continue to|keep) (try|attempt)|still (trying|awaiting|being)|"
+    r"has not (yet )?been delivered|not yet been delivered|no action is required|"
+    r"you do not need to (resend|take any action)|has been delayed|"
+    r"delivery attempts will continue|is delayed|delivery is delayed|"
+    r"was delayed|delay in the delivery|retry (for|until)|continue to attempt", re.I)
+_GAVE_UP = re.compile(
+    r"gave up|given up|giving up|permanent(ly)?|could not be delivered|couldn't be delivered|"
+    r"failed permanently|was not delivered|wasn't delivered|too long|"
+    r"will not (be )?(retried|try)|not going to try|undeliverable|has failed|"
+    r"delivery (to the following .*)?failed|no further|expired|fatal", re.I)
+
+_FAILED_NOW = re.compile(
+    r"user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|"
+    r"(could not|couldn't|cannot) be delivered|undeliverable|rejected", re.I)
+
+_AUTO_SUBMITTED = re.compile(r"^\s*auto-replied", re.I)
+_VACATION_SUBJECT = re.compile(
+    r"out of (the )?office|auto(matic)?[ \-]?(reply|response|answer)|autoreply|"
+    r"vacation|away from|abwesenheit|absence|i am away|on leave|\bOOO\b|"
+    r"\u4e0d\u5728|\u81ea\u52d5\u5fdc\u7b54|\u81ea\u52a8\u56de\u590d", re.I)
+
+
+def from_daemon(msg: Message) -> bool:
+    sender = mime.header(msg, "From")
+    addrs = mime.addresses_in(sender)
+    if any(mime.is_daemon(a) for a in addrs):
+        return True
+    lowered = sender.lower()
+    return any(word in lowered for word in ("mail delivery", "mailer-daemon", "postmaster",
+                                            "mail administrator", "delivery subsystem",
+                                            "mailer daemon", "delivery system"))
+
+
+def looks_like_bounce(msg: Message, text: str) -> bool:
+    """A machine's failure notice: from a daemon, or saying so in both subject and body."""
+    subject = mime.header(msg, "Subject")
+    if mime.header(msg, "X-Failed-Recipients"):
+        return True
+    body_says = bool(_BOUNCE_BODY.search(text))
+    if from_daemon(msg) or dsn.has_report(msg):
+        return True
+    if _BOUNCE_SUBJECT.search(subject) and body_says:
+        return True
+    if body_says and _returns_own_message(msg):
+        return True
+    return body_says and bool(mime.header(msg, "X-Mailer-Daemon") or
+                              mime.header(msg, "X-Autogenerated") or
+                              "auto-generated" in mime.header(msg, "Auto-Submitted").lower())
+
+
+def _returns_own_message(msg: Message) -> bool:
+    """The bounce quotes a message whose sender is the bounce's recipient: mail came back."""
+    original = mime.returned_headers(msg)
+    if original is None:
+        return False
+    senders = {a.lower() for name in ("From", "Return-Path", "Sender")
+               for a in mime.addresses_in(mime.header(original, name))}
+    recipients = {a.lower() for a in mime.addresses_in(mime.header(msg, "To"))}
+    return bool(senders & recipients)
+
+
+def is_warning(msg: Message, text: str) -> bool:
+    """A delay notice: it says the server will keep trying, and never that it gave up."""
+    subject = mime.header(msg, "Subject")
+    says_warning = bool(_WARNING_BODY.search(text)) or (
+        bool(_WARNING_SUBJECT.search(subject)) and not _FAILED_NOW.search(subject + " " + text))
+    if not says_warning:
+        return False
+    if _GAVE_UP.search(subject):
+        return False
+    gave_up = _GAVE_UP.search(text)
+    if gave_up and not re.search(r"warning (message )?only|just a warning|only a notification",
+                                 text, re.I):
+        return False
+    return True
+
+
+def is_autoreply(msg: Message, text: str) -> bool:
+    """RFC 3834 auto-reply (Auto-Submitted: auto-replied) or a classic vacation message."""
+    if _AUTO_SUBMITTED.match(mime.header(msg, "Auto-Submitted")):
+        return True
+    subject = mime.header(msg, "Subject")
+    if mime.header(msg, "X-Autoreply") or mime.header(msg, "X-Autorespond"):
+        return True
+    if _VACATION_SUBJECT.search(subject) and not _BOUNCE_BODY.search(text[:2000]):
+        return True
+    precedence = mime.header(msg, "Precedence").lower()
+    return precedence == "auto_reply"

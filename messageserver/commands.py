@@ -1,0 +1,354 @@
+"""Email commands: ``NAME+subscribe@``, ``+unsubscribe@``, ``+owner@``, ``+help@``,
+``+digest@``, ``+nomail@``, ``+single@``, the same words in the Subject of mail to
+``NAME+request@`` (as Mailman users expect), and replies to ``NAME+confirm+TOKEN@``.
+
+Every command is answered from a notice template (messageserver/notices.py)
+that the owner may override. Three rules hold for every answer:
+
+- automated mail (messageserver/automated.py) is never answered, so two
+  robots can't talk forever; our own loop marks drop the mail outright;
+- answers to one address are rate-limited (COMMAND_REPLIES_PER_HOUR, django
+  cache), so a forged sender can't turn us into a mail cannon; the command
+  itself is still carried out;
+- joining and leaving are confirmed by reply (double opt-in): the
+  confirmation's Reply-To is ``NAME+confirm+TOKEN@``, TOKEN signed by
+  groups.tokens, and the mail also carries the equivalent signed web link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from groups import links, tokens
+from groups.env import env_int
+from groups.models import Group, Membership, User
+from messageserver import automated, notices, outcomes
+from messageserver.addresses import Destination
+from messageserver.inbound import InboundMail
+from messageserver.outcomes import Outcome
+
+log = logging.getLogger(__name__)
+
+REPLY_WINDOW = 3600  # seconds
+
+# Words accepted in the Subject (or first body line) of mail to NAME+request@.
+REQUEST_WORDS = {
+    "subscribe": "subscribe", "join": "subscribe",
+    "unsubscribe": "unsubscribe", "leave": "unsubscribe", "signoff": "unsubscribe",
+    "remove": "unsubscribe",
+    "help": "help", "info": "help",
+    "digest": "digest", "nomail": "nomail", "single": "single", "individual": "single",
+    "confirm": "confirm",
+}
+_REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|sv|antw)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+def replies_per_hour() -> int:
+    """COMMAND_REPLIES_PER_HOUR (default 10): answers one address may get in an hour."""
+    return env_int("COMMAND_REPLIES_PER_HOUR", 10, minimum=1)
+
+
+def may_answer(address: str) -> bool:
+    """Count one answer to ``address``; False once it had its hour's share."""
+    key = "cmd-reply:" + hashlib.sha256(address.lower().encode()).hexdigest()[:32]
+    cache.add(key, 0, timeout=REPLY_WINDOW)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=REPLY_WINDOW)
+        count = 1
+    return count <= replies_per_hour()
+
+
+@dataclass
+class Request:
+    """One command mail: the group, who sent it, and their membership if any."""
+
+    group: Group
+    inbound: InboundMail
+    sender: str
+    membership: Membership | None
+
+    @property
+    def message_id(self) -> str:
+        return self.inbound.parsed.message_id or ""
+
+    def answer(self, kind: str, description: str, to: str = "", **context: object) -> bool:
+        """Queue the answer ``kind`` to the sender unless the rate limit says no."""
+        to = to or self.sender
+        if not may_answer(to):
+            log.warning("%s: not answering %s to %s: rate limit", self.group.name, kind, to)
+            return False
+        notices.send(kind, self.group, to, description, answering=self.message_id,
+                     **context)
+        return True
+
+    def refuse(self, reason: str, command: str) -> Outcome:
+        self.answer("command_refused", f"{command} refused for {self.sender}", reason=reason)
+        return outcomes.accepted(reason=f"{command} refused: {reason}")
+
+    def done(self, summary: str, detail: str, command: str) -> Outcome:
+        self.answer("command_done", f"{command} answered for {self.sender}", summary=summary,
+                    detail=detail)
+        return outcomes.accepted(reason=f"{command}: {summary}")
+
+
+def sender_of(inbound: InboundMail) -> str:
+    """The address a command acts for: From, else the envelope sender."""
+    return (inbound.parsed.from_email or inbound.mail_from or "").strip().lower()
+
+
+def _membership(group: Group, inbound: InboundMail) -> Membership | None:
+    from messageserver.posts import find_membership
+
+    return find_membership(group, inbound)
+
+
+def handle_command(inbound: InboundMail, dest: Destination, group: Group | None) -> Outcome:
+    """Pipeline handler for ``NAME+COMMAND@``."""
+    assert group is not None
+    why = automated.reason(inbound)
+    if why:
+        return outcomes.dropped(f"{dest.command}: not answering: {why}")
+    sender = sender_of(inbound)
+    if "@" not in sender:
+        return outcomes.dropped(f"{dest.command}: no sender address to answer")
+    req = Request(group, inbound, sender, _membership(group, inbound))
+    command = dest.command
+    if command == "request":
+        command, argument = request_command(inbound)
+        if command == "confirm":
+            return _confirm(req, argument)
+        if not command:
+            return req.refuse(
+                f"the subject \"{inbound.parsed.subject}\" names no command we know. Use one "
+                "of: subscribe, unsubscribe, digest, single, nomail, help.", "request")
+    with transaction.atomic():
+        return COMMANDS[command](req)
+
+
+def request_command(inbound: InboundMail) -> tuple[str, str]:
+    """The command word (and its argument) in the Subject, else the first body line."""
+    candidates = [inbound.parsed.subject]
+    candidates += [line for line in inbound.parsed.text.splitlines() if line.strip()][:1]
+    for text in candidates:
+        words = _REPLY_PREFIX.sub("", text or "").split()
+        if words and words[0].lower() in REQUEST_WORDS:
+            return REQUEST_WORDS[words[0].lower()], (words[1] if len(words) > 1 else "")
+    return "", ""
+
+
+def _upsert(req: Request, status: str) -> Membership:
+    """The sender's membership, created or moved to ``status`` (never changing its role)."""
+    m = req.membership
+    if m is not None and m.email == req.sender:
+        Membership.objects.filter(pk=m.pk).update(status=status)
+        m.status = status
+        return m
+    user = User.objects.filter(email__iexact=req.sender).first()
+    m, created = Membership.objects.get_or_create(
+        group=req.group, email=req.sender,
+        defaults={"status": status, "user": user,
+                  "display_name": (req.inbound.parsed.from_name or "")[:150]})
+    if not created:
+        Membership.objects.filter(pk=m.pk).update(status=status)
+        m.status = status
+    return m
+
+
+def subscribe(req: Request) -> Outcome:
+    group, m = req.group, req.membership
+    S = Membership.Status
+    if m is not None and m.email != req.sender:
+        m = None  # matched on the envelope sender: subscribe the From address
+    if m is not None and m.status == S.ACTIVE:
+        return req.done(f"You are already a member of {group.display_title}",
+                        f"{m.email} is already subscribed to {group.display_title}.",
+                        "subscribe")
+    if m is not None and m.status == S.BANNED:
+        return req.refuse(f"{req.sender} may not join {group.display_title}.", "subscribe")
+    if m is not None and m.status == S.PENDING_APPROVAL:
+        req.answer("pending", f"pending reminder {m.email}", membership=m)
+        return outcomes.accepted(reason="subscribe: still waiting for an owner")
+    invited = m is not None and m.status == S.INVITED
+    if group.join_policy == Group.JoinPolicy.INVITE and not invited:
+        return req.refuse(
+            f"{group.display_title} is open by invitation only. If you would like an "
+            f"invitation, write to the owners at {group.address('owner')}.", "subscribe")
+    if group.join_policy == Group.JoinPolicy.APPROVAL and not invited:
+        m = _upsert(req, S.PENDING_APPROVAL)
+        if may_answer(m.email):
+            notices.subscription_pending(m, answering=req.message_id)
+        else:  # the owners must still hear of the request
+            _tell_owners_pending(m)
+        return outcomes.accepted(reason="subscribe: waiting for owner approval")
+    m = _upsert(req, S.PENDING_CONFIRM)
+    token = tokens.make(tokens.CONFIRM_SUBSCRIBE, m.id)
+    address = confirm_address(group, token)
+    if may_answer(m.email):
+        notices.send("confirm_subscribe", group, m.email, f"confirm subscribe {m.email}",
+                     answering=req.message_id, reply_to=address, membership=m,
+                     confirm_address=address,
+                     confirm_url=links.confirm_subscription_url(m.id))
+    return outcomes.accepted(reason="subscribe: confirmation sent")
+
+
+def _tell_owners_pending(m: Membership) -> None:
+    for owner in notices.moderators(m.group):
+        notices.send("pending_owner", m.group, owner, f"join request {m.email} for {owner}",
+                     membership=m, members_url=links.group_url(m.group.name))
+
+
+def confirm_address(group: Group, token: str) -> str:
+    return f"{group.name}+confirm+{token}@{settings.GROUPS_DOMAIN}"
+
+
+def unsubscribe(req: Request) -> Outcome:
+    m = req.membership
+    S = Membership.Status
+    if m is None or m.status not in (S.ACTIVE, S.PENDING_CONFIRM, S.PENDING_APPROVAL):
+        return req.refuse(f"{req.sender} is not a member of {req.group.display_title}.",
+                          "unsubscribe")
+    token = tokens.make(tokens.UNSUBSCRIBE, m.id)
+    address = confirm_address(req.group, token)
+    req.answer("confirm_unsubscribe", f"confirm unsubscribe {m.email}", to=m.email,
+               reply_to=address, membership=m, confirm_address=address,
+               confirm_url=links.unsubscribe_url(m.id))
+    return outcomes.accepted(reason="unsubscribe: confirmation sent")
+
+
+def help_(req: Request) -> Outcome:
+    req.answer("help", f"help for {req.sender}")
+    return outcomes.accepted(reason="help sent")
+
+
+def _delivery(mode: str) -> Callable[[Request], Outcome]:
+    def change(req: Request) -> Outcome:
+        m = req.membership
+        if m is None or m.status != Membership.Status.ACTIVE:
+            return req.refuse(f"{req.sender} is not a member of {req.group.display_title}.",
+                              mode)
+        Membership.objects.filter(pk=m.pk).update(delivery=mode)
+        m.delivery = mode
+        label = Membership.Delivery(mode).label
+        req.answer("delivery_changed", f"delivery {mode} for {m.email}", to=m.email,
+                   membership=m, delivery_label=label)
+        return outcomes.accepted(reason=f"delivery is now {mode}")
+
+    change.__doc__ = f"Set the sender's delivery to {mode} and say so."
+    return change
+
+
+def owner(req: Request) -> Outcome:
+    """Forward to the owners and moderators, wrapped (From is ours, Reply-To the sender),
+    so the forward passes DMARC and the owners' replies reach the writer."""
+    mods = notices.moderators(req.group)
+    if not mods:
+        return outcomes.rejected(f"{req.group.name} has no owners to write to", status="5.1.1")
+    parsed = req.inbound.parsed
+    for mod in mods:
+        notices.send("owner_forward", req.group, mod, f"to owners from {req.sender} for {mod}",
+                     reply_to=req.sender, attach=req.inbound.raw, sender=req.sender,
+                     subject=parsed.subject, text=parsed.text[:20000])
+    return outcomes.accepted(reason=f"forwarded to {len(mods)} owners and moderators")
+
+
+COMMANDS: dict[str, Callable[[Request], Outcome]] = {
+    "subscribe": subscribe,
+    "unsubscribe": unsubscribe,
+    "help": help_,
+    "digest": _delivery(Membership.Delivery.DIGEST),
+    "nomail": _delivery(Membership.Delivery.NOMAIL),
+    "single": _delivery(Membership.Delivery.INDIVIDUAL),
+    "owner": owner,
+}
+
+
+# --- confirmations -------------------------------------------------------------------
+
+def handle_confirm(inbound: InboundMail, dest: Destination, group: Group | None) -> Outcome:
+    """Pipeline handler for ``NAME+confirm+TOKEN@``: a reply to a confirmation."""
+    assert group is not None
+    why = automated.reason(inbound)
+    if why:  # a vacation reply to our confirmation must not subscribe anybody
+        return outcomes.dropped(f"confirm: not acting on it: {why}")
+    sender = sender_of(inbound)
+    if "@" not in sender:
+        return outcomes.dropped("confirm: no sender address to answer")
+    return _confirm(Request(group, inbound, sender, _membership(group, inbound)), dest.token)
+
+
+def _confirm(req: Request, token: str) -> Outcome:
+    action, membership_id = "", 0
+    for purpose, name in ((tokens.CONFIRM_SUBSCRIBE, "subscribe"),
+                          (tokens.UNSUBSCRIBE, "unsubscribe")):
+        try:
+            parts = tokens.check(purpose, token)
+            action, membership_id = name, int(parts[0])
+            break
+        except (tokens.BadToken, ValueError, IndexError):
+            continue
+    m = (Membership.objects.select_related("group").filter(pk=membership_id, group=req.group)
+         .first() if action else None)
+    if m is None:
+        return req.refuse(
+            "this confirmation address is not valid (it may have been mistyped or belong to "
+            f"another group). To join, send a message to {req.group.address('subscribe')}; "
+            f"to leave, to {req.group.address('unsubscribe')}.", "confirm")
+    with transaction.atomic():
+        if action == "subscribe":
+            return _confirm_subscribe(req, m)
+        return _confirm_unsubscribe(req, m)
+
+
+def activate(membership: Membership) -> str:
+    """Move a confirmed subscriber on: to pending approval or active, with its notices.
+
+    The one step after a subscriber confirmed, by reply or on the web (the
+    website's confirm view should call this too, so both send the welcome).
+    Returns the new status, or "" when the membership was not waiting to confirm.
+    """
+    S = Membership.Status
+    group = membership.group
+    nxt = S.PENDING_APPROVAL if group.join_policy == Group.JoinPolicy.APPROVAL else S.ACTIVE
+    taken = Membership.objects.filter(pk=membership.pk, status__in=[
+        S.PENDING_CONFIRM, S.INVITED]).update(status=nxt)
+    if not taken:
+        return ""
+    membership.status = nxt
+    if nxt == S.ACTIVE:
+        notices.welcome(membership)
+    else:
+        notices.subscription_pending(membership)
+    return nxt
+
+
+def _confirm_subscribe(req: Request, m: Membership) -> Outcome:
+    if m.status == Membership.Status.ACTIVE:
+        return req.done(f"You are already a member of {req.group.display_title}",
+                        f"{m.email} is already subscribed.", "confirm")
+    status = activate(m)
+    if not status:
+        return req.refuse("this confirmation is no longer valid: send a new request to "
+                          f"{req.group.address('subscribe')}.", "confirm")
+    return outcomes.accepted(reason=f"subscription confirmed: {status}")
+
+
+def _confirm_unsubscribe(req: Request, m: Membership) -> Outcome:
+    S = Membership.Status
+    taken = Membership.objects.filter(pk=m.pk, status__in=[
+        S.ACTIVE, S.PENDING_CONFIRM, S.PENDING_APPROVAL]).update(status=S.UNSUBSCRIBED)
+    if not taken:
+        return req.done(f"You are not a member of {req.group.display_title}",
+                        f"{m.email} is not subscribed (any more).", "confirm")
+    m.status = S.UNSUBSCRIBED
+    notices.goodbye(m)
+    return outcomes.accepted(reason=f"{m.email} unsubscribed")

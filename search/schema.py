@@ -1,0 +1,66 @@
+"""The engine-specific parts of the search schema, created idempotently.
+
+Called by this app's migration and again after every ``migrate`` (post_migrate),
+because the test suite builds its tables without migrations (--nomigrations)
+and the RunSQL of a migration would otherwise never run there.
+
+- SQLite: an FTS5 table with external content (search_document), Porter
+  stemming and diacritics folding, kept in step by three triggers.
+- PostgreSQL: a generated, weighted tsvector column (subject A, author B,
+  body C) and a GIN index on it.
+"""
+
+from __future__ import annotations
+
+SQLITE = [
+    """CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
+        subject, body, author,
+        content='search_document', content_rowid='message_id',
+        tokenize='porter unicode61 remove_diacritics 2')""",
+    "INSERT INTO search_fts(search_fts, rank) VALUES('rank', 'bm25(6.0, 1.0, 2.0)')",
+    """CREATE TRIGGER IF NOT EXISTS search_document_ai AFTER INSERT ON search_document BEGIN
+        INSERT INTO search_fts(rowid, subject, body, author)
+        VALUES (new.message_id, new.subject, new.body, new.author);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS search_document_ad AFTER DELETE ON search_document BEGIN
+        INSERT INTO search_fts(search_fts, rowid, subject, body, author)
+        VALUES ('delete', old.message_id, old.subject, old.body, old.author);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS search_document_au AFTER UPDATE ON search_document BEGIN
+        INSERT INTO search_fts(search_fts, rowid, subject, body, author)
+        VALUES ('delete', old.message_id, old.subject, old.body, old.author);
+        INSERT INTO search_fts(rowid, subject, body, author)
+        VALUES (new.message_id, new.subject, new.body, new.author);
+    END""",
+]
+
+POSTGRESQL = [
+    """ALTER TABLE search_document ADD COLUMN IF NOT EXISTS vector tsvector
+        GENERATED ALWAYS AS (
+            setweight(to_tsvector('english', coalesce(subject, '')), 'A') ||
+            setweight(to_tsvector('english', coalesce(author, '')), 'B') ||
+            setweight(to_tsvector('english', coalesce(body, '')), 'C')
+        ) STORED""",
+    "CREATE INDEX IF NOT EXISTS search_document_vector_gin ON search_document USING gin (vector)",
+]
+
+
+def statements(vendor: str) -> list[str]:
+    return {"sqlite": SQLITE, "postgresql": POSTGRESQL}.get(vendor, [])
+
+
+def ensure(connection) -> None:
+    """Create what is missing on this connection's database (safe to run again)."""
+    todo = statements(connection.vendor)
+    if not todo or "search_document" not in connection.introspection.table_names():
+        return
+    with connection.cursor() as cursor:
+        for sql in todo:
+            cursor.execute(sql)
+
+
+def ensure_after_migrate(sender, using: str = "default", **kwargs) -> None:
+    """post_migrate receiver."""
+    from django.db import connections
+
+    ensure(connections[using])
