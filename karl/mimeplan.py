@@ -110,9 +110,13 @@ class Base64Slot(Slot):
 
     before: bytes = b""  # decoded bytes between the last shared full line and the footer
     after: bytes = b""  # decoded bytes after the footer
+    eol: bytes = b"\r\n"  # the line end the decoded text uses
 
     def render(self, text: str, html: str) -> bytes:
-        return _b64_lines(self.before + self.footer_bytes(text, html) + self.after)
+        footer = self.footer_bytes(text, html)
+        if self.eol != b"\r\n":
+            footer = footer.replace(b"\r\n", self.eol)
+        return _b64_lines(self.before + footer + self.after)
 
 
 @dataclass
@@ -321,7 +325,8 @@ class _Builder:
         shared_len = (at // 57) * 57
         head = _b64_lines(decoded[:shared_len]) if shared_len else b""
         slot = Base64Slot(kind, charset, "base64", prefix, before=decoded[shared_len:at],
-                          after=decoded[at:])
+                          after=decoded[at:],
+                          eol=b"\r\n" if b"\r\n" in decoded or b"\n" not in decoded else b"\n")
         repl2: list[bytes | Slot] = [head, slot] if head else [slot]
         self.edits.append((part.bstart, end, repl2))
 

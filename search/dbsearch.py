@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from django.db import connection, transaction
 
 from groups.models import Hashtag, Message, Topic
-from search.backend import Query, author_of, body_of
+from search.backend import MAX_BODY_CHARS, Query, author_of, body_of
 from search.models import Document
 
 
@@ -45,6 +45,39 @@ class DatabaseIndex:
 
     def remove(self, message_id: int) -> None:
         Document.objects.filter(pk=message_id).delete()
+
+    def rebuild_range(self, first_pk: int, last_pk: int, group_id: int | None = None) -> int:
+        """Index the messages with first_pk <= pk <= last_pk in one INSERT ... SELECT.
+
+        The reindex fast path: the text never leaves the database. A message
+        with only an HTML body is then given its text in Python (rare).
+        """
+        table = Message._meta.db_table
+        where = "m.id BETWEEN %s AND %s AND m.deleted = %s"
+        params: list = [first_pk, last_pk, False]
+        if group_id is not None:
+            where += " AND m.group_id = %s"
+            params.append(group_id)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM search_document WHERE message_id IN "
+                           f"(SELECT m.id FROM {table} m WHERE {where})", params)
+            cursor.execute(
+                "INSERT INTO search_document (message_id, group_id, date, subject, body, "
+                "author, author_email) "
+                "SELECT m.id, m.group_id, m.date, m.subject, SUBSTR(m.body_text, 1, %s), "
+                "CASE WHEN m.sender_name <> '' "
+                "THEN m.sender_name || ' <' || m.sender_email || '>' "
+                "ELSE m.sender_email END, LOWER(m.sender_email) "
+                f"FROM {table} m WHERE {where}", [MAX_BODY_CHARS, *params])
+            count = cursor.rowcount
+            html_only = list(Message.objects.filter(
+                pk__gte=first_pk, pk__lte=last_pk, deleted=False, body_text="")
+                .exclude(body_html=""))
+            if group_id is not None:
+                html_only = [m for m in html_only if m.group_id == group_id]
+        if html_only:
+            self.index_many(html_only)
+        return count
 
     def clear(self, group_id: int | None = None) -> None:
         docs = Document.objects.all()

@@ -43,7 +43,7 @@ class PostgresFtsBackend(DatabaseIndex):
             if not ids:
                 return total, []
             cursor.execute(
-                f"SELECT d.message_id, ts_headline('english', d.body, ({tsquery}), %s) "
+                f"SELECT d.message_id, ts_headline('english', translate(d.body, '<>', '  '), ({tsquery}), %s) "
                 f"FROM search_document d WHERE d.message_id IN ({', '.join(['%s'] * len(ids))})",
                 tsparams + [HEADLINE] + ids)
             snippets = dict(cursor.fetchall())

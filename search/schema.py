@@ -7,7 +7,9 @@ and the RunSQL of a migration would otherwise never run there.
 - SQLite: an FTS5 table with external content (search_document), Porter
   stemming and diacritics folding, kept in step by three triggers.
 - PostgreSQL: a generated, weighted tsvector column (subject A, author B,
-  body C) and a GIN index on it.
+  body C) and a GIN index on it. Angle brackets are blanked first: mail is
+  plain text, and PostgreSQL's parser would otherwise drop "<...>" as an HTML
+  tag (and the text of a <script> element with it).
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ POSTGRESQL = [
     """ALTER TABLE search_document ADD COLUMN IF NOT EXISTS vector tsvector
         GENERATED ALWAYS AS (
             setweight(to_tsvector('english', coalesce(subject, '')), 'A') ||
-            setweight(to_tsvector('english', coalesce(author, '')), 'B') ||
-            setweight(to_tsvector('english', coalesce(body, '')), 'C')
+            setweight(to_tsvector('english', translate(coalesce(author, ''), '<>', '  ')), 'B') ||
+            setweight(to_tsvector('english', translate(coalesce(body, ''), '<>', '  ')), 'C')
         ) STORED""",
     "CREATE INDEX IF NOT EXISTS search_document_vector_gin ON search_document USING gin (vector)",
 ]

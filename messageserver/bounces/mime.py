@@ -12,7 +12,10 @@ import re
 from email.message import Message
 from email.utils import getaddresses
 
-ADDRESS_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+# The lookbehind makes every match start at the beginning of a token, so a long run of
+# address characters without an "@" costs linear time, not quadratic.
+ADDRESS_RE = re.compile(r"(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+MAX_TEXT = 64_000  # a bounce's own words are short; the rest is a returned message
 DAEMON_LOCALPARTS = ("mailer-daemon", "postmaster", "post_master", "post-master", "mail-daemon", "mailerdaemon",
                      "mmdf", "mail delivery", "majordomo", "maildaemon")
 
@@ -112,12 +115,12 @@ def human_text(msg: Message) -> str:
             continue
         text = decoded(part)
         if ctype == "text/html":
-            text = html_to_text(text)
+            text = html_to_text(text[:MAX_TEXT * 4])
         texts.append(text)
         if len(texts) > 3:
             break
     text = "\n".join(texts).replace("\r\n", "\n").replace("\r", "\n")
-    return cut_returned(text)
+    return cut_returned(text[:MAX_TEXT])
 
 
 def cut_returned(text: str) -> str:

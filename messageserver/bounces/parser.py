@@ -32,8 +32,11 @@ def parse_bounce(raw: bytes) -> BounceReport:
         return BounceReport(kind="none", notes=(f"unparseable: {type(exc).__name__}",))
 
 
+MAX_BYTES = 2_000_000  # enough for any report and the start of what it returns
+
+
 def _parse(raw: bytes) -> BounceReport:
-    msg = mime.parse(raw)
+    msg = mime.parse(raw[:MAX_BYTES])
     text = mime.human_text(msg)
     original_id = mime.message_id(mime.returned_headers(msg))
     if arf.is_feedback_report(msg):

@@ -19,7 +19,7 @@ _BOUNCE_SUBJECT = re.compile(
     r"nondeliverable|non-?delivery|mail system error|returned to sender|rejected|"
     r"error sending|mail failure|failed delivery|unable to deliver|bounce|"
     r"message you sent|delivery error|permanent error|returned message|deliver(y|ed)? "
-    r"(error|fail)|fail(ed|ure)?:? .*(mail|deliver|message)|user unknown|"
+    r"(error|fail)|fail(ed|ure)?:? [^\n]{0,80}(mail|deliver|message)|user unknown|"
     r"warning: could not send|system administrator|mailbox unavailable|"
     r"error in delivery|mail error|nicht zustellbar|unzustellbar|"
     r"\u914d\u4fe1|\u4e0d\u80fd|\u9000\u4fe1|\u30a8\u30e9\u30fc", re.I)
@@ -35,7 +35,7 @@ _BOUNCE_BODY = re.compile(
     r"is not a valid|does not exist|mailbox (full|unavailable|is full)|"
     r"rejected (your|the) (message|mail)|failed (recipient|address)|"
     r"not (able to|possible to) (deliver|transmit)|have been (rejected|refused)|"
-    r"smtp error|remote (host|server) (said|returned|replied)|error.*\b5\d\d\b|"
+    r"smtp error|remote (host|server) (said|returned|replied)|error[^\n]{0,200}\b5\d\d\b|"
     r"\b5\d\d[ \-]\d?\.?\d?\.?\d?|\b[45]\.\d\.\d+\b|gave up|given up|giving up", re.I)
 
 _WARNING_SUBJECT = re.compile(
@@ -52,7 +52,7 @@ _GAVE_UP = re.compile(
     r"gave up|given up|giving up|permanent(ly)?|could not be delivered|couldn't be delivered|"
     r"failed permanently|was not delivered|wasn't delivered|too long|"
     r"will not (be )?(retried|try)|not going to try|undeliverable|has failed|"
-    r"delivery (to the following .*)?failed|no further|expired|fatal", re.I)
+    r"delivery (to the following [^\n]{0,80})?failed|no further|expired|fatal", re.I)
 
 _FAILED_NOW = re.compile(
     r"user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|"

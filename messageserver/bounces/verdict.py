@@ -47,7 +47,7 @@ _STRONG_SOFT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("blocked", r"\bdnsbl\b|\brbl\b|spamhaus|spamcop|"
                 r"poor reputation|client host rejected|connection rejected|"
                 r"my name was rejected|helo command rejected"),
-    ("networkerror", r"(host|domain) not found, try again|name service error.*try again|"
+    ("networkerror", r"(host|domain) not found, try again|name service error[^\n]{0,120}try again|"
                      r"temporary (dns|lookup) fail"),
 )
 
@@ -60,7 +60,7 @@ _SOFT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("blocked", r"black ?list|block ?list|blocked|banned|listed (in|at|on)|access denied|reputation|"
                 r"not allowed|refused|denied"),
     ("speeding", r"rate limit|too many (messages|recipients|connections)|throttl|"
-                 r"try again later|exceeded.*(limit|rate)"),
+                 r"try again later|exceeded[^\n]{0,80}(limit|rate)"),
     ("policyviolation", r"policy|prohibited|not (permitted|authorized)"),
     ("expired", r"retry time|too long|time ?out|timed out|expired|given up|giving up|"
                 r"could not be delivered (with|within)|queue"),
@@ -99,7 +99,7 @@ _HARD_PATTERNS: tuple[tuple[str, str], ...] = (
                     r"destination mailbox)|undeliverable address|"
                     r"is not a valid|name is not recognized|addressee unknown|"
                     r"mailbox unavailable|user not|account (unavailable|not)|"
-                    r"invalid address|not our customer|doesn'?t have an? .* account|"
+                    r"invalid address|not our customer|doesn'?t have an? [^\n]{0,60} account|"
                     r"not a valid mailbox|unknown$|no such|not found|(could ?n[o']t|cannot|can't) be found|"
                     r"inactive (e-?mail )?address|"
                     r"\u30ea\u30b9\u30c8\u306b\u3042\u308a\u307e\u305b\u3093"),

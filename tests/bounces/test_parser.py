@@ -116,3 +116,15 @@ def test_complaint_names_who_complained() -> None:
 ])
 def test_hard_only_when_the_address_is_wrong(status, words, kind) -> None:
     assert kind_for(status, words) == kind
+
+
+def test_hostile_sizes_stay_fast() -> None:
+    """Long runs that would make naive regexes quadratic (no "@", repeated keywords)."""
+    import time
+
+    head = b"From: MAILER-DAEMON@mx.example\nSubject: Undelivered Mail\n\n"
+    started = time.monotonic()
+    for body in (b"error " * 200_000, b"x" * 3_000_000, b"exceeded " * 100_000,
+                 b"<script>" + b"a" * 500_000):
+        _assert_valid(parse_bounce(head + body))
+    assert time.monotonic() - started < 20

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from email.headerregistry import Address
+from email.policy import default
+
 import pytest
 
 from groups.membership import add_members
@@ -9,6 +12,14 @@ from groups.models import Group
 from messageserver import dmarc, pipeline, posts
 from tests.conftest import free_port
 from tests.mailhandling.helpers import fixture, headers_of, job_for
+
+
+def from_of(headers: dict[str, str]) -> tuple[str, str]:
+    """(display name, address) of the job's From, decoded as a mail reader would."""
+    header = default.header_factory("From", headers["From"])
+    [address] = header.addresses
+    assert isinstance(address, Address)
+    return address.display_name, address.addr_spec
 
 
 @pytest.mark.parametrize(("domain", "policy", "found_at"), [
@@ -94,7 +105,7 @@ def test_from_is_rewritten_for_quarantine_and_reject(strict_posters, address, na
     job = _post(strict_posters, address, name)
     headers = headers_of(job)
     if rewritten:
-        assert headers["From"] == f'"{name} via demo" <demo@groups.localhost>'
+        assert from_of(headers) == (f"{name} via demo", "demo@groups.localhost")
         assert "From" in job["remove_headers"]
     else:
         assert "From" not in headers and "From" not in job["remove_headers"]
@@ -107,7 +118,7 @@ def test_rewrite_removes_signatures_and_sets_reply_to_per_group(strict_posters):
                                              fixture("reject_domain_post.eml"))
     job = job_for("demo", outcome.number)
     headers = headers_of(job)
-    assert headers["From"] == '"Rita Strict via demo" <demo@groups.localhost>'
+    assert from_of(headers) == ("Rita Strict via demo", "demo@groups.localhost")
     # the poster is reachable only through Reply-To once From is the group's
     assert headers["Reply-To"] == "rita@example-reject.test"
     for name in ("DKIM-Signature", "ARC-Seal", "ARC-Message-Signature",
@@ -123,9 +134,10 @@ def test_group_setting_never_and_always(strict_posters):
     Group.objects.filter(pk=strict_posters.pk).update(dmarc_handling=Group.DmarcHandling.ALWAYS)
     strict_posters.refresh_from_db()
     headers = headers_of(_post(strict_posters, "abe@example-norecord.test", "Abe Plain"))
-    assert headers["From"] == '"Abe Plain via demo" <demo@groups.localhost>'
+    assert from_of(headers) == ("Abe Plain via demo", "demo@groups.localhost")
 
 
 def test_non_ascii_name_is_encoded(strict_posters):
     headers = headers_of(_post(strict_posters, "rita@example-reject.test", "Rïta Ström"))
-    assert headers["From"].startswith("=?utf-8?") and "<demo@groups.localhost>" in headers["From"]
+    assert headers["From"].startswith("=?utf-8?")  # RFC 2047 on the wire
+    assert from_of(headers) == ("Rïta Ström via demo", "demo@groups.localhost")

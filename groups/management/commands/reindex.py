@@ -12,8 +12,10 @@ from tqdm import tqdm
 
 import search
 from groups.models import Group, Message
+from search.dbsearch import DatabaseIndex
 
-BATCH = 1000
+BATCH = 1000  # messages per bulk request to an external engine
+RANGE = 20000  # messages per INSERT ... SELECT into the database's own index
 
 
 class Command(BaseCommand):
@@ -36,13 +38,24 @@ class Command(BaseCommand):
         total = messages.count()
         done, last = 0, 0
         with tqdm(total=total, unit="msg", desc="reindex", disable=no_progress) as bar:
-            while True:
-                batch = list(messages.filter(pk__gt=last).order_by("pk")
-                             .select_related("group", "topic")
-                             .prefetch_related("topic__hashtags")[:BATCH])
-                if not batch:
-                    break
-                done += backend.index_many(batch)
-                last = batch[-1].pk
-                bar.update(len(batch))
+            if isinstance(backend, DatabaseIndex):  # the text stays in the database
+                pks = messages.order_by("pk").values_list("pk", flat=True)
+                while True:
+                    ids = list(pks.filter(pk__gt=last)[:RANGE])
+                    if not ids:
+                        break
+                    done += backend.rebuild_range(ids[0], ids[-1],
+                                                  target.pk if target else None)
+                    last = ids[-1]
+                    bar.update(len(ids))
+            else:  # an external engine: bulk requests of whole documents
+                while True:
+                    batch = list(messages.filter(pk__gt=last).order_by("pk")
+                                 .select_related("group", "topic")
+                                 .prefetch_related("topic__hashtags")[:BATCH])
+                    if not batch:
+                        break
+                    done += backend.index_many(batch)
+                    last = batch[-1].pk
+                    bar.update(len(batch))
         self.stdout.write(f"{done} messages indexed with {backend.name}")

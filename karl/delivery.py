@@ -1,0 +1,146 @@
+"""One batch of one job's recipients: compose each copy and hand it to a transport.
+
+This is the work that needs CPU (rendering, hashing, RSA) and sockets, so it
+can run in worker processes (``KARL_WORKERS``) as well as in the server
+process; the spool stays in the server process, which turns the returned
+``Outcome`` list into state. Protocol codes end here: an outcome says sent,
+deferred or bounced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from karl.compose import Composer
+from karl.config import KarlConfig
+from karl.dkimkeys import ed25519_path, ed25519_selector, ensure_ed25519_key, ensure_key
+from karl.dkimsign import SigningKey, load_key
+from karl.footer import FooterError
+from karl.transports import Transport, make_transport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Batch:
+    job_id: str
+    relay: str
+    message: bytes
+    spec: dict[str, Any]
+    recipients: list[tuple[int, dict[str, Any]]]  # (index, spool record)
+
+
+@dataclass
+class Outcome:
+    job_id: str
+    index: int
+    state: str  # sent, deferred, bounced
+    code: int | None
+    reply: str
+    relay: str
+    relay_failed: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class Deliverer:
+    """The per-process state of delivery: keys, open transports, composed jobs."""
+
+    config: KarlConfig
+    keys: list[SigningKey] = field(default_factory=list)
+    transports: dict[str, Transport] = field(default_factory=dict)
+    composers: OrderedDict[str, Composer] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        path = ensure_key(self.config.dkim_key_path)
+        self.keys = [load_key(path.read_bytes(), self.config.domain, self.config.dkim_selector)]
+        if self.config.dkim_ed25519:
+            ensure_ed25519_key(path)
+            self.keys.append(load_key(ed25519_path(path).read_bytes(), self.config.domain,
+                                      ed25519_selector(self.config.dkim_selector)))
+
+    def transport(self, relay: str) -> Transport:
+        transport = self.transports.get(relay)
+        if transport is None:
+            c = self.config
+            transport = self.transports[relay] = make_transport(
+                relay, connections=c.connections_per_host, timeout=c.smtp_timeout,
+                helo=c.helo_name, starttls=c.smtp_starttls, username=c.smtp_username,
+                password=c.smtp_password)
+        return transport
+
+    def composer(self, batch: Batch) -> Composer:
+        composer = self.composers.get(batch.job_id)
+        if composer is None:
+            spec = batch.spec
+            composer = Composer(batch.message, headers=spec.get("headers") or [],
+                                remove_headers=spec.get("remove_headers") or [],
+                                footer=spec.get("footer"),
+                                keys=self.keys if spec.get("dkim", True) else [],
+                                domain=self.config.domain)
+            self.composers[batch.job_id] = composer
+            while len(self.composers) > 16:
+                self.composers.popitem(last=False)
+        else:
+            self.composers.move_to_end(batch.job_id)
+        return composer
+
+    async def deliver(self, batch: Batch) -> list[Outcome]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcomes: list[Outcome] = []
+        items = []
+        composer = self.composer(batch)
+        default_from = batch.spec.get("mail_from", "")
+        for index, rec in batch.recipients:
+            try:
+                data = composer.compose(rec.get("vars"), rec.get("headers") or ())
+            except FooterError as exc:
+                outcomes.append(Outcome(batch.job_id, index, "bounced", None,
+                                        f"5.6.0 footer could not be rendered: {exc}",
+                                        batch.relay))
+                continue
+            items.append((index, rec.get("mail_from") or default_from, rec["address"], data))
+        results = await self.transport(batch.relay).send(items)
+        elapsed = loop.time() - started
+        for result in results:
+            reply = result.reply
+            if reply is None:
+                outcomes.append(Outcome(batch.job_id, result.key, "deferred", None,
+                                        f"4.4.1 {result.error}", batch.relay, True, elapsed))
+            elif 200 <= reply.code < 300:
+                outcomes.append(Outcome(batch.job_id, result.key, "sent", reply.code,
+                                        reply.text, batch.relay, False, elapsed))
+            elif reply.code >= 500:
+                outcomes.append(Outcome(batch.job_id, result.key, "bounced", reply.code,
+                                        reply.text, batch.relay, False, elapsed))
+            else:
+                outcomes.append(Outcome(batch.job_id, result.key, "deferred", reply.code,
+                                        reply.text, batch.relay, result.relay_failed, elapsed))
+        return outcomes
+
+    async def close(self) -> None:
+        for transport in self.transports.values():
+            await transport.close()
+
+
+# ---- worker processes: one Deliverer and one event loop each, kept between batches
+
+_worker: Deliverer | None = None
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def worker_init(config: KarlConfig) -> None:
+    global _worker, _loop
+    _loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(_loop)
+    _worker = Deliverer(config)
+
+
+def worker_deliver(batch: Batch) -> list[Outcome]:
+    assert _worker is not None and _loop is not None, "worker_init was not called"
+    return _loop.run_until_complete(_worker.deliver(batch))

@@ -1,0 +1,233 @@
+"""The delivery loop: take due recipients from the spool, deliver in batches, record outcomes.
+
+One shape for every batch (STYLE.md #3): claim (in memory: the queue entry
+stays on disk until the outcome is written, so a kill -9 leaves it queued),
+deliver through a runner (in this process or in worker processes), turn each
+outcome into the recipient's new state with the retry policy, and write the
+results and their delivery events in one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+import random
+from collections import OrderedDict, defaultdict
+from typing import Any
+
+from karl import metrics
+from karl.config import KarlConfig
+from karl.delivery import Batch, Deliverer, Outcome, worker_deliver, worker_init
+from karl.relays import RelayPool
+from karl.spool import Due, Spool, iso, now_ms
+
+log = logging.getLogger(__name__)
+
+
+class InProcessRunner:
+    def __init__(self, config: KarlConfig) -> None:
+        self.deliverer = Deliverer(config)
+
+    async def __call__(self, batch: Batch) -> list[Outcome]:
+        return await self.deliverer.deliver(batch)
+
+    async def close(self) -> None:
+        await self.deliverer.close()
+
+
+class PoolRunner:
+    """Batches go to ``workers`` processes (rendering and RSA use every core)."""
+
+    def __init__(self, config: KarlConfig) -> None:
+        self.config = config
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            self.config.workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=worker_init, initargs=(self.config,))
+
+    async def __call__(self, batch: Batch) -> list[Outcome]:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.pool, worker_deliver, batch)
+        except concurrent.futures.process.BrokenProcessPool:
+            log.error("a delivery worker died; starting new ones")
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            raise
+
+    async def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def backoff_ms(attempts: int, base: float, cap: float) -> int:
+    """Exponential backoff with +-20% jitter, in milliseconds."""
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    return int(delay * random.uniform(0.8, 1.2) * 1000)
+
+
+class Scheduler:
+    def __init__(self, config: KarlConfig, spool: Spool, relays: RelayPool,
+                 runner: Any) -> None:
+        self.config, self.spool, self.relays, self.runner = config, spool, relays, runner
+        self.in_flight: set[bytes] = set()
+        self.wakeup = asyncio.Event()
+        self.slot_free = asyncio.Event()
+        self.events_waiting = asyncio.Event()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.specs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.stopping = False
+        self.max_in_flight = max(config.concurrency, config.batch_size)
+
+    def spec(self, job_id: str) -> dict[str, Any] | None:
+        spec = self.specs.get(job_id)
+        if spec is None:
+            spec = self.spool.job_spec(job_id)
+            if spec is None:
+                return None
+            self.specs[job_id] = spec
+            while len(self.specs) > 256:
+                self.specs.popitem(last=False)
+        return spec
+
+    async def run(self) -> None:
+        metrics.QUEUED.set(self.spool.count_queued())
+        while not self.stopping:
+            room = self.max_in_flight - len(self.in_flight)
+            if room < self.config.batch_size and self.in_flight:
+                self.slot_free.clear()
+                await self.slot_free.wait()
+                continue
+            due = self.spool.due(now_ms(), max(room, 1), self.in_flight)
+            if not due:
+                await self._sleep()
+                continue
+            self._dispatch(due)
+            await asyncio.sleep(0)
+
+    async def _sleep(self) -> None:
+        nxt = self.spool.next_due()
+        timeout = 1.0 if nxt is None else min(1.0, max(0.01, (nxt - now_ms()) / 1000))
+        self.wakeup.clear()
+        try:
+            await asyncio.wait_for(self.wakeup.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def _dispatch(self, due: list[Due]) -> None:
+        by_job: dict[str, list[Due]] = defaultdict(list)
+        for item in due:
+            by_job[item.job_id].append(item)
+        for job_id, items in by_job.items():
+            spec = self.spec(job_id)
+            message = self.spool.message(job_id)
+            if spec is None or message is None:
+                log.error("job %s has queued recipients but no %s; dropping them", job_id,
+                          "spec" if spec is None else "message")
+                self._finish_orphans(items)
+                continue
+            size = self.config.batch_size
+            if len(message) > 1 << 20:
+                size = max(1, min(size, (8 << 20) // len(message)))
+            pos = 0
+            while pos < len(items):
+                relay, probe = self.relays.choose()
+                chunk = items[pos:pos + (1 if probe else size)]
+                pos += len(chunk)
+                self._start(Batch(job_id, relay, message, spec,
+                                  [(d.index, d.record) for d in chunk]), chunk, probe)
+
+    def _finish_orphans(self, items: list[Due]) -> None:
+        changes = [(d, d.record | {"state": "expired", "reply": "job data missing"}, None)
+                   for d in items]
+        self.spool.record(changes, [])
+
+    def _start(self, batch: Batch, dues: list[Due], probe: bool) -> None:
+        for d in dues:
+            self.in_flight.add(d.key)
+        metrics.IN_FLIGHT.set(len(self.in_flight))
+        task = asyncio.create_task(self._run_batch(batch, dues, probe))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run_batch(self, batch: Batch, dues: list[Due], probe: bool) -> None:
+        try:
+            try:
+                outcomes = await self.runner(batch)
+            except Exception as exc:  # a bug or a dead worker: retry later, lose nothing
+                log.exception("delivery of a batch of job %s failed", batch.job_id)
+                outcomes = [Outcome(batch.job_id, i, "deferred", None,
+                                    f"4.3.0 internal error: {type(exc).__name__}: {exc}",
+                                    batch.relay) for i, _ in batch.recipients]
+            self._apply(batch, dues, outcomes, probe)
+        finally:
+            for d in dues:
+                self.in_flight.discard(d.key)
+            metrics.IN_FLIGHT.set(len(self.in_flight))
+            self.slot_free.set()
+
+    def _apply(self, batch: Batch, dues: list[Due], outcomes: list[Outcome],
+               probe: bool) -> None:
+        spec = batch.spec
+        deadline = spec["created"] + spec.get("lifetime", self.config.lifetime) * 1000
+        wanted = set(spec.get("events") or ())
+        by_index = {d.index: d for d in dues}
+        now = now_ms()
+        changes = []
+        events = []
+        relay_failed = [o for o in outcomes if o.relay_failed]
+        relay_answered = any(not o.relay_failed for o in outcomes)
+        for outcome in outcomes:
+            due = by_index.get(outcome.index)
+            if due is None:
+                continue
+            record = dict(due.record)
+            record["attempts"] = record.get("attempts", 0) + 1
+            record["code"], record["reply"] = outcome.code, outcome.reply[:1000]
+            record["relay"] = outcome.relay
+            next_due: int | None = None
+            state = outcome.state
+            if state == "deferred":
+                if now >= deadline:
+                    state = "expired"
+                else:
+                    delay = (1000 if outcome.relay_failed
+                             and self.relays.any_healthy_besides(outcome.relay)
+                             else backoff_ms(record["attempts"], self.config.retry_base,
+                                             self.config.retry_max))
+                    next_due = min(now + delay, deadline)
+                    record["next_attempt"] = next_due
+            if next_due is None:
+                record.pop("next_attempt", None)
+                record["done_at"] = now
+            record["state"] = state
+            changes.append((due, record, next_due))
+            metrics.OUTCOMES.labels(relay=outcome.relay, state=state).inc()
+            metrics.LATENCY.labels(relay=outcome.relay).observe(outcome.seconds)
+            if state in wanted:
+                events.append({"job_id": batch.job_id, "address": record["address"],
+                               "state": state, "code": outcome.code, "reply": outcome.reply,
+                               "at": iso(now), "meta": spec.get("meta") or {}})
+        self.spool.record(changes, events)
+        if relay_failed or relay_answered:
+            self.relays.report(batch.relay, ok=relay_answered,
+                               error=relay_failed[0].reply if relay_failed else "", probe=probe)
+        elif probe:
+            self.relays.relays[batch.relay].probing = False
+        for name, health in self.relays.relays.items():
+            metrics.RELAY_HEALTHY.labels(relay=name).set(1 if health.healthy else 0)
+        metrics.QUEUED.inc(0)
+        done = sum(1 for _, _, nd in changes if nd is None)
+        metrics.QUEUED.dec(done)
+        if events:
+            self.events_waiting.set()
+
+    async def stop(self) -> None:
+        self.stopping = True
+        self.wakeup.set()
+        self.slot_free.set()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=30)

@@ -1,0 +1,168 @@
+"""Karl's HTTP API (aiohttp): accept jobs, report their state, expose health and metrics.
+
+The handlers stay thin (STYLE.md #1): validation is contract.py, storage is
+spool.py, delivery is scheduler.py. Nothing is acknowledged before the spool
+has synced it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from groups.internalhttp import json_error, read_json, token_middleware
+from karl import metrics
+from karl.config import KarlConfig
+from karl.contract import InvalidRequest, Job, validate_job, validate_mail
+from karl.events import EventReporter
+from karl.mailbuild import build_mail_job
+from karl.relays import RelayPool
+from karl.scheduler import InProcessRunner, PoolRunner, Scheduler
+from karl.spool import Spool, SpoolUnavailable, iso
+
+log = logging.getLogger(__name__)
+
+SPOOL = web.AppKey("spool", Spool)
+SCHEDULER = web.AppKey("scheduler", Scheduler)
+CONFIG = web.AppKey("config", KarlConfig)
+REPORTER = web.AppKey("reporter", EventReporter)
+
+
+async def _accept(request: web.Request, job: Job, kind: str) -> web.Response:
+    spool = request.app[SPOOL]
+    try:
+        job_id = await asyncio.to_thread(spool.add_job, job)
+    except SpoolUnavailable as exc:
+        log.error("spool unavailable: %s", exc)
+        return json_error(503, "spool unavailable, try again later")
+    metrics.JOBS.labels(kind=kind).inc()
+    metrics.QUEUED.inc(len(job.recipients))
+    request.app[SCHEDULER].wakeup.set()
+    return web.json_response({"id": job_id, "recipients": len(job.recipients)}, status=202)
+
+
+async def post_job(request: web.Request) -> web.Response:
+    data = await read_json(request, request.app[CONFIG].max_job_bytes)
+    try:
+        job = validate_job(data)
+    except InvalidRequest as exc:
+        return json_error(422, "invalid job", fields=exc.fields)
+    return await _accept(request, job, "job")
+
+
+async def post_mail(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    data = await read_json(request, config.max_job_bytes)
+    try:
+        mail = validate_mail(data)
+    except InvalidRequest as exc:
+        return json_error(422, "invalid mail", fields=exc.fields)
+    job = build_mail_job(mail, domain=config.domain, default_mail_from=f"bounce@{config.domain}")
+    return await _accept(request, job, "mail")
+
+
+async def get_job(request: web.Request) -> web.Response:
+    job_id = request.match_info["job_id"]
+    spool = request.app[SPOOL]
+    spec = spool.job_spec(job_id)
+    if spec is None:
+        return json_error(404, f"no job {job_id}")
+    in_flight = request.app[SCHEDULER].in_flight
+    from karl.spool import qkey
+
+    recipients: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    for index, rec in spool.recipients(job_id):
+        state = rec.get("state", "queued")
+        nxt = rec.get("next_attempt")
+        if state in ("queued", "deferred") and qkey(nxt or spec["created"], job_id,
+                                                    index) in in_flight:
+            state = "sending"
+        counts[state] = counts.get(state, 0) + 1
+        recipients.append({"address": rec["address"], "state": state,
+                           "attempts": rec.get("attempts", 0),
+                           "next_attempt": iso(nxt) if state == "deferred" else None,
+                           "reply": rec.get("reply", ""), "code": rec.get("code")})
+    return web.json_response({"id": job_id, "created": iso(spec["created"]),
+                              "recipients": recipients, "counts": counts})
+
+
+async def dead_letters(request: web.Request) -> web.Response:
+    try:
+        limit = int(request.query.get("limit", "100"))
+        offset = int(request.query.get("offset", "0"))
+        if not (1 <= limit <= 1000 and offset >= 0):
+            raise ValueError
+    except ValueError:
+        return json_error(400, "limit must be 1..1000 and offset a whole number >= 0")
+    return web.json_response({"dead_letters": request.app[SPOOL].dead_letters(limit, offset)})
+
+
+async def health(request: web.Request) -> web.Response:
+    spool_ok = request.app[SPOOL].check_writable()
+    relays = [h.as_dict() for h in request.app[SCHEDULER].relays.relays.values()]
+    ok = spool_ok and any(r["healthy"] for r in relays)
+    return web.json_response({"ok": ok, "spool": "ok" if spool_ok else "unwritable",
+                              "relays": relays, "in_flight": len(
+                                  request.app[SCHEDULER].in_flight)},
+                             status=200 if spool_ok else 503)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    metrics.EVENTS_PENDING.set(request.app[SPOOL].count_events())
+    return web.Response(body=generate_latest(metrics.REGISTRY),
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def make_app(config: KarlConfig) -> web.Application:
+    app = web.Application(middlewares=[token_middleware(config.token)],
+                          client_max_size=config.max_job_bytes + 1024)
+    app[CONFIG] = config
+    app.router.add_post("/v1/jobs", post_job)
+    app.router.add_get("/v1/jobs/{job_id}", get_job)
+    app.router.add_post("/v1/mail", post_mail)
+    app.router.add_get("/v1/dead-letters", dead_letters)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics_view)
+    app.cleanup_ctx.append(_background)
+    return app
+
+
+async def _background(app: web.Application):  # noqa: ANN202
+    config = app[CONFIG]
+    spool = Spool(config.spool_dir)
+    runner = PoolRunner(config) if config.workers > 0 else InProcessRunner(config)
+    relays = RelayPool(config.relays, fail_threshold=config.relay_fail_threshold,
+                       recover_threshold=config.relay_recover_threshold,
+                       probe_interval=config.probe_interval)
+    scheduler = Scheduler(config, spool, relays, runner)
+    reporter = EventReporter(spool, config.events_url, config.token)
+    scheduler.events_waiting = reporter.waiting
+    app[SPOOL], app[SCHEDULER], app[REPORTER] = spool, scheduler, reporter
+    tasks = [asyncio.create_task(scheduler.run()), asyncio.create_task(reporter.run()),
+             asyncio.create_task(_purge(spool, config))]
+    yield
+    reporter.stopping = True
+    await scheduler.stop()
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await runner.close()
+    spool.close()
+
+
+async def _purge(spool: Spool, config: KarlConfig) -> None:
+    while True:
+        await asyncio.sleep(600)
+        try:
+            spool.purge_finished(int((time.time() - config.keep_done) * 1000))
+        except Exception:
+            log.exception("spool clean-up failed")

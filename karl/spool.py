@@ -1,0 +1,252 @@
+"""The LevelDB spool: every accepted recipient lives here until sent, bounced or expired.
+
+A job is written in one synced batch before Karl answers 202, so a kill -9 at
+any moment loses nothing it acknowledged. Nothing is mirrored in memory: the
+queue is a key range ordered by due time, read a bounded slice at a time, so
+memory stays flat however many recipients are spooled.
+
+Keys (all bytes; JOB is a sortable id, IDX 8 hex digits):
+  J JOB          job spec JSON (+ created, count)
+  M JOB          the raw message (deleted when the job is finished)
+  P JOB          recipients still pending (decimal)
+  R JOB / IDX    recipient record JSON
+  Q DUE JOB/IDX  queue entry (DUE: 16-digit ms since the epoch)
+  D AT JOB/IDX   dead letter (bounced or expired) index
+  E SEQ          delivery event waiting to be reported to messageserver
+  X AT JOB       finished job, for clean-up after KARL_KEEP_DONE
+Only the Karl process opens the spool; it is the single writer.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import plyvel
+
+from karl.contract import Job
+
+TERMINAL = ("sent", "bounced", "expired")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def qkey(due: int, job_id: str, index: int) -> bytes:
+    return b"Q%016d%s/%08x" % (due, job_id.encode(), index)
+
+
+def rkey(job_id: str, index: int) -> bytes:
+    return b"R%s/%08x" % (job_id.encode(), index)
+
+
+def parse_qkey(key: bytes) -> tuple[int, str, int]:
+    due = int(key[1:17])
+    job, _, idx = key[17:].partition(b"/")
+    return due, job.decode(), int(idx, 16)
+
+
+@dataclass
+class Due:
+    """A recipient due for delivery, as read from the queue."""
+
+    key: bytes
+    job_id: str
+    index: int
+    record: dict[str, Any]
+
+
+class SpoolUnavailable(Exception):
+    """The spool cannot be written (disk full, permissions): Karl answers 503."""
+
+
+class Spool:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.db = plyvel.DB(str(self.path), create_if_missing=True, write_buffer_size=8 << 20)
+        self._event_seq = self._last_event_seq()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _last_event_seq(self) -> int:
+        for key in self.db.iterator(prefix=b"E", reverse=True, include_value=False):
+            return int(key[1:])
+        return 0
+
+    # ------------------------------------------------------------ accepting
+
+    def add_job(self, job: Job) -> str:
+        """Write a whole job (synced) and return its id."""
+        job_id = f"{now_ms():013x}{secrets.token_hex(4)}"
+        created = now_ms()
+        spec = job.spec() | {"created": created, "count": len(job.recipients)}
+        try:
+            with self.db.write_batch(sync=True) as wb:
+                wb.put(b"J" + job_id.encode(), _dumps(spec))
+                wb.put(b"M" + job_id.encode(), job.message)
+                wb.put(b"P" + job_id.encode(), str(len(job.recipients)).encode())
+                for i, rcpt in enumerate(job.recipients):
+                    wb.put(rkey(job_id, i), _dumps(rcpt | {"state": "queued", "attempts": 0}))
+                    wb.put(qkey(created, job_id, i), b"")
+        except plyvel.Error as exc:
+            raise SpoolUnavailable(str(exc)) from exc
+        return job_id
+
+    def check_writable(self) -> bool:
+        try:
+            self.db.put(b"_health", str(now_ms()).encode(), sync=False)
+            return True
+        except plyvel.Error:
+            return False
+
+    # ------------------------------------------------------------ reading
+
+    def job_spec(self, job_id: str) -> dict[str, Any] | None:
+        raw = self.db.get(b"J" + job_id.encode())
+        return json.loads(raw) if raw else None
+
+    def message(self, job_id: str) -> bytes | None:
+        return self.db.get(b"M" + job_id.encode())
+
+    def due(self, now: int, limit: int, skip: set[bytes]) -> list[Due]:
+        """Up to ``limit`` queue entries due by ``now``, oldest first, not in ``skip``."""
+        out: list[Due] = []
+        stop = b"Q%016d\xff" % now
+        for key in self.db.iterator(start=b"Q", stop=stop, include_value=False):
+            if key in skip:
+                continue
+            _, job_id, index = parse_qkey(key)
+            raw = self.db.get(rkey(job_id, index))
+            if raw is None:  # a stale entry (should not happen): drop it
+                self.db.delete(key)
+                continue
+            out.append(Due(key, job_id, index, json.loads(raw)))
+            if len(out) >= limit:
+                break
+        return out
+
+    def next_due(self) -> int | None:
+        for key in self.db.iterator(prefix=b"Q", include_value=False):
+            return parse_qkey(key)[0]
+        return None
+
+    def count_queued(self) -> int:
+        return sum(1 for _ in self.db.iterator(prefix=b"Q", include_value=False))
+
+    def recipients(self, job_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        prefix = b"R" + job_id.encode() + b"/"
+        for key, value in self.db.iterator(prefix=prefix):
+            yield int(key[len(prefix):], 16), json.loads(value)
+
+    def dead_letters(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        out = []
+        for i, value in enumerate(self.db.iterator(prefix=b"D", reverse=True,
+                                                   include_key=False)):
+            if i < offset:
+                continue
+            if len(out) >= limit:
+                break
+            out.append(json.loads(value))
+        return out
+
+    # ------------------------------------------------------------ recording outcomes
+
+    def record(self, changes: list[tuple[Due, dict[str, Any], int | None]],
+               events: list[dict[str, Any]], sync: bool = False) -> list[str]:
+        """Apply new recipient records in one batch; returns the ids of jobs now finished.
+
+        Each change is (the Due it came from, the new record, the new due time
+        or None when the recipient is finished).
+        """
+        finished: list[str] = []
+        pending_delta: dict[str, int] = {}
+        at = now_ms()
+        with self.db.write_batch(sync=sync) as wb:
+            for due, record, next_due in changes:
+                wb.delete(due.key)
+                if next_due is None:
+                    record = {k: v for k, v in record.items() if k not in ("vars", "headers")}
+                    pending_delta[due.job_id] = pending_delta.get(due.job_id, 0) + 1
+                    if record["state"] in ("bounced", "expired"):
+                        wb.put(b"D%016d%s/%08x" % (at, due.job_id.encode(), due.index),
+                               _dumps({"job_id": due.job_id, "index": due.index,
+                                       "address": record["address"], "state": record["state"],
+                                       "code": record.get("code"),
+                                       "reply": record.get("reply", ""), "at": iso(at)}))
+                else:
+                    wb.put(qkey(next_due, due.job_id, due.index), b"")
+                wb.put(rkey(due.job_id, due.index), _dumps(record))
+            for event in events:
+                self._event_seq += 1
+                wb.put(b"E%016d" % self._event_seq, _dumps(event))
+            for job_id, done in pending_delta.items():
+                raw = self.db.get(b"P" + job_id.encode())
+                left = (int(raw) if raw else 0) - done
+                if left <= 0:
+                    wb.delete(b"P" + job_id.encode())
+                    wb.delete(b"M" + job_id.encode())
+                    wb.put(b"X%016d%s" % (at, job_id.encode()), b"")
+                    finished.append(job_id)
+                else:
+                    wb.put(b"P" + job_id.encode(), str(left).encode())
+        return finished
+
+    # ------------------------------------------------------------ events
+
+    def pending_events(self, limit: int) -> list[tuple[bytes, dict[str, Any]]]:
+        return [(k, json.loads(v)) for k, v in
+                zip(*_take(self.db.iterator(prefix=b"E"), limit), strict=True)]
+
+    def drop_events(self, keys: list[bytes]) -> None:
+        with self.db.write_batch(sync=False) as wb:
+            for key in keys:
+                wb.delete(key)
+
+    def count_events(self) -> int:
+        return sum(1 for _ in self.db.iterator(prefix=b"E", include_value=False))
+
+    # ------------------------------------------------------------ clean-up
+
+    def purge_finished(self, older_than_ms: int) -> int:
+        """Forget finished jobs (spec and records) older than ``older_than_ms``."""
+        stop = b"X%016d" % older_than_ms
+        purged = 0
+        for key in self.db.iterator(start=b"X", stop=stop, include_value=False):
+            job_id = key[17:]
+            with self.db.write_batch() as wb:
+                wb.delete(b"J" + job_id)
+                for rk in self.db.iterator(prefix=b"R" + job_id + b"/", include_value=False):
+                    wb.delete(rk)
+                wb.delete(key)
+            purged += 1
+        return purged
+
+
+def _take(iterator: Any, limit: int) -> tuple[list[bytes], list[bytes]]:
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    for key, value in iterator:
+        keys.append(key)
+        values.append(value)
+        if len(keys) >= limit:
+            break
+    return keys, values

@@ -1,0 +1,73 @@
+"""Import an mbox through the real archive path in date order, as the messages arrived.
+
+Each message goes through ``posts.accept`` with ``now`` set to its own date,
+so the threading windows apply as they would have on the day. A message
+without a Date takes the mbox ``From `` line's date, else the previous one's.
+"""
+
+from __future__ import annotations
+
+import mailbox
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.db import transaction
+
+from groups.models import Group, Message, Topic
+from messageserver import mailparse, posts, threader
+from messageserver.inbound import InboundMail
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Imported:
+    position: int  # 1-based position in the mbox file
+    message: Message
+    subject: str  # as received ("" when missing; the archive shows "(no subject)")
+    chain: list[str]  # In-Reply-To then References newest first
+    topics_before: dict[int, tuple[str, datetime]]  # topic id -> (normalised subject, last post)
+
+
+def _from_line_date(msg: mailbox.mboxMessage) -> datetime | None:
+    parts = (msg.get_from() or "").split(None, 1)
+    if len(parts) < 2:
+        return None
+    text = " ".join(parts[1].split()[:5])
+    try:
+        return datetime.strptime(text, "%a %b %d %H:%M:%S %Y").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def read(path: Path) -> list[tuple[int, bytes, datetime]]:
+    """(position, raw bytes, arrival date) of every message, sorted by date (stable)."""
+    box = mailbox.mbox(str(path), create=False)
+    out = []
+    previous = EPOCH
+    for position, msg in enumerate(box, start=1):
+        raw = msg.as_bytes()
+        date = mailparse.parse(raw).date or _from_line_date(msg) or previous
+        previous = date
+        out.append((position, raw, date))
+    box.close()
+    return sorted(out, key=lambda item: item[2])
+
+
+def import_mbox(group: Group, path: Path) -> list[Imported]:
+    done: list[Imported] = []
+    topics: dict[int, tuple[str, datetime]] = {}
+    for position, raw, date in read(path):
+        parsed = mailparse.parse(raw)
+        inbound = InboundMail(mail_from="", raw=raw, parsed=parsed, now=date, via="import")
+        chain = threader.reference_chain(parsed.in_reply_to, parsed.references)
+        before = dict(topics)
+        with transaction.atomic():
+            topic = threader.find_topic(group, parsed.subject, chain, date)
+            message = posts.accept(group, inbound, None, topic=topic,
+                                   source=Message.Source.IMPORT)
+        t = Topic.objects.get(pk=message.topic_id)
+        topics[t.pk] = (t.normalized_subject, t.last_post_at)
+        done.append(Imported(position, message, parsed.subject, chain, before))
+    return done
