@@ -4,6 +4,8 @@ PY     := $(VENV)/bin/python
 PYTHON ?= python3
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/groups
 # What runs again on PostgreSQL: the pipeline, the web's queries, search, and end to end.
+# Both cores: the suite is mostly waiting on real processes and sockets.
+PYTEST_ARGS ?= -n 2
 PG_TESTS ?= $(wildcard tests/messageserver tests/web tests/postgres tests/search tests/e2e)
 
 .PHONY: install run test test-sqlite test-postgres lint bench loadtest clean
@@ -27,11 +29,11 @@ lint: install
 test: install lint test-sqlite test-postgres
 
 test-sqlite: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-postgres: install
 	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.rsplit('/',1)[0]+'/postgres', connect_timeout=3).close()" 2>/dev/null; then \
-		DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest -m "postgres or not (browser or slow)" $(PG_TESTS); \
+		DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest $(PYTEST_ARGS) -m "postgres or not (browser or slow)" $(PG_TESTS); \
 	elif [ "$$CI" = "true" ]; then \
 		echo "PostgreSQL at $(PG_TEST_URL) is unreachable: CI requires it"; exit 1; \
 	else \

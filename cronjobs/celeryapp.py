@@ -48,7 +48,8 @@ def broker_url() -> str:
 def make_app(broker: str | None = None, queue: str = QUEUE) -> Celery:
     """An app with the four jobs registered; tests pass their own broker and queue."""
     env = get_env()
-    app = Celery("groups", broker=broker or broker_url(), set_as_current=False)
+    app = Celery("groups", broker=broker or broker_url(), set_as_current=False,
+                 include=["search.tasks"])
     app.conf.update(
         task_ignore_result=True,
         result_backend=None,

@@ -105,7 +105,7 @@ class Deliverer:
                                         batch.relay))
                 continue
             items.append((index, rec.get("mail_from") or default_from, rec["address"], data))
-        results = await self.transport(batch.relay).send(items)
+        results = await self.transport(batch.relay).send(items) if items else []
         elapsed = loop.time() - started
         for result in results:
             reply = result.reply

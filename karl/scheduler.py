@@ -194,7 +194,9 @@ class Scheduler:
                 if now >= deadline:
                     state = "expired"
                 else:
-                    delay = (1000 if outcome.relay_failed
+                    # a relay that failed is not the recipient's fault: when another
+                    # relay is healthy, go again at once (the choice avoids this one)
+                    delay = (0 if outcome.relay_failed
                              and self.relays.any_healthy_besides(outcome.relay)
                              else backoff_ms(record["attempts"], self.config.retry_base,
                                              self.config.retry_max))

@@ -8,6 +8,10 @@ so tests never touch ./var, and fixed values for the domain and site URL.
 import os
 import tempfile
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Each xdist worker gets its own data dir (file cache, spools, attachments).
+    os.environ["DATA_DIR"] = tempfile.mkdtemp(
+        prefix=f"groups-test-{os.environ['PYTEST_XDIST_WORKER']}-")
 os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="groups-test-"))
 os.environ.setdefault("GROUPS_DOMAIN", "groups.localhost")
 os.environ.setdefault("SITE_URL", "http://testserver")

@@ -72,13 +72,13 @@ def test_follow_prints_new_occurrences(errord_url, service):
         client.report({"service": service, "message": "before following"})
 
         def later():
-            time.sleep(0.3)
+            time.sleep(1.5)
             client.report({"service": service, "message": "while following",
                            "exc_type": "TimeoutError"})
 
         thread = threading.Thread(target=later)
         thread.start()
-        out = errors("--service", service, "--follow", "--interval", "0.25", "--polls", "4")
+        out = errors("--service", service, "--follow", "--interval", "0.25", "--polls", "20")
         thread.join()
     table, followed = out.split("Following new errors (Ctrl-C stops)...")
     assert "before following" in table and "while following" not in table

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -192,6 +194,13 @@ def receiver() -> Iterator[EventReceiver]:
     r.stop()
 
 
+_KEY_DIR = Path(tempfile.mkdtemp(prefix="karl-test-key-"))
+
+
+def _shared_key() -> Path:
+    return ensure_key(_KEY_DIR / "groups.pem")
+
+
 @dataclass
 class KarlProcess:
     data_dir: Path
@@ -220,7 +229,9 @@ class KarlProcess:
         return env
 
     def start(self) -> KarlProcess:
-        ensure_key(self.key_path)
+        if not self.key_path.exists():  # 2048-bit key generation is slow: share one
+            self.key_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(_shared_key(), self.key_path)
         self.log = open(self.data_dir / "karl.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "karl"], cwd=PROJECT, env=self.env(),
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -272,3 +283,19 @@ def karl_factory(tmp_path: Path, receiver: EventReceiver) -> Iterator[Callable[.
     yield make
     for k in started:
         k.stop()
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[tuple[KarlProcess, Sink, EventReceiver]]:
+    """One Karl, relay and receiver for a module's tests that need no fresh state.
+
+    Those tests use addresses of their own, so they can share.
+    """
+    sink, receiver = start_sink(), EventReceiver()
+    data = Path(tempfile.mkdtemp(prefix="karl-shared-"))
+    karl = KarlProcess(data, sink.url, receiver.url, {"KARL_MAX_JOB_BYTES": "65536"}).start()
+    yield karl, sink, receiver
+    karl.stop()
+    sink.controller.stop()
+    receiver.stop()
+    shutil.rmtree(data, ignore_errors=True)

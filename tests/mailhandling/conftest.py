@@ -70,3 +70,10 @@ def dns_zone(dns_server, monkeypatch) -> ZoneResolver:
     with resolver.lock:
         resolver.questions.clear()
     return resolver
+
+
+@pytest.fixture(autouse=True)
+def attachments_dir(settings, tmp_path):
+    """Each test its own ATTACHMENTS_DIR, so files on disk can be counted."""
+    settings.ATTACHMENTS_DIR = tmp_path / "attachments"
+    return settings.ATTACHMENTS_DIR

@@ -41,12 +41,14 @@ def _from_line_date(msg: mailbox.mboxMessage) -> datetime | None:
         return None
 
 
-def read(path: Path) -> list[tuple[int, bytes, datetime]]:
-    """(position, raw bytes, arrival date) of every message, sorted by date (stable)."""
+def read(path: Path, limit: int | None = None) -> list[tuple[int, bytes, datetime]]:
+    """(position, raw bytes, arrival date) of the first ``limit`` messages, by date (stable)."""
     box = mailbox.mbox(str(path), create=False)
     out = []
     previous = EPOCH
     for position, msg in enumerate(box, start=1):
+        if limit is not None and position > limit:
+            break
         raw = msg.as_bytes()
         date = mailparse.parse(raw).date or _from_line_date(msg) or previous
         previous = date
@@ -55,10 +57,10 @@ def read(path: Path) -> list[tuple[int, bytes, datetime]]:
     return sorted(out, key=lambda item: item[2])
 
 
-def import_mbox(group: Group, path: Path) -> list[Imported]:
+def import_mbox(group: Group, path: Path, limit: int | None = None) -> list[Imported]:
     done: list[Imported] = []
     topics: dict[int, tuple[str, datetime]] = {}
-    for position, raw, date in read(path):
+    for position, raw, date in read(path, limit):
         parsed = mailparse.parse(raw)
         inbound = InboundMail(mail_from="", raw=raw, parsed=parsed, now=date, via="import")
         chain = threader.reference_chain(parsed.in_reply_to, parsed.references)

@@ -33,7 +33,9 @@ except Exception as exc:  # unreachable: a failure in CI, a skip elsewhere
         raise RuntimeError(f"PostgreSQL is unreachable and CI requires it: {exc}") from exc
     pytest.skip(f"PostgreSQL is unreachable: {exc}", allow_module_level=True)
 
-from tests.search.conftest import archive, people  # noqa: E402,F401 - shared fixtures
+from tests.search import conftest as shared  # noqa: E402 - after the skips above
+
+archive, people = shared.archive, shared.people  # the search tests' fixtures
 
 
 @pytest.fixture

@@ -155,3 +155,12 @@ def test_a_deleted_message_leaves_the_results(archives, clients):
 def test_an_empty_search_shows_just_the_form(clients):
     status, page = _page(clients["anon"])
     assert status == 200 and 'role="search"' in page and "found" not in page
+
+
+def test_a_groups_pages_link_to_searching_that_group(archives, clients):
+    page = clients["bob"].get(reverse("group_home", args=["council"])).content.decode()
+    assert f'{URL}?group=council' in page
+    status, form = _page(clients["bob"], group="council")
+    assert status == 200 and 'value="council"' in form and "found" not in form
+    outsider = clients["charlie"].get(reverse("group_home", args=["council"])).content.decode()
+    assert f'{URL}?group=council' not in outsider
