@@ -19,7 +19,7 @@ from typing import Any
 from karl.dkimsign import SigningKey, body_hash, sign, split_headers
 from karl.footer import Footer, FooterError
 from karl.mimeplan import (
-    _BODY_CLOSE_STR,
+    BODY_CLOSE_STR,
     NeedsFallback,
     Plan,
     build_plan,
@@ -60,7 +60,7 @@ class Composer:
         self.keys = list(keys)
         self.footer = Footer(footer["text"], footer.get("html")) if footer else None
         if self.footer is not None:
-            self.plan = build_plan(fields, body, header_block)
+            self.plan = build_plan(fields, body)
         else:
             self.plan = Plan(headers=fields, items=[body], body=body)
             self.plan.freeze()
@@ -132,7 +132,7 @@ def email_fallback(fields: list[tuple[bytes, bytes]], body: bytes, text: str,
         except LookupError:
             content = payload.decode("latin-1")
         if part.get_content_type() == "text/html":
-            matches = list(_BODY_CLOSE_STR.finditer(content))
+            matches = list(BODY_CLOSE_STR.finditer(content))
             at = matches[-1].start() if matches else len(content)
             content = content[:at] + "\n" + html + "\n" + content[at:]
         else:

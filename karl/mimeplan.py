@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from karl.dkimsign import BodyHasher, canon_body_piece
+from karl.dkimsign import BodyHasher, canon_body_piece, split_headers
 
 ASCII_NAMES = {"us-ascii", "ascii", "ansi_x3.4-1968", ""}
 _BODY_CLOSE = re.compile(rb"</body\s*>", re.I)
-_BODY_CLOSE_STR = re.compile(r"</body\s*>", re.I)
+BODY_CLOSE_STR = re.compile(r"</body\s*>", re.I)
 _LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 
 
@@ -254,6 +254,8 @@ class _Builder:
         self.buf = buf
         # (start, end, [bytes | Slot]) : replace buf[start:end] by these items
         self.edits: list[tuple[int, int, list[bytes | Slot]]] = []
+        # parts whose charset label becomes utf-8: (part, keep its transfer encoding)
+        self.relabel: list[tuple[_Entity, bool]] = []
 
     def items(self) -> list[bytes | Slot]:
         out: list[bytes | Slot] = []
@@ -334,8 +336,6 @@ class _Builder:
         """Say utf-8 (and 8bit) in the part's own headers: ASCII text is UTF-8 already."""
         self.relabel.append((part, keep_cte))
 
-    relabel: list[tuple[_Entity, bool]]
-
     def new_part_after(self, parent: _Entity, child: _Entity) -> None:
         pos = child.bend + 2  # the delimiter line of the next part starts here
         self.edits.append((pos, pos, [PartSlot("text", "utf-8", "quoted-printable",
@@ -376,8 +376,6 @@ def _targets(entity: _Entity, builder: _Builder) -> None:
 def _rewrite_content_headers(block: bytes, keep_cte: bool) -> bytes:
     """A part's header block with charset utf-8 (and 8bit unless ``keep_cte``)."""
     out = []
-    from karl.dkimsign import split_headers
-
     for name, value in split_headers(block):
         lname = name.strip().lower()
         if lname == b"content-type":
@@ -399,14 +397,13 @@ def _set_charset(value: bytes) -> bytes:
     return value.rstrip() + b'; charset="utf-8"'
 
 
-def build_plan(headers: list[tuple[bytes, bytes]], body: bytes, header_block: bytes) -> Plan:
+def build_plan(headers: list[tuple[bytes, bytes]], body: bytes) -> Plan:
     """Plan the footer placement of a message (headers already filtered by the job)."""
     top_block = b"".join(n + b":" + v + b"\r\n" for n, v in headers)
     buf = top_block + b"\r\n" + body
     offset = len(top_block) + 2
     top = _parse_part(buf, 0, len(buf))
     builder = _Builder(buf)
-    builder.relabel = []
     try:
         _targets(top, builder)
         # relabel edits: rewrite the header blocks of parts whose charset becomes utf-8
@@ -416,8 +413,6 @@ def build_plan(headers: list[tuple[bytes, bytes]], body: bytes, header_block: by
             block = buf[part.start:block_end]
             rewritten = _rewrite_content_headers(block, keep_cte)
             if part.start == 0:
-                from karl.dkimsign import split_headers
-
                 new_headers = split_headers(rewritten)
             else:
                 builder.edits.append((part.start, block_end, [rewritten]))

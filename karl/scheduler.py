@@ -14,6 +14,7 @@ import concurrent.futures
 import logging
 import multiprocessing
 import random
+import time
 from collections import OrderedDict, defaultdict
 from typing import Any
 
@@ -45,9 +46,14 @@ class PoolRunner:
         self.pool = self._new_pool()
 
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        return concurrent.futures.ProcessPoolExecutor(
+        pool = concurrent.futures.ProcessPoolExecutor(
             self.config.workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=worker_init, initargs=(self.config,))
+        # Start every worker now (the pool would start them one at a time, on demand,
+        # and a fan-out would wait for their imports and key loading).
+        for _ in range(self.config.workers):
+            pool.submit(time.sleep, 0.2)
+        return pool
 
     async def __call__(self, batch: Batch) -> list[Outcome]:
         loop = asyncio.get_running_loop()
@@ -81,6 +87,7 @@ class Scheduler:
         self.specs: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.stopping = False
         self.max_in_flight = max(config.concurrency, config.batch_size)
+        self.cursor = b""  # the last queue key handed out: the next scan starts after it
 
     def spec(self, job_id: str) -> dict[str, Any] | None:
         spec = self.specs.get(job_id)
@@ -101,10 +108,16 @@ class Scheduler:
                 self.slot_free.clear()
                 await self.slot_free.wait()
                 continue
-            due = self.spool.due(now_ms(), max(room, 1), self.in_flight)
+            now = now_ms()
+            due = self.spool.due(now, max(room, 1), self.in_flight, after=self.cursor)
+            if not due and self.cursor:
+                self.cursor = b""  # the end was reached: look again from the start
+                due = self.spool.due(now, max(room, 1), self.in_flight)
             if not due:
+                self.cursor = b""
                 await self._sleep()
                 continue
+            self.cursor = due[-1].key
             self._dispatch(due)
             await asyncio.sleep(0)
 
@@ -162,7 +175,9 @@ class Scheduler:
                 outcomes = [Outcome(batch.job_id, i, "deferred", None,
                                     f"4.3.0 internal error: {type(exc).__name__}: {exc}",
                                     batch.relay) for i, _ in batch.recipients]
-            self._apply(batch, dues, outcomes, probe)
+                self._apply(batch, dues, outcomes, probe, judge_relay=False)
+            else:
+                self._apply(batch, dues, outcomes, probe)
         finally:
             for d in dues:
                 self.in_flight.discard(d.key)
@@ -170,7 +185,7 @@ class Scheduler:
             self.slot_free.set()
 
     def _apply(self, batch: Batch, dues: list[Due], outcomes: list[Outcome],
-               probe: bool) -> None:
+               probe: bool, judge_relay: bool = True) -> None:
         spec = batch.spec
         deadline = spec["created"] + spec.get("lifetime", self.config.lifetime) * 1000
         wanted = set(spec.get("events") or ())
@@ -180,6 +195,8 @@ class Scheduler:
         events = []
         relay_failed = [o for o in outcomes if o.relay_failed]
         relay_answered = any(not o.relay_failed for o in outcomes)
+        tally: dict[str, int] = {}
+        latency = metrics.LATENCY.labels(relay=batch.relay)
         for outcome in outcomes:
             due = by_index.get(outcome.index)
             if due is None:
@@ -207,21 +224,22 @@ class Scheduler:
                 record["done_at"] = now
             record["state"] = state
             changes.append((due, record, next_due))
-            metrics.OUTCOMES.labels(relay=outcome.relay, state=state).inc()
-            metrics.LATENCY.labels(relay=outcome.relay).observe(outcome.seconds)
+            tally[state] = tally.get(state, 0) + 1
+            latency.observe(outcome.seconds)
             if state in wanted:
                 events.append({"job_id": batch.job_id, "address": record["address"],
                                "state": state, "code": outcome.code, "reply": outcome.reply,
                                "at": iso(now), "meta": spec.get("meta") or {}})
         self.spool.record(changes, events)
-        if relay_failed or relay_answered:
+        for state, count in tally.items():
+            metrics.OUTCOMES.labels(relay=batch.relay, state=state).inc(count)
+        if judge_relay and (relay_failed or relay_answered):
             self.relays.report(batch.relay, ok=relay_answered,
                                error=relay_failed[0].reply if relay_failed else "", probe=probe)
-        elif probe:
+        elif probe:  # nothing was learnt about the relay: let a later batch probe it
             self.relays.relays[batch.relay].probing = False
         for name, health in self.relays.relays.items():
             metrics.RELAY_HEALTHY.labels(relay=name).set(1 if health.healthy else 0)
-        metrics.QUEUED.inc(0)
         done = sum(1 for _, _, nd in changes if nd is None)
         metrics.QUEUED.dec(done)
         if events:

@@ -25,7 +25,7 @@ from karl.events import EventReporter
 from karl.mailbuild import build_mail_job
 from karl.relays import RelayPool
 from karl.scheduler import InProcessRunner, PoolRunner, Scheduler
-from karl.spool import Spool, SpoolUnavailable, iso
+from karl.spool import Spool, SpoolUnavailable, iso, qkey
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,6 @@ async def get_job(request: web.Request) -> web.Response:
     if spec is None:
         return json_error(404, f"no job {job_id}")
     in_flight = request.app[SCHEDULER].in_flight
-    from karl.spool import qkey
-
     recipients: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
     for index, rec in spool.recipients(job_id):

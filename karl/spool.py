@@ -127,11 +127,16 @@ class Spool:
     def message(self, job_id: str) -> bytes | None:
         return self.db.get(b"M" + job_id.encode())
 
-    def due(self, now: int, limit: int, skip: set[bytes]) -> list[Due]:
-        """Up to ``limit`` queue entries due by ``now``, oldest first, not in ``skip``."""
+    def due(self, now: int, limit: int, skip: set[bytes], after: bytes = b"") -> list[Due]:
+        """Up to ``limit`` queue entries due by ``now``, oldest first, not in ``skip``.
+
+        ``after`` resumes a scan past the entries already claimed (the
+        scheduler's cursor), so a large in-flight set is not re-read each time.
+        """
         out: list[Due] = []
         stop = b"Q%016d\xff" % now
-        for key in self.db.iterator(start=b"Q", stop=stop, include_value=False):
+        start = after + b"\x00" if after else b"Q"
+        for key in self.db.iterator(start=start, stop=stop, include_value=False):
             if key in skip:
                 continue
             _, job_id, index = parse_qkey(key)

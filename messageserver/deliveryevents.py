@@ -32,14 +32,21 @@ def verdict(code: int | None, reply: str) -> tuple[str, str]:
 
 
 def record(events: list[dict[str, Any]]) -> int:
-    """Store bounced/expired events as BounceEvents; returns how many matched a member."""
+    """Store bounced/expired events as BounceEvents (and delivered probes); returns matches."""
     stored = 0
     for event in events:
         state = event.get("state", "")
         metrics.DELIVERY_EVENTS.labels(state=state or "unknown").inc()
+        meta = event.get("meta") or {}
+        if state == "sent" and meta.get("kind") == "probe" and meta.get("membership"):
+            # A bounce probe got through: the bouncer restores the member.
+            from cronjobs.bouncer import probe_delivered
+
+            at = parse_datetime(event.get("at") or "") or timezone.now()
+            stored += probe_delivered(int(meta["membership"]), at)
+            continue
         if state not in ("bounced", "expired"):
             continue
-        meta = event.get("meta") or {}
         group = meta.get("group")
         address = (event.get("address") or "").lower()
         if not group or not address:

@@ -3,7 +3,10 @@
 Who gets a copy (delivery mode, bounce state, mutes, follows, hashtags) is
 decided here once per message with a constant number of queries; the job
 then carries one footer template and each recipient's own links, and Karl
-renders and signs each copy.
+renders and signs each copy. Where the poster's domain publishes DMARC
+p=quarantine or p=reject (messageserver.dmarc), or the group says "always",
+From becomes "Name via GROUP <GROUP@domain>"; the original's DKIM and ARC
+signatures never reach a recipient, since every copy is changed.
 """
 
 from __future__ import annotations

@@ -101,6 +101,21 @@ def message_ids(value: str) -> list[str]:
     return _MSGID_RE.findall(value or "")
 
 
+def _leaves(msg: Message):
+    """Every leaf part, not descending into attached messages (message/rfc822,
+    message/external-body...): those are kept whole, as attachments."""
+    if msg.get_content_maintype() == "message":
+        yield msg
+        return
+    if msg.is_multipart():
+        payload = msg.get_payload()
+        for sub in payload if isinstance(payload, list) else []:
+            if isinstance(sub, Message):
+                yield from _leaves(sub)
+        return
+    yield msg
+
+
 def _walk_bodies(msg: Message) -> tuple[str, str, list[AttachmentPart]]:
     text = html = ""
     attachments: list[AttachmentPart] = []
@@ -117,8 +132,8 @@ def _walk_bodies(msg: Message) -> tuple[str, str, list[AttachmentPart]]:
                     text = _decode_part(part)
                 else:
                     html = _decode_part(part)
-    for part in msg.walk():
-        if part.is_multipart() or id(part) in body_parts:
+    for part in _leaves(msg):
+        if id(part) in body_parts:
             continue
         ctype = part.get_content_type()
         try:
@@ -133,7 +148,11 @@ def _walk_bodies(msg: Message) -> tuple[str, str, list[AttachmentPart]]:
                 html = _decode_part(part)
             continue
         if part.get_content_maintype() == "message" and not filename:
-            filename = "forwarded-message.eml"
+            try:
+                filename = part.get_param("name") or ""
+            except Exception:
+                filename = ""
+            filename = filename or "forwarded-message.eml"
         try:
             data = part.get_payload(decode=True)
             if data is None:
@@ -144,7 +163,8 @@ def _walk_bodies(msg: Message) -> tuple[str, str, list[AttachmentPart]]:
         except Exception:
             data = b""
         ext = {"text/plain": ".txt", "text/html": ".html", "image/png": ".png",
-               "image/jpeg": ".jpg", "application/pdf": ".pdf"}.get(ctype, ".bin")
+               "image/jpeg": ".jpg", "application/pdf": ".pdf",
+               "message/rfc822": ".eml"}.get(ctype, ".bin")
         attachments.append(AttachmentPart(
             filename=_safe_filename(filename) or f"attachment-{len(attachments) + 1}{ext}",
             content_type=ctype, data=data,

@@ -16,7 +16,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from groups.models import Group, Hashtag, Membership, Message, Topic
-from messageserver import archive, automated, fanout, moderation, outcomes, policy, threader
+from messageserver import (
+    archive,
+    automated,
+    dmarc,
+    fanout,
+    moderation,
+    outcomes,
+    policy,
+    threader,
+)
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
 
@@ -74,6 +83,10 @@ def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source
         held = moderation.hold(group, inbound, membership, decision.reason,
                                nonmember=decision.nonmember, source=source)
         return outcomes.held(decision.reason, held.id)
+    if inbound.parsed.from_email:
+        # Warm the DMARC cache outside the transaction: a slow DNS answer must not
+        # hold the database's write lock (the fan-out reads the cached policy).
+        dmarc.policy_for(inbound.parsed.from_email)
     with transaction.atomic():
         message = accept(group, inbound, membership, topic=topic, source=source)
     return outcomes.accepted(message.number)

@@ -122,7 +122,7 @@ def platform(tmp_path_factory, browser) -> Iterator[Platform]:
 
 
 def mail_to(platform: Platform, address: str, subject_has: str = "", *, post: bool = False,
-            timeout: float = 20.0) -> email.message.EmailMessage:
+            timeout: float = 30.0) -> email.message.EmailMessage:
     """The first message the sink received for ``address`` (optionally by subject).
 
     ``post=True`` takes only group posts (they carry List-Id), not the notices

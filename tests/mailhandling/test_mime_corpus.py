@@ -25,13 +25,6 @@ MIME = CORPORA / "mime"
 GAPS = {
     "malformed/019.eml": "a garbled first header line ('Fro :...') ends the header block "
                          "for Python's parser, so Subject is lost",
-    "malformed/022.eml": "the attached broken.eml is not stored as an attachment",
-    "rfc/001.eml": "message/external-body parts are walked into instead of stored under "
-                   "their name=",
-    "rfc/008.eml": "a message/rfc822 attachment is walked into instead of stored as "
-                   "attached_email.eml",
-    "thirdparty/015.eml": "message/rfc822 attachments with name= are walked into instead "
-                          "of stored under their names",
 }
 FILES = sorted(MIME.glob("*/*.eml"))
 

@@ -1,0 +1,75 @@
+"""The LevelDB spool, for real: what is written survives reopening, and the queue orders by due."""
+
+from __future__ import annotations
+
+from karl.contract import Job
+from karl.spool import Spool, now_ms
+
+
+def make_job(n: int) -> Job:
+    return Job(message=b"Subject: x\r\n\r\nbody\r\n", mail_from="bounce@groups.localhost",
+               recipients=[{"address": f"m{i}@example.org"} for i in range(n)],
+               meta={"group": "demo"})
+
+
+def test_accepted_job_survives_reopening_and_is_due(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    job_id = spool.add_job(make_job(3))
+    spool.close()
+    spool = Spool(tmp_path / "spool")
+    due = spool.due(now_ms() + 1, 10, set())
+    assert [(d.job_id, d.index, d.record["address"]) for d in due] == [
+        (job_id, i, f"m{i}@example.org") for i in range(3)]
+    assert spool.message(job_id) == b"Subject: x\r\n\r\nbody\r\n"
+    assert spool.job_spec(job_id)["meta"] == {"group": "demo"}
+
+
+def test_outcomes_move_recipients_and_finish_the_job(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    job_id = spool.add_job(make_job(3))
+    d0, d1, d2 = spool.due(now_ms() + 1, 10, set())
+    later = now_ms() + 60_000
+    event = {"job_id": job_id, "address": "m1@example.org", "state": "bounced"}
+    finished = spool.record([
+        (d0, d0.record | {"state": "sent", "vars": {"big": "x"}}, None),
+        (d1, d1.record | {"state": "bounced", "code": 550, "reply": "5.1.1 unknown"}, None),
+        (d2, d2.record | {"state": "deferred"}, later)], [event])
+    assert finished == []
+    assert spool.due(now_ms() + 1, 10, set()) == []  # the deferred one waits
+    assert [d.index for d in spool.due(later + 1, 10, set())] == [2]
+    records = dict(spool.recipients(job_id))
+    assert records[0]["state"] == "sent" and "vars" not in records[0]
+    [dead] = spool.dead_letters()
+    assert dead["address"] == "m1@example.org" and dead["code"] == 550
+    assert [e for _, e in spool.pending_events(10)] == [event]
+    [d2] = spool.due(later + 1, 10, set())
+    assert spool.record([(d2, d2.record | {"state": "sent"}, None)], []) == [job_id]
+    assert spool.message(job_id) is None  # the message goes once nobody needs it
+    assert spool.job_spec(job_id) is not None  # the status stays visible for a while
+    assert spool.purge_finished(now_ms() + 1) == 1 and spool.job_spec(job_id) is None
+
+
+def test_due_skips_claimed_and_resumes_after_a_cursor(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    spool.add_job(make_job(5))
+    first = spool.due(now_ms() + 1, 2, set())
+    rest = spool.due(now_ms() + 1, 10, set(), after=first[-1].key)
+    assert [d.index for d in rest] == [2, 3, 4]
+    skipped = spool.due(now_ms() + 1, 10, {d.key for d in first})
+    assert [d.index for d in skipped] == [2, 3, 4]
+
+
+def test_events_survive_until_dropped(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    job_id = spool.add_job(make_job(1))
+    [d] = spool.due(now_ms() + 1, 1, set())
+    spool.record([(d, d.record | {"state": "expired"}, None)],
+                 [{"job_id": job_id, "state": "expired"}])
+    spool.close()
+    spool = Spool(tmp_path / "spool")
+    [(key, event)] = spool.pending_events(10)
+    assert event["state"] == "expired"
+    spool.drop_events([key])
+    assert spool.pending_events(10) == []
+    spool.record([], [{"n": 2}])  # sequence numbers go on after a restart
+    assert [e for _, e in spool.pending_events(10)] == [{"n": 2}]
