@@ -159,7 +159,7 @@ def karl_rate(raw: bytes, n: int, sink_port: int, workers: int) -> float:
     try:
         proc, port = start_karl(data, f"smtp://127.0.0.1:{sink_port}", workers,
                                 KARL_CONCURRENCY="4000", KARL_BATCH_SIZE="200",
-                                KARL_CONNECTIONS_PER_HOST="4")
+                                KARL_CONNECTIONS_PER_HOST="8")
         client = KarlClient(f"http://127.0.0.1:{port}", TOKEN, timeout=120)
         client.submit_job(job(raw, 0, 200))  # warm up: workers started, key loaded
         while sent_count(port) < 200:

@@ -20,9 +20,11 @@ from karl.config import KarlConfig
 from karl.dkimkeys import ed25519_path, ed25519_selector, ensure_ed25519_key, ensure_key
 from karl.dkimsign import SigningKey, load_key
 from karl.footer import FooterError
-from karl.transports import Transport, make_transport
+from karl.transports import Item, Result, Transport, make_transport
 
 log = logging.getLogger(__name__)
+
+CHUNK = 16  # copies handed to the transport at a time (one SMTP connection's share)
 
 
 @dataclass
@@ -90,12 +92,20 @@ class Deliverer:
         return composer
 
     async def deliver(self, batch: Batch) -> list[Outcome]:
+        """Compose and send a batch, overlapping the two.
+
+        Copies are composed a chunk at a time and each chunk is handed to the
+        transport at once, so the sockets carry one chunk while the next is
+        being signed (sending is bound by round trips, composing by CPU).
+        """
         loop = asyncio.get_running_loop()
         started = loop.time()
         outcomes: list[Outcome] = []
-        items = []
         composer = self.composer(batch)
+        transport = self.transport(batch.relay)
         default_from = batch.spec.get("mail_from", "")
+        sending: list[asyncio.Task[list[Result]]] = []
+        items: list[Item] = []
         for index, rec in batch.recipients:
             try:
                 data = composer.compose(rec.get("vars"), rec.get("headers") or ())
@@ -105,7 +115,13 @@ class Deliverer:
                                         batch.relay))
                 continue
             items.append((index, rec.get("mail_from") or default_from, rec["address"], data))
-        results = await self.transport(batch.relay).send(items) if items else []
+            if len(items) >= CHUNK:
+                sending.append(asyncio.create_task(transport.send(items)))
+                items = []
+                await asyncio.sleep(0)  # let replies in and the next writes out
+        if items:
+            sending.append(asyncio.create_task(transport.send(items)))
+        results = [r for part in await asyncio.gather(*sending) for r in part]
         elapsed = loop.time() - started
         for result in results:
             reply = result.reply

@@ -133,7 +133,8 @@ async def health(request: web.Request) -> web.Response:
     spool_ok = request.app[SPOOL].check_writable()
     relays = [h.as_dict() for h in request.app[SCHEDULER].relays.relays.values()]
     ok = spool_ok and any(r["healthy"] for r in relays)
-    return web.json_response({"ok": ok, "spool": "ok" if spool_ok else "unwritable",
+    return web.json_response({"status": "ok" if ok else "degraded", "ok": ok,
+                              "spool": "ok" if spool_ok else "unwritable",
                               "relays": relays, "in_flight": len(
                                   request.app[SCHEDULER].in_flight)},
                              status=200 if spool_ok else 503)

@@ -115,8 +115,8 @@ class SMTPRelay:
             username=user, password=secret, verify_tls=verify), connections)
 
     async def send(self, items: Sequence[Item]) -> list[Result]:
-        parts = await asyncio.gather(*(self.pool.send(c)
-                                       for c in _chunks(items, self.connections)))
+        parts = await asyncio.gather(*(self.pool.send(c) for c in _chunks(
+            items, min(self.connections, max(1, len(items) // 8)))))
         return [r for part in parts for r in part]
 
     async def close(self) -> None:

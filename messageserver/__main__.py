@@ -28,12 +28,11 @@ def main(argv: list[str] | None = None) -> None:
     import django
 
     django.setup()
+    from django.core.wsgi import get_wsgi_application
     from waitress import create_server
 
     from groups.observability import install_reporting
     from messageserver import outbox
-
-    from django.core.wsgi import get_wsgi_application
 
     application = get_wsgi_application()
     # After Django configured logging (which replaces the root handlers).

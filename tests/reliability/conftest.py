@@ -1,1 +1,93 @@
+"""Shared pieces of the reliability suite: platforms shared per module, and the outcome table.
+
+Every fault or attack a test tries is recorded with ``outcomes.add(what, outcome)``;
+a test that fails is recorded as FAILED whatever it had recorded, so the table
+never shows an attack as handled when its test did not pass. The table is
+printed once, at the end of the session (``pytest_terminal_summary``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
 from tests.e2e.conftest import platform  # noqa: F401  (the same real-platform fixture)
+from tests.e2e.platform import SERVICES, Platform
+
+
+@dataclass
+class OutcomeTable:
+    """Rows of (area, what was tried, outcome), in the order the tests ran."""
+
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, area: str, what: str, outcome: str) -> None:
+        self.rows.append((area, what, outcome))
+
+
+TABLE = OutcomeTable()
+
+
+@pytest.fixture
+def outcomes(request: pytest.FixtureRequest) -> OutcomeTable:
+    """The session's table; the area defaults to the test module's name."""
+    return TABLE
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> None:
+    if call.when == "call" and call.excinfo is not None and item.path.parent == Path(
+            __file__).parent:
+        message = str(call.excinfo.value).strip().splitlines()[0][:90] if str(
+            call.excinfo.value).strip() else call.excinfo.typename
+        TABLE.add(item.module.__name__.rsplit(".", 1)[-1], item.name, f"FAILED: {message}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    if not TABLE.rows:
+        return
+    widths = [max(len(r[i]) for r in [("area", "tried", "outcome"), *TABLE.rows])
+              for i in range(3)]
+    widths = [min(w, 70) for w in widths]
+    terminalreporter.section("reliability: faults and attacks tried")
+    line = "  ".join(h.ljust(w) for h, w in zip(("area", "tried", "outcome"), widths,
+                                                strict=True))
+    terminalreporter.write_line(line)
+    terminalreporter.write_line("  ".join("-" * w for w in widths))
+    for row in TABLE.rows:
+        terminalreporter.write_line("  ".join(c.ljust(w) for c, w in zip(row, widths,
+                                                                         strict=True)))
+
+
+@contextlib.contextmanager
+def shared_platform(root: Path, **env: str) -> Iterator[Platform]:
+    """A platform for a whole module, with extra environment; its logs are shown at the end."""
+    p = Platform(root)
+    p.prepare()
+    p.env.update(env)
+    try:
+        yield p
+    finally:
+        p.stop()
+        for name in SERVICES:
+            log = p.log(name)
+            if "Traceback" in log:
+                print(f"--- {name} log (has a traceback) ---\n{log[-3000:]}")
+
+
+def alive(p: Platform) -> list[str]:
+    """The names of the started processes that have died (empty when all are alive)."""
+    return [name for name, proc in p.procs.items() if proc.poll() is not None]
+
+
+def error_groups(p: Platform) -> list[dict]:
+    """errord's error groups (each a distinct crash or logged error of some process)."""
+    r = httpx.get(p.url("errord", "/v1/errors"), params={"limit": 1000},
+                  headers={"Authorization": f"Bearer {p.token}"}, timeout=10)
+    r.raise_for_status()
+    body = r.json()
+    return body.get("groups", body) if isinstance(body, dict) else body

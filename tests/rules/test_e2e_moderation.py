@@ -18,10 +18,8 @@ from email.utils import parseaddr
 import pytest
 
 from tests.conftest import mail
-from tests.e2e.platform import PROJECT
 
 pytestmark = pytest.mark.e2e
-KARL_BUILT = (PROJECT / "karl" / "__main__.py").exists()
 MEMBERS = {"alice@example.org", "bob@example.org", "dora@example.org"}
 
 
@@ -62,7 +60,7 @@ def test_nonmember_post_held_approved_by_reply_and_delivered(platform):
     platform.manage("addmembers", "demo", "Bob <bob@example.org>", "dora@example.org")
     platform.manage("shell", "-c", "from groups.models import Group; Group.objects.filter("
                                    "name='demo').update(nonmember_policy='hold')")
-    services = ("smtpd", "messageserver", "karl") if KARL_BUILT else ("smtpd", "messageserver")
+    services = ("smtpd", "messageserver", "karl")
     platform.start(*services)
 
     _send(platform, "charlie@example.net", "demo@groups.localhost", mail("nonmember_post.eml"))
@@ -82,8 +80,7 @@ def test_nonmember_post_held_approved_by_reply_and_delivered(platform):
     assert _query(platform, HELD_STATE)[0][0] == "approved"
     assert _query(platform, FANOUT) == [sorted(MEMBERS)]
 
-    if not KARL_BUILT:
-        pytest.skip("karl is not built yet: checked up to the queued fan-out")
+
     def delivered_posts() -> list:
         """Copies of the post at the sink (Karl also delivers the notices there)."""
         with platform.sink.lock:

@@ -101,7 +101,12 @@ class _MessageServerWSGI:
         self.app = Handler()
 
     def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
+        from django.db import connections
+
+        try:
+            return self.app(environ, start_response)
+        finally:  # this server's threads must not keep sessions the test database needs back
+            connections.close_all()
 
 
 @pytest.fixture

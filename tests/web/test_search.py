@@ -102,8 +102,11 @@ def test_a_hit_links_to_its_message_with_a_highlighted_snippet(archives, clients
 def test_message_html_in_snippets_is_escaped(group, people, clients):
     _post(group, "Tricky", "walk <script>alert(1)</script> <b>bold</b> walk")
     _, page = _page(clients["anon"], q="walk")
-    assert "<script>alert(1)</script>" not in page and "<b>bold</b>" not in page
-    assert "&lt;script&gt;" in page
+    assert "1 message found" in page and "<mark>walk</mark>" in page
+    # Engines differ in what of the markup they keep (FTS5 all, PostgreSQL's headline
+    # drops tags); whatever is kept arrives escaped, never as markup.
+    snippet = page[page.index('class="snippet"'):]
+    assert "<script>" not in snippet and "<b>" not in snippet
 
 
 def test_filters_by_group_author_hashtag_and_dates(archives, clients):
