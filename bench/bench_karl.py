@@ -9,7 +9,8 @@ sign with dkimpy, send with smtplib over one reused connection. Printed:
 deliveries/s for both, their ratio, and Karl's peak RSS while 100,000
 recipients are spooled (with the relay down, so they stay spooled).
 
-Usage: python bench/bench_karl.py [--quick] [--recipients N]
+Usage: python bench/bench_karl.py [--quick] [--recipients N] [--workers N]
+KARL_PY_ARGS="-m cProfile -o /tmp/karl.prof" profiles the Karl process.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def start_karl(data: Path, relay: str, workers: int, **extra: str) -> tuple[subp
                 "KARL_WORKERS": str(workers), "MESSAGESERVER_URL": "http://127.0.0.1:9",
                 "ERRORD_URL": "http://127.0.0.1:9", **extra})
     log = open(data / "karl.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, *os.environ.get("KARL_PY_ARGS", "").split(), "-m", "karl"], cwd=ROOT, env=env, stdout=log,
+    python = [sys.executable, *os.environ.get("KARL_PY_ARGS", "").split()]
+    proc = subprocess.Popen([*python, "-m", "karl"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -80,6 +80,28 @@ def main() -> int:
     platform = Platform(root)
     platform.sink = CountingSink()
     platform.prepare()
+    try:
+        return run(platform, root, args)
+    finally:
+        platform.stop()  # never leave the platform's processes behind, whatever happened
+
+
+def count_archived(platform: Platform) -> int:
+    """Messages in the archive, read from the platform's own database (SQLite or PostgreSQL)."""
+    if platform.pg_db:
+        import psycopg
+
+        with psycopg.connect(platform.env["DATABASE_URL"]) as conn:
+            return conn.execute("select count(*) from groups_message").fetchone()[0]
+    db = sqlite3.connect(platform.root / "data" / "groups.sqlite3")
+    try:
+        return db.execute("select count(*) from groups_message").fetchone()[0]
+    finally:
+        db.close()
+
+
+def run(platform: Platform, root: Path, args: argparse.Namespace) -> int:
+    """Set up the groups, post under load while reading pages, drain, print the table."""
     senders = [f"sender{i}@load.example" for i in range(args.senders)]
     members_file = root / "members.txt"
     others = [f"member{i}@load.example" for i in range(max(0, args.members - len(senders)))]
@@ -120,6 +142,7 @@ def main() -> int:
                 time.sleep(0.5)
 
     web_latencies: list[float] = []
+    web_failures: list[str] = []
 
     def reader() -> None:
         with httpx.Client(base_url=platform.url("web"), timeout=30) as client:
@@ -127,8 +150,13 @@ def main() -> int:
                 for path in ["/", f"/g/{random.choice(groups)}/",
                              f"/g/{random.choice(groups)}/topics/"]:
                     start = time.monotonic()
-                    client.get(path)
+                    try:
+                        status = client.get(path).status_code
+                    except httpx.HTTPError as exc:
+                        status, path = 0, f"{path} ({exc})"
                     web_latencies.append(time.monotonic() - start)
+                    if status != 200:
+                        web_failures.append(f"{status} {path}")
 
     threads = [threading.Thread(target=sender, args=(a,)) for a in senders]
     threads.append(threading.Thread(target=reader))
@@ -146,13 +174,12 @@ def main() -> int:
     while time.monotonic() < deadline and sink.count < expected:
         time.sleep(0.5)
     delivery_seconds = max(sink.last_at.values(), default=t0) - t0
-    db = sqlite3.connect(root / "data" / "groups.sqlite3")
-    archived = db.execute("select count(*) from groups_message").fetchone()[0]
+    archived = count_archived(platform)
     lags = [sink.last_at[m] - accepted[m] for m in accepted if m in sink.last_at]
-    platform.stop()
 
     ok_archive = archived == len(accepted)
     ok_deliveries = sink.count == expected
+    ok_web = not web_failures
     print("\n| measure | value |\n| --- | --- |")
     print(f"| posts accepted per second | {len(accepted) / post_seconds:.1f} |")
     print(f"| deliveries per second | {sink.count / max(delivery_seconds, 1e-9):.0f} |")
@@ -164,7 +191,11 @@ def main() -> int:
           f"{'OK' if ok_archive else 'MISMATCH'} |")
     print(f"| deliveries = accepted x members | {sink.count} = {len(accepted)} x "
           f"{members_per_group}: {'OK' if ok_deliveries else 'MISMATCH'} |")
-    return 0 if ok_archive and ok_deliveries else 1
+    print(f"| web pages not 200 | {len(web_failures)}"
+          f"{': ' + ', '.join(sorted(set(web_failures))[:5]) if web_failures else ''} |")
+    print(f"| SMTP sessions refused or broken | {len(refused)}"
+          f"{': ' + ', '.join(sorted(set(refused))[:3]) if refused else ''} |")
+    return 0 if ok_archive and ok_deliveries and ok_web else 1
 
 
 if __name__ == "__main__":

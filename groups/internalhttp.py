@@ -56,7 +56,15 @@ async def read_json(request: web.Request, max_bytes: int) -> Any:
             text=json.dumps({"error": f"body over the limit of {max_bytes} bytes"}),
             content_type="application/json",
         )
-    body = await request.content.read(max_bytes + 1)
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:  # read() returns what has arrived so far: read to the end
+        chunk = await request.content.read(min(65536, max_bytes + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    body = b"".join(chunks)
     if len(body) > max_bytes:
         raise web.HTTPBadRequest(
             text=json.dumps({"error": f"body over the limit of {max_bytes} bytes"}),

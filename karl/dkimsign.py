@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
@@ -39,6 +40,7 @@ def canon_body_piece(piece: bytes) -> bytes:
     return _WSP.sub(b" ", _TRAILING_WSP.sub(b"\r\n", piece))
 
 
+@lru_cache(maxsize=4096)  # most signed headers are the same on every copy of a job
 def canon_header(name: bytes, value: bytes) -> bytes:
     """Relaxed canonical form of one header field (RFC 6376 3.4.2)."""
     return (name.strip().lower() + b":"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
@@ -35,32 +34,6 @@ CONFIG = web.AppKey("config", KarlConfig)
 REPORTER = web.AppKey("reporter", EventReporter)
 
 
-async def read_job_json(request: web.Request, max_bytes: int) -> Any:
-    """The body as JSON (400 when malformed or over ``max_bytes``).
-
-    groups.internalhttp.read_json does one ``content.read(n)``, which returns
-    whatever has arrived so far: a large job would be cut short. Until that is
-    fixed there, read the whole body here and let it parse.
-    """
-    if request.content_length is not None and request.content_length > max_bytes:
-        return await read_json(request, max_bytes)  # its 400 for an announced oversize
-    buf = bytearray()
-    while len(buf) <= max_bytes:
-        chunk = await request.content.read(max_bytes + 1 - len(buf))
-        if not chunk:
-            break
-        buf += chunk
-    if len(buf) > max_bytes:
-        raise web.HTTPBadRequest(text=json.dumps(
-            {"error": f"body over the limit of {max_bytes} bytes"}),
-            content_type="application/json")
-    try:
-        return json.loads(buf)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"malformed JSON: {exc}"}),
-                                 content_type="application/json") from None
-
-
 async def _accept(request: web.Request, job: Job, kind: str) -> web.Response:
     spool = request.app[SPOOL]
     try:
@@ -75,7 +48,7 @@ async def _accept(request: web.Request, job: Job, kind: str) -> web.Response:
 
 
 async def post_job(request: web.Request) -> web.Response:
-    data = await read_job_json(request, request.app[CONFIG].max_job_bytes)
+    data = await read_json(request, request.app[CONFIG].max_job_bytes)
     try:
         job = validate_job(data)
     except InvalidRequest as exc:
@@ -85,7 +58,7 @@ async def post_job(request: web.Request) -> web.Response:
 
 async def post_mail(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
-    data = await read_job_json(request, config.max_job_bytes)
+    data = await read_json(request, config.max_job_bytes)
     try:
         mail = validate_mail(data)
     except InvalidRequest as exc:

@@ -159,5 +159,4 @@ def log_in(page, platform: Platform, address: str, password: str = PASSWORD) -> 
     page.get_by_label("Email address").fill(address)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
-    assert "/accounts/login/" not in page.url, page.content()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)

@@ -59,12 +59,12 @@ def test_relay_reuses_connections_across_batches():
             relay = SMTPRelay(sink.url, connections=2)
             for batch in range(3):
                 items = [(i, "b@groups.localhost", f"m{batch}-{i}@example.org",
-                          b"Subject: x\r\n\r\nhi\r\n") for i in range(10)]
+                          b"Subject: x\r\n\r\nhi\r\n") for i in range(20)]
                 results = await relay.send(items)
-                assert [r.reply.code for r in results] == [250] * 10
+                assert [r.reply.code for r in results] == [250] * 20
             await relay.close()
         run(go())
-        assert len(sink.handler.received()) == 30
+        assert len(sink.handler.received()) == 60
         assert sink.handler.connections == 2
     finally:
         sink.controller.stop()

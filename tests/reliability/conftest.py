@@ -42,9 +42,14 @@ def outcomes(request: pytest.FixtureRequest) -> OutcomeTable:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> None:
     if call.when == "call" and call.excinfo is not None and item.path.parent == Path(
             __file__).parent:
-        message = str(call.excinfo.value).strip().splitlines()[0][:90] if str(
-            call.excinfo.value).strip() else call.excinfo.typename
-        TABLE.add(item.module.__name__.rsplit(".", 1)[-1], item.name, f"FAILED: {message}")
+        text = str(call.excinfo.value).strip()
+        message = text.splitlines()[0][:90] if text else call.excinfo.typename
+        xfail = item.get_closest_marker("xfail")
+        if xfail is not None:
+            message = f"KNOWN BUG (xfail): {xfail.kwargs.get('reason', message)}"
+        else:
+            message = f"FAILED: {message}"
+        TABLE.add(item.module.__name__.rsplit(".", 1)[-1], item.name, message)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
@@ -52,7 +57,7 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
         return
     widths = [max(len(r[i]) for r in [("area", "tried", "outcome"), *TABLE.rows])
               for i in range(3)]
-    widths = [min(w, 70) for w in widths]
+    widths = [min(w, 60) for w in widths[:2]] + [widths[2]]
     terminalreporter.section("reliability: faults and attacks tried")
     line = "  ".join(h.ljust(w) for h, w in zip(("area", "tried", "outcome"), widths,
                                                 strict=True))
@@ -91,3 +96,37 @@ def error_groups(p: Platform) -> list[dict]:
     r.raise_for_status()
     body = r.json()
     return body.get("groups", body) if isinstance(body, dict) else body
+
+
+def query(p: Platform, sql: str) -> list[tuple]:
+    """Rows of a read-only SQL query on the platform's own database (SQLite or PostgreSQL)."""
+    if p.pg_db:
+        import psycopg
+
+        with psycopg.connect(p.env["DATABASE_URL"]) as conn:
+            return conn.execute(sql).fetchall()
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{p.root / 'data' / 'groups.sqlite3'}?mode=ro", uri=True)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def execute(p: Platform, sql: str) -> None:
+    """One write to the platform's database (only to stand in for time passing)."""
+    if p.pg_db:
+        import psycopg
+
+        with psycopg.connect(p.env["DATABASE_URL"]) as conn:
+            conn.execute(sql)
+        return
+    import sqlite3
+
+    db = sqlite3.connect(p.root / "data" / "groups.sqlite3", timeout=30)
+    try:
+        with db:
+            db.execute(sql)
+    finally:
+        db.close()

@@ -8,7 +8,6 @@ HTML page), and the service must keep serving: after all of them, /health is
 
 from __future__ import annotations
 
-import base64
 import json
 
 import httpx
@@ -43,6 +42,12 @@ PROTECTED = [
     ("smtpd_http", "GET", "/metrics"),
 ]
 POSTS = [(s, p) for s, m, p in PROTECTED if m == "POST"]
+# waitress (messageserver/__main__.py, max_request_body_size) refuses an over-limit body
+# itself, with a text/plain 413, before the JSON-speaking view can; reported to its owner.
+WAITRESS_413 = pytest.mark.xfail(strict=True, reason="messageserver: waitress answers a huge "
+                                 "body with a text/plain 413, not JSON")
+HUGE = [pytest.param(s, p, marks=WAITRESS_413) if s == "messageserver" else (s, p)
+        for s, p in POSTS]
 LIMITS = {"messageserver": MAX_MESSAGE_SIZE * 2 + 65536, "karl": KARL_MAX_JOB_BYTES,
           "errord": ERRORD_MAX_BODY}
 HEALTH = {"messageserver": "/health", "karl": "/health", "errord": "/health",
@@ -78,17 +83,16 @@ def _request(p, service: str, method: str, path: str, token: str | None, **kw) -
 @pytest.mark.parametrize("service,method,path", PROTECTED)
 def test_no_token_and_wrong_token_get_401(apis, outcomes, service, method, path):
     kw = {"json": {}} if method == "POST" else {}
-    seen = []
     for label, token, extra in [("no token", None, {}),
                                 ("wrong token", apis.token[:-1] + "x", {}),
                                 ("not a Bearer header", None,
                                  {"headers": {"Authorization": f"Basic {apis.token}"}}),
-                                ("empty bearer", "", {})]:
+                                ("bearer without a token", None,
+                                 {"headers": {"Authorization": "Bearer"}})]:
         r = _request(apis, service, method, path, token, **kw, **extra)
         assert r.status_code == 401, (label, r.status_code, r.text[:200])
         assert "token" in _json_error(r)
-        seen.append(label)
-    outcomes.add("internal API", f"{service} {method} {path}: {', '.join(seen)}",
+    outcomes.add("internal API", f"{service} {method} {path}: no/wrong/Basic/empty token",
                  "401 JSON each")
 
 
@@ -105,17 +109,17 @@ def test_malformed_json_gets_400_with_a_json_reason(apis, outcomes, service, pat
         r = _request(apis, service, "POST", path, apis.token, content=json.dumps(body))
         assert 400 <= r.status_code < 500, (body, r.status_code, r.text[:200])
         _json_error(r)
-    outcomes.add("internal API", f"{service} POST {path}: malformed and wrong-shape JSON",
+    outcomes.add("internal API", f"{service} POST {path}: bad JSON, wrong shapes",
                  "400/4xx JSON, no 5xx")
 
 
-@pytest.mark.parametrize("service,path", POSTS)
+@pytest.mark.parametrize("service,path", HUGE)
 def test_huge_bodies_are_refused_with_json(apis, outcomes, service, path):
     size = LIMITS[service] + 1024
     filler = json.dumps({"padding": "x" * size}).encode()
     r = _request(apis, service, "POST", path, apis.token, content=filler,
                  headers={"Content-Type": "application/json"})
-    assert r.status_code in (400, 413), (r.status_code, r.text[:200])
+    assert r.status_code in (400, 413), (r.status_code, r.text[:200])  # never a 5xx
     assert "limit" in _json_error(r) or "large" in _json_error(r).lower()
 
     def chunks():  # no Content-Length: the server must count as it reads
@@ -143,15 +147,13 @@ def test_services_keep_serving_after_the_attacks(apis, outcomes):
     check = httpx.post(apis.url("messageserver", "/v1/recipients/check"), headers=auth,
                        json={"address": "demo@groups.localhost"}, timeout=10)
     assert check.status_code == 200 and check.json()["ok"] is True
-    report = httpx.post(apis.url("errord", "/v1/errors"), headers=auth, timeout=10, json={
-        "service": "reliability-test", "level": "error", "message": "a probe, not a crash",
-        "exception": "", "traceback": ""})
-    assert report.status_code in (202, 422), report.text  # answered, not broken
+    groups = httpx.get(apis.url("errord", "/v1/errors"), headers=auth, timeout=10)
+    assert groups.status_code == 200 and isinstance(groups.json()["groups"], list)
     mail = httpx.post(apis.url("karl", "/v1/mail"), headers=auth, timeout=10, json={
-        "to": "bob@example.org", "message_b64": base64.b64encode(
-            b"From: demo+owner@groups.localhost\r\nTo: bob@example.org\r\n"
-            b"Subject: still alive\r\n\r\nhello\r\n").decode()})
-    assert mail.status_code in (202, 422), mail.text
+        "from": "demo+owner@groups.localhost", "to": ["bob@example.org"],
+        "subject": "still alive", "text": "Karl still takes mail after the attacks.\n"})
+    assert mail.status_code == 202, mail.text
+    apis.sink.wait_for(1)
     for service in ("web", "smtpd_http", "karl", "errord", "messageserver"):
         assert httpx.get(apis.url(service, "/metrics"), headers=auth,
                          timeout=10).status_code == 200, service

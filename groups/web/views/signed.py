@@ -106,8 +106,9 @@ def restore_membership(request: HttpRequest, token: str) -> HttpResponse:
     except tokens.BadToken as exc:
         return bad_link(request, exc)
     if request.method == "POST":
-        Membership.objects.filter(pk=membership.pk, status=Membership.Status.REMOVED).update(
-            status=Membership.Status.ACTIVE)
+        from messageserver.bouncehandling import restore_membership as restore
+
+        restore(membership.pk)  # the one rule: only a still-removed membership comes back
         membership.refresh_from_db()
     return render(request, "groups/restore_membership.html", {
         "membership": membership, "group": membership.group})
