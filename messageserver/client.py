@@ -30,6 +30,20 @@ class MessageServerError(Exception):
         self.body = body
 
 
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    """The JSON body of a 2xx answer; the error classes of this module for the rest."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"error": response.text[:500]}
+    if response.status_code >= 500:
+        raise MessageServerUnavailable(
+            f"messageserver failed ({response.status_code}): {body.get('error', body)}")
+    if response.status_code >= 400:
+        raise MessageServerError(response.status_code, body)
+    return body
+
+
 class MessageServerClient:
     def __init__(self, base_url: str | None = None, token: str | None = None,
                  timeout: float = 60.0):
@@ -45,16 +59,7 @@ class MessageServerClient:
                                      headers=self._headers, timeout=self._timeout)
         except httpx.HTTPError as exc:
             raise MessageServerUnavailable(f"messageserver unreachable: {exc}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"error": response.text[:500]}
-        if response.status_code >= 500:
-            raise MessageServerUnavailable(
-                f"messageserver failed ({response.status_code}): {body.get('error', body)}")
-        if response.status_code >= 400:
-            raise MessageServerError(response.status_code, body)
-        return body
+        return _answer(response)
 
     # -- the API ----------------------------------------------------------
     def check_recipient(self, address: str) -> dict[str, Any]:
@@ -119,16 +124,7 @@ class AsyncMessageServerClient:
             response = await self._client.request(method, self.base_url + path, json=json)
         except httpx.HTTPError as exc:
             raise MessageServerUnavailable(f"messageserver unreachable: {exc}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"error": response.text[:500]}
-        if response.status_code >= 500:
-            raise MessageServerUnavailable(
-                f"messageserver failed ({response.status_code}): {body.get('error', body)}")
-        if response.status_code >= 400:
-            raise MessageServerError(response.status_code, body)
-        return body
+        return _answer(response)
 
     async def check_recipient(self, address: str) -> dict[str, Any]:
         return await self._call("POST", "/v1/recipients/check", {"address": address})

@@ -65,7 +65,8 @@ def test_relay_reuses_connections_across_batches():
             await relay.close()
         run(go())
         assert len(sink.handler.received()) == 60
-        assert sink.handler.connections == 2
+        # reused across the three batches: never more than the two allowed, never one a batch
+        assert 1 <= sink.handler.connections <= 2
     finally:
         sink.controller.stop()
 

@@ -273,6 +273,7 @@ def test_a_hidden_group_is_not_there_for_outsiders(site, outcomes):
     sam = login(site, "sam@example.org")
     assert sam.get(f"/g/secret/message/{number}/").status_code == 200  # members see it
     assert sam.get(f"/g/secret/attachment/{att_id}/{filename}").status_code == 200
+    assert "swordfish" in sam.get("/search/?q=zanzibar").text  # search does find it, for him
     sam.close()
     mallory = login(site, "mallory@example.net")
     anonymous = httpx.Client(base_url=site.url("web"), timeout=20)
