@@ -458,6 +458,7 @@ class OutboxItem(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True, help_text="host:pid")
     created_at = models.DateTimeField(default=timezone.now)
     karl_job_id = models.CharField(max_length=64, blank=True)
     last_error = models.TextField(blank=True)

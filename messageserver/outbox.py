@@ -10,7 +10,9 @@ is taken back after CLAIM_TIMEOUT, so at worst one job is submitted twice.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import threading
 from datetime import timedelta
 from typing import Any
@@ -23,6 +25,7 @@ from groups.models import OutboxItem
 log = logging.getLogger(__name__)
 
 CLAIM_TIMEOUT = timedelta(minutes=5)
+CLAIMER = f"{socket.gethostname()}:{os.getpid()}"[:100]
 MAX_DELAY = 600.0
 _wakeup = threading.Event()
 
@@ -64,7 +67,8 @@ def dispatch_due(client: Any | None = None, limit: int = 50) -> int:
     sent = 0
     for item_id in ids:
         if not OutboxItem.objects.filter(id=item_id, state=OutboxItem.State.PENDING).update(
-                state=OutboxItem.State.SENDING, claimed_at=timezone.now()):
+                state=OutboxItem.State.SENDING, claimed_at=timezone.now(),
+                claimed_by=CLAIMER):
             continue  # another dispatcher took it
         item = OutboxItem.objects.get(id=item_id)
         try:
@@ -97,8 +101,45 @@ def _retry_later(item: OutboxItem, error: str) -> None:
                 item.id, delay, error)
 
 
+def reclaim_orphans() -> int:
+    """Rows claimed by a process of this host that is gone (kill -9): pending again now.
+
+    Without this they would wait CLAIM_TIMEOUT; rows of live processes, here or
+    on other hosts, are left alone.
+    """
+    host = socket.gethostname()
+    orphans = []
+    for claimer in (OutboxItem.objects.filter(state=OutboxItem.State.SENDING,
+                                              claimed_by__startswith=f"{host}:")
+                    .values_list("claimed_by", flat=True).distinct()):
+        pid = int(claimer.rsplit(":", 1)[1]) if claimer.rsplit(":", 1)[1].isdigit() else 0
+        if pid and pid != os.getpid() and not _alive(pid):
+            orphans.append(claimer)
+    if not orphans:
+        return 0
+    count = OutboxItem.objects.filter(state=OutboxItem.State.SENDING,
+                                      claimed_by__in=orphans).update(
+        state=OutboxItem.State.PENDING)
+    log.warning("took back %d outbox rows claimed by dead processes %s", count, orphans)
+    return count
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def run_dispatcher(stop: threading.Event, poll: float = 1.0) -> None:
     """The messageserver's background loop: dispatch on every commit and every ``poll``."""
+    try:
+        reclaim_orphans()
+    except Exception:
+        log.exception("could not take back orphaned outbox rows")
     while not stop.is_set():
         _wakeup.wait(poll)
         _wakeup.clear()

@@ -70,9 +70,17 @@ def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source
     problem = archive.attachment_problem(group, inbound.parsed.attachments)
     if problem:
         return outcomes.rejected(problem, status="5.7.1")
+    parsed = inbound.parsed
+    if parsed.message_id:
+        # A retry of a message we already took (the 250 was lost on the way back):
+        # answer as before, archive nothing twice.
+        earlier = Message.objects.filter(group=group, message_id=parsed.message_id,
+                                         sender_email=parsed.from_email).values_list(
+            "number", flat=True).first()
+        if earlier is not None:
+            return outcomes.accepted(earlier, reason=f"duplicate of message #{earlier}")
     if membership is None:
         membership = find_membership(group, inbound)
-    parsed = inbound.parsed
     chain = threader.reference_chain(parsed.in_reply_to, parsed.references)
     topic = threader.find_topic(group, parsed.subject, chain, inbound.now)
     tags = archive.group_hashtags(group, parsed.subject, create=False)

@@ -35,21 +35,35 @@ TABLE = OutcomeTable()
 
 @pytest.fixture
 def outcomes(request: pytest.FixtureRequest) -> OutcomeTable:
-    """The session's table; the area defaults to the test module's name."""
+    """The session's table: ``outcomes.add(area, what was tried, what happened)``."""
     return TABLE
 
 
+AREAS = {"test_internal_apis": "internal API", "test_faults": "fault",
+         "test_mime_corpus": "odd MIME", "test_web_attacks": "web",
+         "test_smtp_abuse": "SMTP abuse"}
+
+
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> None:
-    if call.when == "call" and call.excinfo is not None and item.path.parent == Path(
-            __file__).parent:
-        text = str(call.excinfo.value).strip()
-        message = text.splitlines()[0][:90] if text else call.excinfo.typename
-        xfail = item.get_closest_marker("xfail")
-        if xfail is not None:
-            message = f"KNOWN BUG (xfail): {xfail.kwargs.get('reason', message)}"
-        else:
-            message = f"FAILED: {message}"
-        TABLE.add(item.module.__name__.rsplit(".", 1)[-1], item.name, message)
+    """Failures (and known bugs) go in the table; so do passing tests that record nothing."""
+    if call.when != "call" or item.path.parent != Path(__file__).parent:
+        return
+    module = item.module.__name__.rsplit(".", 1)[-1]
+    area = AREAS.get(module, module)
+    if call.excinfo is None:
+        if "outcomes" not in item.fixturenames:
+            TABLE.add(area, item.name.removeprefix("test_").replace("_", " "), "passed")
+        return
+    text = str(call.excinfo.value).strip()
+    message = text.splitlines()[0][:90] if text else call.excinfo.typename
+    xfail = item.get_closest_marker("xfail")
+    if xfail is not None:
+        message = f"KNOWN BUG (xfail): {xfail.kwargs.get('reason', message)}"
+    elif call.excinfo.errisinstance(pytest.skip.Exception):
+        message = f"skipped: {message}"
+    else:
+        message = f"FAILED: {message}"
+    TABLE.add(area, item.name, message)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001

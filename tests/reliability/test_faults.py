@@ -24,7 +24,7 @@ from email.message import EmailMessage
 import httpx
 import pytest
 
-from tests.reliability.conftest import alive, execute, query, shared_platform
+from tests.reliability.conftest import alive, query, shared_platform
 
 pytestmark = pytest.mark.e2e
 
@@ -117,16 +117,14 @@ def check_nothing_lost(p, stream: Stream, delivery_slack: int) -> dict[str, int]
     archived = Counter(norm(m) for (m,) in rows if stream.tag in m)
     assert set(archived) == stream.accepted, set(stream.accepted) ^ set(archived)
     archive_dupes = sum(archived.values()) - len(archived)
-    assert archive_dupes <= SENDERS, f"{archive_dupes} posts archived twice: more than in flight"
+    # a retry after a lost 250 is recognised by its Message-ID: never archived twice
+    assert archive_dupes == 0, f"{archive_dupes} posts archived twice"
     want = sum(archived.values()) * len(MEMBERS)
-    reclaimed = 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         copies = copies_of(p, stream.tag)
         if all(copies[(m, r)] >= archived[m] for m in archived for r in MEMBERS):
             break
-        if not reclaimed and time.monotonic() > deadline - 50:
-            reclaimed = age_dead_claims(p)
         time.sleep(0.2)
     time.sleep(0.5)  # a late duplicate would arrive by now
     copies = copies_of(p, stream.tag)
@@ -136,27 +134,7 @@ def check_nothing_lost(p, stream: Stream, delivery_slack: int) -> dict[str, int]
     assert extra <= delivery_slack, f"{extra} deliveries repeated (allowed {delivery_slack})"
     assert alive(p) == []
     return {"posts": len(archived), "retries": stream.retries, "archive_dupes": archive_dupes,
-            "deliveries": sum(copies.values()), "repeated": extra, "reclaimed": reclaimed}
-
-
-def age_dead_claims(p) -> int:
-    """Let CLAIM_TIMEOUT pass for outbox rows a killed dispatcher had claimed.
-
-    messageserver/outbox.py takes back a row left in 'sending' only after
-    CLAIM_TIMEOUT (5 minutes): a kill -9 between claim and submit delays that
-    post's fan-out by that long. Rather than wait, move the claim time back by
-    the timeout, as the clock would, and let the live dispatcher do the rest.
-    """
-    from messageserver.outbox import CLAIM_TIMEOUT
-
-    stuck = query(p, "select count(*) from groups_outboxitem where state = 'sending'")[0][0]
-    if stuck:
-        seconds = int(CLAIM_TIMEOUT.total_seconds()) + 1
-        execute(p, "update groups_outboxitem set claimed_at = "
-                   f"datetime(claimed_at, '-{seconds} seconds') where state = 'sending'"
-                if not p.pg_db else "update groups_outboxitem set claimed_at = claimed_at - "
-                f"interval '{seconds} seconds' where state = 'sending'")
-    return stuck
+            "deliveries": sum(copies.values()), "repeated": extra}
 
 
 def copies_of(p, tag: str) -> Counter:
@@ -188,17 +166,15 @@ def run_with_fault(p, name: str, down_for: float = 1.0) -> tuple[Stream, float]:
 @pytest.mark.parametrize("name", ["messageserver", "smtpd", "karl"])
 def test_kill_9_in_a_stream_of_posts_loses_nothing(steady, outcomes, name):
     stream, back = run_with_fault(steady, name)
-    slack = KARL_CONCURRENCY if name == "karl" else 0
-    # A post archived twice (its 250 lost in the crash) is delivered twice, once per copy:
-    # that is counted by archive_dupes, not here; only Karl may repeat a delivery itself.
+    # The in-flight window: Karl's deliveries in progress, or the one outbox job a killed
+    # messageserver had handed to Karl but not yet marked done (taken back at restart).
+    slack = {"karl": KARL_CONCURRENCY, "messageserver": len(MEMBERS)}.get(name, 0)
     figures = check_nothing_lost(steady, stream, delivery_slack=slack)
     assert figures["retries"] > 0 or name == "karl", "the fault was never seen by a sender"
-    late = (f"; {figures['reclaimed']} outbox job(s) stuck 'sending' until CLAIM_TIMEOUT"
-            if figures["reclaimed"] else "")
     outcomes.add("fault", f"kill -9 {name} in a stream of {stream.total} posts",
                  f"all archived and delivered; {figures['retries']} sender retries, "
                  f"{figures['archive_dupes']} archived twice, {figures['repeated']} "
-                 f"deliveries repeated; back in {back:.1f}s{late}")
+                 f"deliveries repeated; back in {back:.1f}s")
 
 
 def test_kill_9_of_web_pages_come_back_and_mail_flows_meanwhile(steady, outcomes):

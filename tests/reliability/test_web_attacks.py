@@ -93,6 +93,7 @@ def site(tmp_path_factory):
         send(p, xss_post())
         send(p, secret_post())
         p.sink.wait_for(4)  # pub: olivia, bob; secret: olivia, sam
+        p.manage("reindex")  # whatever the indexing mode, search now sees both posts
         yield p
         assert alive(p) == []
 
@@ -273,7 +274,7 @@ def test_a_hidden_group_is_not_there_for_outsiders(site, outcomes):
     sam = login(site, "sam@example.org")
     assert sam.get(f"/g/secret/message/{number}/").status_code == 200  # members see it
     assert sam.get(f"/g/secret/attachment/{att_id}/{filename}").status_code == 200
-    assert "swordfish" in sam.get("/search/?q=zanzibar").text  # search does find it, for him
+    assert "/g/secret/" in sam.get("/search/?q=zanzibar").text  # search finds it, for him
     sam.close()
     mallory = login(site, "mallory@example.net")
     anonymous = httpx.Client(base_url=site.url("web"), timeout=20)
