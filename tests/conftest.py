@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
 
@@ -40,3 +44,31 @@ def demo_group(db):
     add_members(group, ["Alice Owner <alice@example.org>"], role=Membership.Role.OWNER)
     add_members(group, ["Bob Member <bob@example.org>", "dora@example.org"])
     return group
+
+
+def _unavailable(reason: str) -> None:
+    if in_ci():
+        pytest.fail(f"browser tests must run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium through Playwright, one per test process.
+
+    One sync Playwright per process: a second one started while this one lives
+    would find its event loop running and refuse. Missing Chromium skips the
+    test, except in CI (CI=true), where .ci/run installs it: there it fails.
+    """
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright Python package is not installed")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

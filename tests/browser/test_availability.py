@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import _unavailable
+from tests.conftest import _unavailable
 
 
 def test_missing_chromium_skips_outside_ci(monkeypatch):
