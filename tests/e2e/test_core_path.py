@@ -86,7 +86,8 @@ def test_member_post_reaches_every_member_signed_and_personalised(platform):
     carol = unsubscribe_links["carol@example.org"]
     page = httpx.get(carol, timeout=10)
     assert page.status_code == 200 and "carol@example.org" in page.text
-    tampered = carol.rstrip("/")[:-3] + "abc/"
+    tail = "abc" if not carol.rstrip("/").endswith("abc") else "abd"
+    tampered = carol.rstrip("/")[:-3] + tail + "/"
     assert httpx.post(tampered, data={"List-Unsubscribe": "One-Click"},
                       timeout=10).status_code in (400, 403, 404)
     done = httpx.post(carol, data={"List-Unsubscribe": "One-Click"}, timeout=10)
