@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     from waitress import create_server
 
     from groups.observability import install_reporting
-    from messageserver import outbox
+    from messageserver import api, outbox
 
     application = get_wsgi_application()
     # After Django configured logging (which replaces the root handlers).
@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     dispatcher.start()
     server = create_server(application, host=args.host, port=args.port,
                            threads=args.threads, channel_timeout=300,
-                           max_request_body_size=env.max_message_size * 2 + 65536)
+                           # Above the API's own limit, so that it, not waitress, refuses
+                           # an oversized body, with a JSON error naming the limit.
+                           max_request_body_size=api.MAX_BODY + 1024 * 1024)
 
     def shutdown(signum, frame):  # noqa: ARG001
         log.info("messageserver stopping")
