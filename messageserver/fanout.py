@@ -120,8 +120,10 @@ def list_headers(group: Group) -> list[list[str]]:
     ]
 
 
-def unsubscribe_header(group: Group, membership_id: int) -> str:
-    return f"<mailto:{group.address('unsubscribe')}>, <{links.unsubscribe_url(membership_id)}>"
+def unsubscribe_header(group: Group, membership_id: int, url: str | None = None) -> str:
+    """List-Unsubscribe (RFC 2369/8058); pass ``url`` when it was already built."""
+    url = url or links.unsubscribe_url(membership_id)
+    return f"<mailto:{group.address('unsubscribe')}>, <{url}>"
 
 
 def bounce_address(membership_id: int, number: int) -> str:
@@ -200,15 +202,16 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
     }
     rcpts = []
     for m in members:
+        unsubscribe = links.unsubscribe_url(m.id)  # signed once, used in header and footer
         rcpts.append({
             "address": m.email,
             "mail_from": bounce_address(m.id, message.number),
-            "headers": [["List-Unsubscribe", unsubscribe_header(group, m.id)]],
+            "headers": [["List-Unsubscribe", unsubscribe_header(group, m.id, unsubscribe)]],
             "vars": {
                 **common,
                 "name": m.name,
                 "email": m.email,
-                "unsubscribe_url": links.unsubscribe_url(m.id),
+                "unsubscribe_url": unsubscribe,
                 "mute_url": links.mute_topic_url(m.id, message.topic_id),
             },
         })
