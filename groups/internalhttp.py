@@ -82,3 +82,23 @@ async def read_json(request: web.Request, max_bytes: int) -> Any:
 def auth_headers(token: str) -> dict[str, str]:
     """Headers a client sends to an internal service."""
     return {"Authorization": f"Bearer {token}"}
+
+
+_shared: tuple[int, Any] | None = None
+
+
+def shared_client() -> Any:
+    """One pooled httpx.Client per process for the synchronous service clients.
+
+    A new httpx.Client builds an SSL context (milliseconds of CPU) even for
+    plain-HTTP loopback calls; the outbox dispatcher and the web call Karl and
+    messageserver often, so they reuse one. Re-made after a fork.
+    """
+    import os
+
+    import httpx
+
+    global _shared
+    if _shared is None or _shared[0] != os.getpid():
+        _shared = (os.getpid(), httpx.Client(limits=httpx.Limits(max_keepalive_connections=20)))
+    return _shared[1]

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from groups.internalhttp import auth_headers
+from groups.internalhttp import auth_headers, shared_client
 
 
 class KarlError(Exception):
@@ -43,8 +43,9 @@ class KarlClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = httpx.request(method, self.base_url + path, timeout=self.timeout,
-                                     headers=auth_headers(self.token), **kwargs)
+            response = shared_client().request(method, self.base_url + path,
+                                               timeout=self.timeout,
+                                               headers=auth_headers(self.token), **kwargs)
         except httpx.TransportError as exc:
             raise KarlUnavailable(f"Karl at {self.base_url} is unreachable: {exc}") from exc
         try:
@@ -74,7 +75,7 @@ class KarlClient:
 
     def health(self) -> dict[str, Any]:
         try:
-            response = httpx.get(self.base_url + "/health", timeout=self.timeout)
+            response = shared_client().get(self.base_url + "/health", timeout=self.timeout)
         except httpx.TransportError as exc:
             raise KarlUnavailable(f"Karl at {self.base_url} is unreachable: {exc}") from exc
         return response.json()

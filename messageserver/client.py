@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from groups.env import get_env
-from groups.internalhttp import auth_headers
+from groups.internalhttp import auth_headers, shared_client
 
 
 class MessageServerUnavailable(Exception):
@@ -55,8 +55,8 @@ class MessageServerClient:
     # -- plumbing ---------------------------------------------------------
     def _call(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
         try:
-            response = httpx.request(method, self.base_url + path, json=json,
-                                     headers=self._headers, timeout=self._timeout)
+            response = shared_client().request(method, self.base_url + path, json=json,
+                                               headers=self._headers, timeout=self._timeout)
         except httpx.HTTPError as exc:
             raise MessageServerUnavailable(f"messageserver unreachable: {exc}") from exc
         return _answer(response)
