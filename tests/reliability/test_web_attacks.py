@@ -294,3 +294,44 @@ def test_a_hidden_group_is_not_there_for_outsiders(site, outcomes):
     anonymous.close()
     outcomes.add("web", f"hidden group probed by an outsider and anonymously ({len(probes)} "
                  "URLs, search, directory)", "404 (or login) exactly as for no group; not in search")
+
+
+def test_forms_refuse_posts_without_their_csrf_token(site, outcomes):
+    """A cross-site form post (no CSRF cookie or token) changes nothing."""
+    forms = ["/accounts/login/", "/accounts/signup/", "/accounts/password-reset/",
+             "/g/pub/join/", "/g/pub/new/", "/g/pub/admin/settings/"]
+    bob = login(site, "bob@example.org")
+    for path in forms:
+        anonymous = httpx.post(site.url("web", path), data={"subject": "x", "body": "y"},
+                               timeout=20)
+        assert anonymous.status_code == 403, (path, anonymous.status_code)
+        # logged in, but the form's token missing: still refused
+        forged = bob.post(path, data={"subject": "x", "body": "y"})
+        assert forged.status_code == 403, (path, forged.status_code)
+    outcomes.add("web", f"CSRF: {len(forms)} forms posted without their token, "
+                        "anonymous and logged in", "403 each; nothing changed")
+
+
+def test_brute_force_login_is_rate_limited(site, outcomes):
+    """Runs last in the module: it uses up mallory's login attempts."""
+    client = httpx.Client(base_url=site.url("web"), timeout=20)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"',
+                      client.get("/accounts/login/").text).group(1)
+    limited_after = None
+    for attempt in range(1, 16):
+        r = client.post("/accounts/login/", data={"csrfmiddlewaretoken": token,
+                                                  "username": "mallory@example.net",
+                                                  "password": f"guess {attempt}"})
+        assert r.status_code == 200, r.status_code  # the form again, never a session
+        if "Too many attempts" in r.text:
+            limited_after = attempt
+            break
+    assert limited_after is not None and limited_after <= 11, limited_after
+    right = client.post("/accounts/login/", data={"csrfmiddlewaretoken": token,
+                                                  "username": "mallory@example.net",
+                                                  "password": PASSWORD})
+    assert right.status_code == 200 and "Too many attempts" in right.text
+    assert "sessionid" not in client.cookies
+    outcomes.add("web", "brute-force login on one account",
+                 f"rate-limited after {limited_after} tries; then even the right password "
+                 "is refused for a while")
