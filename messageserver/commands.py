@@ -17,17 +17,15 @@ that the owner may override. Three rules hold for every answer:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 
-from groups import links, tokens
+from groups import links, ratelimit, tokens
 from groups.env import env_int
 from groups.models import Group, Membership, User
 from messageserver import automated, notices, outcomes
@@ -58,14 +56,7 @@ def replies_per_hour() -> int:
 
 def may_answer(address: str) -> bool:
     """Count one answer to ``address``; False once it had its hour's share."""
-    key = "cmd-reply:" + hashlib.sha256(address.lower().encode()).hexdigest()[:32]
-    cache.add(key, 0, timeout=REPLY_WINDOW)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=REPLY_WINDOW)
-        count = 1
-    return count <= replies_per_hour()
+    return ratelimit.hit("cmd-reply", address, replies_per_hour(), REPLY_WINDOW)
 
 
 @dataclass

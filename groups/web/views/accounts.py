@@ -1,6 +1,6 @@
 """Accounts: sign up (confirmed by email), log in and out, password reset, profile.
 
-Sign-up, log-in and password reset are rate-limited (groups.web.ratelimit).
+Sign-up, log-in and password reset are rate-limited (groups.ratelimit).
 A new account is inactive until its address is confirmed through the signed
 link we mail, so nobody can post or join as an address they don't own.
 Mail goes out through Django's mail API, i.e. Karl (groups.web.karlbackend).
@@ -21,9 +21,9 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse_lazy
 
-from groups import links
+from groups import links, ratelimit
 from groups.models import User
-from groups.web import mail, ratelimit
+from groups.web import mail
 from groups.web.forms import ProfileForm, SignupForm
 
 log = logging.getLogger(__name__)
