@@ -17,12 +17,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 
-from groups.models import Attachment, Hashtag, Topic
+from groups import deletion
+from groups.models import Hashtag, Topic
 from messageserver import archive
 
 log = logging.getLogger(__name__)
@@ -40,16 +39,13 @@ class ExpireReport:
 
 
 def _delete_topic(topic_id: int, cutoff: datetime) -> bool:
-    """Delete one topic (messages, raw copies, attachment rows) if it is still inactive."""
-    paths = list(Attachment.objects.filter(message__topic_id=topic_id)
-                 .values_list("path", flat=True))
+    """Delete one topic if it is still inactive (files and search entries go with it)."""
     with transaction.atomic():
-        deleted, _ = Topic.objects.filter(pk=topic_id, last_post_at__lt=cutoff).delete()
-    if not deleted:
-        return False
-    root = Path(settings.ATTACHMENTS_DIR)
-    for rel in paths:  # after the commit: an orphan file is harmless, a dangling row is not
-        (root / rel).unlink(missing_ok=True)
+        topic = (Topic.objects.select_for_update()
+                 .filter(pk=topic_id, last_post_at__lt=cutoff).first())
+        if topic is None:
+            return False
+        deletion.delete_topic(topic)
     return True
 
 

@@ -16,7 +16,8 @@ def topic_of(number: int) -> Topic:
     return Message.objects.get(number=number).topic
 
 
-def test_hashtag_expiry_locks_or_deletes_inactive_topics(demo_group, settings):
+def test_hashtag_expiry_locks_or_deletes_inactive_topics(demo_group, settings,
+                                                        django_capture_on_commit_callbacks):
     bike = post(demo_group, "bob@example.org", "Bike #forsale", "Barely used.\n", DAY0)
     party = post(demo_group, "dora@example.org", "Party tonight #event", "Bring snacks\n", DAY0)
     # an attachment, to see its file go with the deleted topic
@@ -36,7 +37,8 @@ def test_hashtag_expiry_locks_or_deletes_inactive_topics(demo_group, settings):
     post(demo_group, "alice@example.org", "Re: Bike #forsale", "Still available?\n",
          DAY0 + timedelta(days=10))
     party_topic = topic_of(party).id
-    report = expire_threads(DAY0 + timedelta(days=3))
+    with django_capture_on_commit_callbacks(execute=True):  # files go after the commit
+        report = expire_threads(DAY0 + timedelta(days=3))
     assert report.deleted == [party_topic]
     assert not Topic.objects.filter(subject__startswith="Party").exists()
     assert not RawMessage.objects.filter(message__subject__contains="Party").exists()

@@ -11,7 +11,7 @@ from groups.models import Message
 
 
 def test_a_deleted_message_leaves_the_index(archive, django_capture_on_commit_callbacks):
-    from groups.web.deletion import delete_message
+    from groups.deletion import delete_message
 
     admin = archive["admin"]
     picnic = Message.objects.get(subject="Picnic plans")
@@ -23,7 +23,7 @@ def test_a_deleted_message_leaves_the_index(archive, django_capture_on_commit_ca
 
 
 def test_a_deleted_topic_takes_its_messages_out(archive, django_capture_on_commit_callbacks):
-    from groups.web.deletion import delete_topic
+    from groups.deletion import delete_topic
 
     admin = archive["admin"]
     release = Message.objects.get(message_id="<release-2@example.org>")

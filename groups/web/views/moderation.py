@@ -17,10 +17,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
-from groups import links
+from groups import deletion, links
 from groups.membership import add_members
 from groups.models import Feed, Hashtag, HeldMessage, Membership, Message, Topic
-from groups.web import access, deletion, mail
+from groups.web import access, mail
 from groups.web.footer import FooterError, render_footer
 from groups.web.forms import AddMembersForm, BulkMemberForm, GroupSettingsForm, HashtagForm
 from groups.web.heldpreview import preview
