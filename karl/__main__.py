@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     from groups.observability import install_reporting
 
     install_reporting("karl")
+    from karl.memory import limit_heap_growth
     from karl.server import make_app
+
+    limit_heap_growth()
 
     web.run_app(make_app(config), host=config.bind_address, port=config.port,
                 print=lambda *_: logging.getLogger("karl").info(

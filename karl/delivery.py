@@ -152,6 +152,9 @@ _loop: asyncio.AbstractEventLoop | None = None
 
 def worker_init(config: KarlConfig) -> None:
     global _worker, _loop
+    from karl.memory import limit_heap_growth
+
+    limit_heap_growth()
     _loop = asyncio.new_event_loop()
     asyncio.set_event_loop(_loop)
     _worker = Deliverer(config)

@@ -40,11 +40,15 @@ def canon_body_piece(piece: bytes) -> bytes:
     return _WSP.sub(b" ", _TRAILING_WSP.sub(b"\r\n", piece))
 
 
-@lru_cache(maxsize=4096)  # most signed headers are the same on every copy of a job
 def canon_header(name: bytes, value: bytes) -> bytes:
     """Relaxed canonical form of one header field (RFC 6376 3.4.2)."""
     return (name.strip().lower() + b":"
             + _WSP.sub(b" ", _FOLD.sub(b"", value)).strip() + b"\r\n")
+
+
+# Most signed headers are the same on every copy of a job; the signature's own
+# header (new t= and bh= each time) goes through canon_header uncached.
+_canon_cached = lru_cache(maxsize=4096)(canon_header)
 
 
 class BodyHasher:
@@ -160,7 +164,7 @@ def sign(headers: Sequence[tuple[bytes, bytes]], bh: bytes, key: SigningKey,
     for wanted in signed:
         for value in reversed(by_name.get(wanted, ())):
             names.append(wanted)
-            data += canon_header(wanted, value)
+            data += _canon_cached(wanted, value)
     stamp = int(time.time()) if now is None else now
     value = (b" v=1; a=" + key.algorithm + b"; c=relaxed/relaxed; d=" + key.domain.encode()
              + b"; s=" + key.selector.encode() + b"; t=" + str(stamp).encode()

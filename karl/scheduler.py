@@ -115,20 +115,30 @@ class Scheduler:
                 due = self.spool.due(now, max(room, 1), self.in_flight)
             if not due:
                 self.cursor = b""
-                await self._sleep()
+                await self._sleep(now)
                 continue
             self.cursor = due[-1].key
             self._dispatch(due)
             await asyncio.sleep(0)
 
-    async def _sleep(self) -> None:
-        nxt = self.spool.next_due()
+    async def _sleep(self, now: int) -> None:
+        """Wait until something can be done: a new job, a finished batch, or the next due time.
+
+        Nothing was due but what is already in flight, so the wait is for a
+        batch to finish (its failures may come due again), a new job, or the
+        first entry due in the future, never a poll of the in-flight entries.
+        """
+        nxt = self.spool.next_due(after=now) if self.in_flight else self.spool.next_due()
         timeout = 1.0 if nxt is None else min(1.0, max(0.01, (nxt - now_ms()) / 1000))
         self.wakeup.clear()
+        self.slot_free.clear()
+        waits = [asyncio.ensure_future(self.wakeup.wait()),
+                 asyncio.ensure_future(self.slot_free.wait())]
         try:
-            await asyncio.wait_for(self.wakeup.wait(), timeout)
-        except TimeoutError:
-            pass
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
 
     def _dispatch(self, due: list[Due]) -> None:
         by_job: dict[str, list[Due]] = defaultdict(list)

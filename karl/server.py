@@ -8,6 +8,7 @@ has synced it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import time
@@ -32,12 +33,17 @@ SPOOL = web.AppKey("spool", Spool)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 CONFIG = web.AppKey("config", KarlConfig)
 REPORTER = web.AppKey("reporter", EventReporter)
+# One thread writes jobs (a synced write must not block the loop). One, not a pool:
+# every thread gets its own malloc arena, which keeps the big write batches it once
+# held, so a pool of writer threads makes memory grow with the spool.
+WRITER = web.AppKey("writer", concurrent.futures.ThreadPoolExecutor)
 
 
 async def _accept(request: web.Request, job: Job, kind: str) -> web.Response:
     spool = request.app[SPOOL]
     try:
-        job_id = await asyncio.to_thread(spool.add_job, job)
+        job_id = await asyncio.get_running_loop().run_in_executor(
+            request.app[WRITER], spool.add_job, job)
     except SpoolUnavailable as exc:
         log.error("spool unavailable: %s", exc)
         return json_error(503, "spool unavailable, try again later")
@@ -144,6 +150,7 @@ async def _background(app: web.Application):  # noqa: ANN202
     reporter = EventReporter(spool, config.events_url, config.token)
     scheduler.events_waiting = reporter.waiting
     app[SPOOL], app[SCHEDULER], app[REPORTER] = spool, scheduler, reporter
+    app[WRITER] = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="spool-writer")
     tasks = [asyncio.create_task(scheduler.run()), asyncio.create_task(reporter.run()),
              asyncio.create_task(_purge(spool, config))]
     yield
@@ -155,6 +162,7 @@ async def _background(app: web.Application):  # noqa: ANN202
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     await runner.close()
+    app[WRITER].shutdown(wait=True)
     spool.close()
 
 

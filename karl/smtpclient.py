@@ -123,10 +123,19 @@ class SMTPConnection:
             raise SMTPConnectionError(f"authentication failed: {reply}", reply.code)
 
     async def _reply(self) -> Reply:
+        async with asyncio.timeout(self.timeout):
+            return await self._read_reply()
+
+    async def _replies(self, count: int) -> list[Reply]:
+        """``count`` pipelined replies under one timeout (a timer per reply costs CPU)."""
+        async with asyncio.timeout(self.timeout):
+            return [await self._read_reply() for _ in range(count)]
+
+    async def _read_reply(self) -> Reply:
         assert self.reader is not None
         lines = []
         while True:
-            line = await asyncio.wait_for(self.reader.readline(), self.timeout)
+            line = await self.reader.readline()
             if not line:
                 self.broken = True
                 raise SMTPConnectionError("connection closed by the server")
@@ -171,10 +180,10 @@ class SMTPConnection:
                 replies: list[Reply] = []
                 if pipelining:
                     self.writer.write(pending + envelope)
+                    replies = await self._replies(4 if pending else 3)
                     if pending:
-                        results.append(self._check_421(await self._reply()))
+                        results.append(self._check_421(replies.pop(0)))
                     pending = b""
-                    replies = [await self._reply() for _ in range(3)]
                 else:
                     if pending:
                         self.writer.write(pending)

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,6 +85,10 @@ class Spool:
         self.path.mkdir(parents=True, exist_ok=True)
         self.db = plyvel.DB(str(self.path), create_if_missing=True, write_buffer_size=8 << 20)
         self._event_seq = self._last_event_seq()
+        self._queue_floor = b"Q"  # no queue entry sorts below this key (see _raise_floor)
+        self._writing: Counter[int] = Counter()  # due times of jobs being written now
+        self._lock = threading.Lock()
+        self._last_scan = 0
 
     def close(self) -> None:
         self.db.close()
@@ -96,8 +102,10 @@ class Spool:
 
     def add_job(self, job: Job) -> str:
         """Write a whole job (synced) and return its id."""
-        job_id = f"{now_ms():013x}{secrets.token_hex(4)}"
-        created = now_ms()
+        with self._lock:  # register the due time before it can be scanned past
+            created = now_ms()
+            self._writing[created] += 1
+        job_id = f"{created:013x}{secrets.token_hex(4)}"
         spec = job.spec() | {"created": created, "count": len(job.recipients)}
         try:
             with self.db.write_batch(sync=True) as wb:
@@ -109,6 +117,11 @@ class Spool:
                     wb.put(qkey(created, job_id, i), b"")
         except plyvel.Error as exc:
             raise SpoolUnavailable(str(exc)) from exc
+        finally:
+            with self._lock:
+                self._writing[created] -= 1
+                if not self._writing[created]:
+                    del self._writing[created]
         return job_id
 
     def check_writable(self) -> bool:
@@ -135,8 +148,16 @@ class Spool:
         """
         out: list[Due] = []
         stop = b"Q%016d\xff" % now
-        start = after + b"\x00" if after else b"Q"
+        if after:
+            start = after + b"\x00"
+        else:
+            scanned_at = self._scan_time()
+            start = self._queue_floor
+        first = True
         for key in self.db.iterator(start=start, stop=stop, include_value=False):
+            if first and not after:
+                self._raise_floor(key, scanned_at)
+            first = False
             if key in skip:
                 continue
             _, job_id, index = parse_qkey(key)
@@ -149,10 +170,43 @@ class Spool:
                 break
         return out
 
-    def next_due(self) -> int | None:
-        for key in self.db.iterator(prefix=b"Q", include_value=False):
+    def next_due(self, after: int | None = None) -> int | None:
+        """The due time of the first queue entry (due after ``after``, when given)."""
+        if after is not None:
+            for key in self.db.iterator(start=b"Q%016d" % (after + 1), stop=b"R",
+                                        include_value=False):
+                return parse_qkey(key)[0]
+            return None
+        scanned_at = self._scan_time()
+        for key in self.db.iterator(start=self._queue_floor, stop=b"R", include_value=False):
+            self._raise_floor(key, scanned_at)
             return parse_qkey(key)[0]
+        self._raise_floor(b"R", scanned_at)
         return None
+
+    def _scan_time(self) -> int:
+        """Now, or earlier while a job is being written (in a thread) and not yet visible."""
+        with self._lock:
+            now = now_ms()
+            if now < self._last_scan:  # the clock went back: trust no floor
+                self._queue_floor = b"Q"
+            self._last_scan = now
+            return min([now, *self._writing])
+
+    def _raise_floor(self, first_key: bytes, scanned_at: int) -> None:
+        """Start later scans at the first live queue entry: everything below is deleted.
+
+        Delivered entries leave LevelDB tombstones at the head of the queue until
+        a compaction drops them, and an iterator from b"Q" would step over every
+        one of them on every scan. The floor is safe because an entry is only
+        ever written with a due time at or after the moment it is written (new
+        jobs: now; retries: now + backoff), and the floor never passes the
+        moment of the scan that set it (nor the due time of a job still being
+        written).
+        """
+        floor = min(first_key, b"Q%016d" % scanned_at)
+        if floor > self._queue_floor:
+            self._queue_floor = floor
 
     def count_queued(self) -> int:
         return sum(1 for _ in self.db.iterator(prefix=b"Q", include_value=False))
