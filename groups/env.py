@@ -12,6 +12,7 @@ into DATA_DIR, so every process started from the same DATA_DIR agrees on them.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -143,8 +144,9 @@ def load() -> Env:
     relays = tuple(r.strip() for r in relays_raw.split(",") if r.strip())
     for relay in relays:
         if not (relay.startswith(("smtp://", "smtps://", "maildir:")) or relay == "mx"):
+            shown = re.sub(r"//[^/@]*@", "//***@", relay)  # never echo a password
             raise SettingError(
-                f"KARL_RELAYS entry {relay!r} is not smtp://host:port, maildir:PATH or mx"
+                f"KARL_RELAYS entry {shown!r} is not smtp://host:port, maildir:PATH or mx"
             )
     search_client = env_str("SEARCH_CLIENT", "elasticsearch").lower()
     if search_client not in ("elasticsearch", "opensearch"):

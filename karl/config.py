@@ -2,6 +2,10 @@
 
 Read once at start-up with the strict parsers of groups/env.py, so a mistyped
 number stops Karl with a clear message rather than running with a default.
+
+Relay URLs are parsed here too (transports.parse_relay_url), and any
+credentials in them are moved to ``relay_credentials``: ``relays`` holds only
+names that are safe to show in /health, /metrics, logs and the spool.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from groups.env import Env, env_bool, env_float, env_int, get_env
+from groups.dnsresolver import Nameserver, env_nameserver
+from groups.env import Env, SettingError, env_bool, env_float, env_int, get_env
+from karl.transports import STARTTLS_MODES, parse_relay_url
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,36 @@ class KarlConfig:
     smtp_timeout: float = 60.0
     smtp_starttls: str = "opportunistic"  # opportunistic, required, off
     smtp_username: str = ""
-    smtp_password: str = ""
+    smtp_password: str = field(default="", repr=False)
     helo_name: str = ""
     keep_done: int = 7 * 24 * 3600  # how long finished jobs stay visible
+    dns_nameserver: Nameserver | None = None  # None: the system's resolver
+    mx_port: int = 25  # where ``mx`` delivery connects (tests use another)
+    # relay name: (username, password), taken out of the relay URLs
+    relay_credentials: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Check every smtp:// relay now and keep its credentials out of its name."""
+        names: list[str] = []
+        credentials = dict(self.relay_credentials)
+        for spec in self.relays:
+            if not spec.startswith(("smtp://", "smtps://")):
+                names.append(spec)
+                continue
+            try:
+                relay = parse_relay_url(spec)
+            except ValueError as exc:
+                raise SettingError(f"KARL_RELAYS: {exc}") from None
+            if relay.username:
+                if credentials.get(relay.name, (relay.username, relay.password)) != (
+                        relay.username, relay.password):
+                    raise SettingError(f"KARL_RELAYS: {relay.name} is listed twice with "
+                                       "different credentials")
+                credentials[relay.name] = (relay.username, relay.password)
+            names.append(relay.name)
+        object.__setattr__(self, "relays", tuple(names))
+        object.__setattr__(self, "relay_credentials", credentials)
 
     def with_overrides(self, **changes: object) -> KarlConfig:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -52,9 +84,7 @@ def from_env(env: Env | None = None) -> KarlConfig:
     env = env or get_env()
     workers_default = 0 if (os.cpu_count() or 1) < 2 else min(4, os.cpu_count() or 1)
     starttls = os.environ.get("KARL_SMTP_STARTTLS", "opportunistic").strip().lower()
-    if starttls not in ("opportunistic", "required", "off"):
-        from groups.env import SettingError
-
+    if starttls not in STARTTLS_MODES:
         raise SettingError(f"KARL_SMTP_STARTTLS={starttls!r} must be opportunistic, "
                            "required or off")
     return KarlConfig(
@@ -85,4 +115,13 @@ def from_env(env: Env | None = None) -> KarlConfig:
         smtp_password=os.environ.get("KARL_SMTP_PASSWORD", ""),
         helo_name=os.environ.get("KARL_HELO_NAME", "").strip() or env.groups_domain,
         keep_done=env_int("KARL_KEEP_DONE", 7 * 24 * 3600, minimum=0),
+        dns_nameserver=env_nameserver("KARL_DNS_NAMESERVER"),
+        mx_port=_port("KARL_MX_PORT", 25),
     )
+
+
+def _port(name: str, default: int) -> int:
+    port = env_int(name, default, minimum=1)
+    if port > 65535:
+        raise SettingError(f"{name}={port} must be at most 65535")
+    return port

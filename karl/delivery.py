@@ -68,11 +68,7 @@ class Deliverer:
     def transport(self, relay: str) -> Transport:
         transport = self.transports.get(relay)
         if transport is None:
-            c = self.config
-            transport = self.transports[relay] = make_transport(
-                relay, connections=c.connections_per_host, timeout=c.smtp_timeout,
-                helo=c.helo_name, starttls=c.smtp_starttls, username=c.smtp_username,
-                password=c.smtp_password)
+            transport = self.transports[relay] = make_transport(relay, self.config)
         return transport
 
     def composer(self, batch: Batch) -> Composer:

@@ -110,7 +110,9 @@ class SMTPConnection:
 
     async def _auth(self) -> None:
         methods = self.extensions.get("auth", "").upper().split()
-        if "PLAIN" in methods or not methods:
+        if not methods:  # never hand a password to a server that did not ask for one
+            raise SMTPConnectionError("server does not offer AUTH")
+        if "PLAIN" in methods:
             token = base64.b64encode(f"\0{self.username}\0{self.password}".encode()).decode()
             reply = await self.command(f"AUTH PLAIN {token}".encode())
         else:

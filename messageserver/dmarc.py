@@ -33,7 +33,8 @@ import dns.exception
 import dns.name
 import dns.resolver
 
-from groups.env import SettingError, env_int, env_str
+from groups.dnsresolver import make_resolver, parse_nameserver
+from groups.env import env_int, env_str
 
 log = logging.getLogger(__name__)
 
@@ -96,25 +97,8 @@ class PolicyLookup:
         self.cache_ttl = cache_ttl
         self._cache: dict[str, tuple[float, Policy]] = {}
         self._lock = threading.Lock()
-        if nameserver:
-            host, _, port = nameserver.rpartition(":") if nameserver.count(":") == 1 else (
-                nameserver, "", "")
-            self.resolver = dns.resolver.Resolver(configure=False)
-            self.resolver.nameservers = [host or nameserver]
-            if port:
-                try:
-                    self.resolver.port = int(port)
-                except ValueError:
-                    raise SettingError(
-                        f"DMARC_NAMESERVER={nameserver!r}: the port is not a number") from None
-        else:
-            try:
-                self.resolver = dns.resolver.Resolver()
-            except dns.resolver.NoResolverConfiguration:
-                self.resolver = dns.resolver.Resolver(configure=False)
-                self.resolver.nameservers = ["127.0.0.1"]
-        self.resolver.lifetime = timeout
-        self.resolver.timeout = timeout
+        self.resolver = make_resolver(
+            parse_nameserver("DMARC_NAMESERVER", nameserver) if nameserver else None, timeout)
 
     def _records(self, domain: str) -> list[dict[str, str]]:
         """The DMARC records at _dmarc.DOMAIN ([] when there are none)."""

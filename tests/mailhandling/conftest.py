@@ -6,14 +6,12 @@ it), so no test depends on the machine's resolver or the internet.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
-from dnslib import QTYPE, RCODE, RR, TXT
-from dnslib.server import BaseResolver, DNSLogger, DNSServer
+from dnslib.server import DNSServer
 
-from tests.conftest import free_port
+from tests.dnszone import ZoneResolver, nameserver, start_dns_server
 
 # The test zone: _dmarc records of the domains posters write from.
 RECORDS: dict[str, list[str]] = {
@@ -27,34 +25,10 @@ RECORDS: dict[str, list[str]] = {
 }
 
 
-class ZoneResolver(BaseResolver):
-    """Answers TXT from RECORDS, NXDOMAIN for names it doesn't hold; counts questions."""
-
-    def __init__(self, records: dict[str, list[str]]) -> None:
-        self.records = records
-        self.questions: list[str] = []
-        self.lock = threading.Lock()
-
-    def resolve(self, request, handler):  # noqa: ANN001, ANN201 - dnslib's interface
-        reply = request.reply()
-        qname = str(request.q.qname).rstrip(".").lower()
-        with self.lock:
-            self.questions.append(qname)
-        if qname not in self.records:
-            reply.header.rcode = RCODE.NXDOMAIN
-        elif request.q.qtype == QTYPE.TXT:
-            for txt in self.records[qname]:
-                reply.add_answer(RR(request.q.qname, QTYPE.TXT, rdata=TXT(txt), ttl=300))
-        return reply
-
-
 @pytest.fixture(scope="session")
 def dns_server() -> Iterator[tuple[DNSServer, ZoneResolver]]:
     resolver = ZoneResolver(RECORDS)
-    server = DNSServer(resolver, address="127.0.0.1", port=free_port(),
-                       logger=DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data",
-                                        prefix=False))
-    server.start_thread()
+    server = start_dns_server(resolver)
     yield server, resolver
     server.stop()
 
@@ -65,7 +39,7 @@ def dns_zone(dns_server, monkeypatch) -> ZoneResolver:
     from messageserver import dmarc
 
     server, resolver = dns_server
-    monkeypatch.setenv("DMARC_NAMESERVER", f"127.0.0.1:{server.server.server_address[1]}")
+    monkeypatch.setenv("DMARC_NAMESERVER", nameserver(server))
     dmarc.clear_cache()
     with resolver.lock:
         resolver.questions.clear()
