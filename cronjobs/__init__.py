@@ -7,7 +7,7 @@ Celery task (tasks.py) on the app and beat schedule in celeryapp.py;
 ``python -m cronjobs.scheduler`` runs beat and a worker in one process.
 
 Site settings (environment, strictly parsed; see config.py): DIGEST_EARLY_MESSAGES
-(12), DIGEST_DEFAULT_HOUR (0, UTC, members without an account),
+(12), DIGEST_MAX_MESSAGES (100), DIGEST_DEFAULT_HOUR (0, UTC, members without an account),
 DIGEST_CATCHUP_HOURS (1), BOUNCE_SOFT_MIN_DAYS (3), BOUNCE_SOFT_WINDOW_DAYS (8),
 BOUNCE_PROBE_INTERVAL_DAYS (3), BOUNCE_PROBES_TO_REMOVE (4),
 FEED_INTERVAL_MINUTES (30), FEED_MAX_BACKOFF_MINUTES (1440),

@@ -15,9 +15,12 @@ from groups.env import env_int
 
 @dataclass(frozen=True)
 class DigestSettings:
-    # A digest goes out early once this many messages have gathered (DIGEST_EARLY_MESSAGES);
-    # it is also the most messages one digest holds, so a busy day gives several digests.
+    # A digest goes out early once this many messages have gathered (DIGEST_EARLY_MESSAGES).
     early_messages: int = 12
+    # The most messages one digest holds (DIGEST_MAX_MESSAGES). A member gets at most one
+    # digest an hour, so after a scheduler outage the backlog comes in digests this big,
+    # one an hour, never in a burst. The daily summary is never cut.
+    max_messages: int = 100
     # Local hour for members without a web account (no time zone of their own), in UTC.
     default_hour: int = 0
     # A member's hour is honoured if the job runs within this many hours after it
@@ -32,7 +35,9 @@ class DigestSettings:
             from groups.env import SettingError
 
             raise SettingError(f"DIGEST_DEFAULT_HOUR={hour} must be between 0 and 23")
-        return cls(early_messages=env_int("DIGEST_EARLY_MESSAGES", 12, minimum=1),
+        early = env_int("DIGEST_EARLY_MESSAGES", 12, minimum=1)
+        return cls(early_messages=early,
+                   max_messages=env_int("DIGEST_MAX_MESSAGES", 100, minimum=early),
                    default_hour=hour,
                    catchup_hours=env_int("DIGEST_CATCHUP_HOURS", 1, minimum=1))
 

@@ -3,8 +3,15 @@
 When: at the member's own hour in their own time zone (User.digest_hour and
 User.time_zone; members without a web account get DIGEST_DEFAULT_HOUR in UTC,
 midnight by default), and at any run once ``early_messages`` (12) have
-gathered: one digest holds at most that many, so a busy day gives several.
-The daily summary goes out once a day, at the member's hour, holding all.
+gathered, so a busy day gives several. The daily summary goes out once a day,
+at the member's hour, holding all.
+
+Never a burst: a member gets at most one digest in any clock hour (UTC), and
+it holds everything waiting, up to ``max_messages`` (100). After a scheduler
+outage the first run sends each member one digest covering what they missed;
+a longer backlog than that comes one such digest an hour, in order, nothing
+skipped. Running the job again within the hour (by hand, or a second beat)
+sends nothing new.
 
 What: messages after Membership.digest_last_number (not deleted, not in
 topics the member muted, not in topics tagged with a no-email hashtag). A
@@ -111,6 +118,24 @@ def at_their_hour(m: Membership, now: datetime, cfg: DigestSettings) -> bool:
     return m.digest_last_sent_at is None or m.digest_last_sent_at < slot
 
 
+def _sent_this_hour(m: Membership, now: datetime) -> bool:
+    """Did the member get a digest in this clock hour already (the one-an-hour rule)?"""
+    last = m.digest_last_sent_at
+    return last is not None and last.timestamp() // 3600 == now.timestamp() // 3600
+
+
+def due_numbers(m: Membership, kind: str, waiting: list[int], now: datetime,
+                cfg: DigestSettings) -> tuple[list[int], str]:
+    """The messages of the one digest due to the member now, and why ("hour"/"early")."""
+    if _sent_this_hour(m, now):
+        return [], ""
+    if at_their_hour(m, now, cfg):
+        return (waiting if kind == "summary" else waiting[:cfg.max_messages]), "hour"
+    if kind != "summary" and len(waiting) >= cfg.early_messages:
+        return waiting[:cfg.max_messages], "early"
+    return [], ""
+
+
 def _digest_members(group: Group | None) -> list[Membership]:
     qs = Membership.objects.filter(status=Membership.Status.ACTIVE,
                                    delivery__in=list(KIND_OF_DELIVERY),
@@ -146,19 +171,9 @@ def _plan_group(group: Group, members: list[Membership], now: datetime,
         if not numbers:
             continue
         kind = KIND_OF_DELIVERY[m.delivery]
-        hour = at_their_hour(m, now, cfg)
-        if kind == "summary":
-            chunks = [numbers] if hour else []
-        else:
-            size = cfg.early_messages
-            chunks = [numbers[i:i + size] for i in range(0, len(numbers), size)]
-            if not hour:  # early: only full digests go out between the member's hours
-                chunks = [c for c in chunks if len(c) == size]
-        previous = m.digest_last_number
-        for chunk in chunks:
-            reason = "hour" if hour else "early"
-            planned.append(Planned(m, kind, previous, chunk, reason))
-            previous = chunk[-1]
+        due, reason = due_numbers(m, kind, numbers, now, cfg)
+        if due:
+            planned.append(Planned(m, kind, m.digest_last_number, due, reason))
     return planned
 
 

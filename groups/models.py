@@ -434,6 +434,25 @@ class BounceEvent(models.Model):
         indexes = [models.Index(fields=["membership", "at"])]
 
 
+class ProcessedReport(models.Model):
+    """A bounce or spam complaint already acted on, by the report's own Message-ID.
+
+    MTAs redeliver: a report we took but whose answer got lost in transit comes
+    again, and must not count twice (or remove a member who has since restored
+    their membership). Reports without a Message-ID are keyed on a hash of
+    their bytes instead (messageserver.bouncehandling.report_key).
+    """
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    report_id = models.CharField(max_length=500)
+    kind = models.CharField(max_length=10)  # bounce | complaint
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["membership", "report_id"],
+                                               name="processedreport_unique")]
+
+
 class OutboxItem(models.Model):
     """Mail to hand to Karl, written in the same transaction as what caused it.
 
@@ -488,6 +507,8 @@ class NoticeTemplate(models.Model):
         OWNER_FORWARD = "owner_forward", "Message to the owners"
         EXPIRED = "expired", "Held message expired"
         MODERATION_REFUSED = "moderation_refused", "Moderation reply refused"
+        RESTORED = "restored", "Membership restored by its link"
+        DECLINED = "declined", "Join request declined"
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="notice_templates")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -17,18 +17,26 @@ three days (the website's ``restore_membership`` view, or ``restore_membership``
 here). An auth-failure report (DKIM/SPF failed somewhere) is about our
 mail, not the member's wish, and removes nobody.
 
+Each report is acted on once: its own Message-ID (else a hash of its bytes)
+is recorded as a ProcessedReport in the same transaction as what it caused,
+so an MTA's redelivery of the same report neither counts a bounce twice nor
+removes again a member who has restored their membership since.
+
 This module must never raise on what a bounce contains: anything it can't
 use is dropped with a reason.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from groups import links, tokens
-from groups.models import BounceEvent, Group, Membership
+from groups.models import BounceEvent, Group, Membership, ProcessedReport
 from messageserver import bounces_score, notices, outcomes
 from messageserver.addresses import Destination
 from messageserver.inbound import InboundMail
@@ -80,6 +88,33 @@ def handle_bounce(inbound: InboundMail, dest: Destination, group: Group | None) 
     return record_bounce(membership, number, inbound, report)
 
 
+def report_key(inbound: InboundMail) -> str:
+    """What names this report across redeliveries: its Message-ID, else a hash of its bytes
+    (also when the Message-ID is too long or holds control characters to store as text)."""
+    mid = inbound.parsed.message_id
+    if mid and len(mid) <= 500 and mid.isprintable():
+        return mid
+    return "sha256:" + hashlib.sha256(inbound.raw).hexdigest()
+
+
+def first_delivery(membership: Membership, inbound: InboundMail, kind: str) -> bool:
+    """Record the report as processed for this member; False when it already was.
+
+    Call it inside the transaction that acts on the report, so the record and
+    the action commit together (the unique row is also what makes two copies
+    processed at the same moment count once).
+    """
+    try:
+        with transaction.atomic():
+            ProcessedReport.objects.create(membership=membership, report_id=report_key(inbound),
+                                           kind=kind, at=inbound.now)
+    except IntegrityError:
+        log.info("%s %s for %s seen before: a redelivery, ignored", kind, report_key(inbound),
+                 membership.email)
+        return False
+    return True
+
+
 def _matching_recipient(membership: Membership, recipients: list) -> tuple[object | None, bool]:
     """The report's entry for this member: (entry, whether its address confirms the token)."""
     for rcpt in recipients:
@@ -103,6 +138,8 @@ def record_bounce(membership: Membership, number: int, inbound: InboundMail,
     if parsed_address and not confirmed:
         diagnostic = f"[report names {parsed_address}] {diagnostic}"
     with transaction.atomic():
+        if not first_delivery(membership, inbound, "bounce"):
+            return outcomes.dropped("this bounce was already counted (a redelivery)")
         BounceEvent.objects.create(
             membership=membership, at=inbound.now, kind=kind, status=str(status)[:16],
             diagnostic=diagnostic[:2000], source="probe" if number == 0 else "dsn",
@@ -121,6 +158,8 @@ def complaint(membership: Membership, inbound: InboundMail, report: object) -> O
     if feedback_type in NOT_A_MEMBER_COMPLAINT:
         return outcomes.dropped(f"{feedback_type} feedback report: not a member's complaint")
     with transaction.atomic():
+        if not first_delivery(membership, inbound, "complaint"):
+            return outcomes.dropped("this complaint was already acted on (a redelivery)")
         removed = Membership.objects.filter(
             pk=membership.pk, status=Membership.Status.ACTIVE).update(
             status=Membership.Status.REMOVED)
@@ -137,12 +176,36 @@ def complaint(membership: Membership, inbound: InboundMail, report: object) -> O
     return outcomes.accepted(reason=f"complaint: membership {membership.pk} removed")
 
 
-def restore_membership(membership_id: int) -> bool:
-    """Undo a complaint removal (what the restore link's view does on POST).
+def restore_membership(membership_id: int, now: datetime | None = None) -> bool:
+    """What the restore link does on POST: the member is back, and is told so.
 
-    Only a membership that is still "removed" comes back, so a link can't
-    re-activate someone who was banned or left since. Returns whether it did.
+    The link is mailed after a spam complaint removed the member and in every
+    bounce probe. A "removed" membership becomes active again; one whose mail
+    was bouncing (still active, or removed by the bouncer) gets delivery back
+    with a fresh bounce record, by the same rule as a delivered probe. Anything
+    else (banned, left, already restored) is left alone, so a link can't
+    re-activate someone who was banned or left since. The "restored" notice is
+    queued in the same transaction. Returns whether anything changed.
     """
-    return bool(Membership.objects.filter(
-        pk=membership_id, status=Membership.Status.REMOVED).update(
-        status=Membership.Status.ACTIVE, bounce_state=Membership.BounceState.OK))
+    from cronjobs.bouncer import probe_delivered
+
+    now = now or timezone.now()
+    S = Membership.Status
+    with transaction.atomic():
+        membership = (Membership.objects.select_for_update(of=("self",))
+                      .select_related("group", "user").filter(pk=membership_id).first())
+        if membership is None:
+            return False
+        came_back = membership.status == S.REMOVED
+        bouncing = membership.bounce_state == Membership.BounceState.BOUNCING
+        if not came_back and not (membership.status == S.ACTIVE and bouncing):
+            return False
+        if came_back:
+            Membership.objects.filter(pk=membership.pk).update(status=S.ACTIVE)
+        if bouncing:
+            probe_delivered(membership.pk, now)  # the member says mail reaches them again
+        membership.refresh_from_db()
+        notices.membership_restored(membership, removed=came_back)
+    log.info("restore link: %s in %s restored (%s)", membership.email, membership.group.name,
+             "was removed" if came_back else "was bouncing")
+    return True

@@ -3,7 +3,7 @@
 Each notice is a template under templates/email/ (subject on the first line,
 body after a blank line) that a group owner can override with a
 NoticeTemplate row of the same kind (welcome, goodbye, guidelines, held,
-rejected, pending, help, ... : the template's file name). Every notice is queued in the outbox in the caller's
+rejected, pending, help, restored, declined, ... : the template's file name). Every notice is queued in the outbox in the caller's
 transaction and sent by Karl as a one-recipient job, so it is signed, spooled
 and retried like any post.
 """
@@ -192,6 +192,19 @@ def welcome(membership: Membership) -> None:
 def goodbye(membership: Membership) -> None:
     send("goodbye", membership.group, membership.email, f"goodbye {membership.email}",
          membership=membership)
+
+
+def membership_restored(membership: Membership, *, removed: bool) -> None:
+    """The member used the restore link: welcome them back (``removed``: they had been
+    removed, rather than only stopped from getting mail while it bounced)."""
+    send("restored", membership.group, membership.email, f"restored {membership.email}",
+         membership=membership, was_removed=removed)
+
+
+def join_declined(membership: Membership, reason: str = "") -> None:
+    """An owner declined the join request: tell the requester, with the owner's reason."""
+    send("declined", membership.group, membership.email, f"declined {membership.email}",
+         membership=membership, reason=reason.strip())
 
 
 def subscription_pending(membership: Membership, answering: str = "") -> None:

@@ -1,9 +1,9 @@
 """A membership's status changes on the website, with the notice that goes with each.
 
 Join, leave, one-click unsubscribe, confirming a subscription and an owner's
-approval all come through ``change_status``: it locks the row, checks the
-status it starts from, writes the new one and queues the notice
-(messageserver.notices: welcome, goodbye, pending) in the same transaction,
+approval or decline all come through ``change_status``: it locks the row, checks
+the status it starts from, writes the new one and queues the notice
+(messageserver.notices: welcome, goodbye, pending, declined) in the same transaction,
 so the outbox row commits with the change or not at all. A repeated request
 (a second one-click POST, a double-clicked approve) changes nothing and
 mails nobody.
@@ -22,7 +22,7 @@ from messageserver import notices
 S = Membership.Status
 
 
-def _notify(membership: Membership, before: str) -> None:
+def _notify(membership: Membership, before: str, reason: str) -> None:
     """The notice for going from ``before`` to the membership's new status, if any."""
     after = membership.status
     if after == S.ACTIVE and before != S.ACTIVE:
@@ -31,13 +31,16 @@ def _notify(membership: Membership, before: str) -> None:
         notices.subscription_pending(membership)
     elif after == S.UNSUBSCRIBED and before == S.ACTIVE:
         notices.goodbye(membership)
+    elif after == S.REMOVED and before == S.PENDING_APPROVAL:
+        notices.join_declined(membership, reason)
 
 
 def change_status(membership_id: int, to: str, *, allowed_from: Iterable[str],
-                  **fields: Any) -> Membership | None:
+                  reason: str = "", **fields: Any) -> Membership | None:
     """Move one membership to ``to`` if its status is in ``allowed_from``; None when not.
 
-    ``fields`` are other columns written with the status (the account on joining).
+    ``fields`` are other columns written with the status (the account on joining);
+    ``reason`` is the moderator's word that a decline notice passes on.
     """
     allowed = set(allowed_from)
     with transaction.atomic():
@@ -51,5 +54,5 @@ def change_status(membership_id: int, to: str, *, allowed_from: Iterable[str],
         membership.status = to
         for name, value in fields.items():
             setattr(membership, name, value)
-        _notify(membership, before)
+        _notify(membership, before, reason)
     return membership

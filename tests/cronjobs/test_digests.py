@@ -93,26 +93,85 @@ def test_each_kind_goes_out_at_midnight_with_the_days_messages(digest_group):
     assert DigestRun.objects.count() == 3
 
 
-def test_twelve_messages_send_a_digest_early_and_a_busy_day_gives_several(digest_group):
+def test_twelve_messages_send_a_digest_early_but_never_two_in_an_hour(digest_group):
     noon = DAY + timedelta(hours=12)
     numbers = [post(digest_group, "bob@example.org", f"Busy topic {i}", f"Message {i}\n",
                     noon + timedelta(minutes=i)) for i in range(25)]
     report = send_digests(noon + timedelta(hours=1), CFG)
     sent = sorted((p.membership.email, p.numbers[0], p.numbers[-1]) for p in report.sent)
-    assert sent == [("carol@example.org", numbers[0], numbers[11]),
-                    ("carol@example.org", numbers[12], numbers[23]),
-                    ("dave@example.org", numbers[0], numbers[11]),
-                    ("dave@example.org", numbers[12], numbers[23])]  # the summary waits
-    # carol and dave get the same digests: one job each, both as recipients
+    # one digest each holding all 25, not two of twelve; the summary waits for midnight
+    assert sent == [("carol@example.org", numbers[0], numbers[24]),
+                    ("dave@example.org", numbers[0], numbers[24])]
     digest_jobs = jobs("digest")
-    assert len(digest_jobs) == 2 and all(len(j["recipients"]) == 1 for j in digest_jobs)
+    assert len(digest_jobs) == 1 and len(digest_jobs[0]["recipients"]) == 1
     parts = parsed(digest_jobs[0]).get_payload()[1].get_payload()
-    assert len(parts) == 12
+    assert len(parts) == 25
     assert send_digests(noon + timedelta(hours=1), CFG).sent == []
-    # at midnight the rest: one message in the digests, all 25 in the summary
+    # twelve more gather within the same hour: they wait for the next hour's run
+    more = [post(digest_group, "bob@example.org", f"More {i}", "more\n",
+                 noon + timedelta(hours=1, minutes=5 + i)) for i in range(12)]
+    assert send_digests(noon + timedelta(hours=1, minutes=30), CFG).sent == []
+    later = send_digests(noon + timedelta(hours=2), CFG)
+    assert sorted((p.membership.email, p.numbers) for p in later.sent) == [
+        ("carol@example.org", more), ("dave@example.org", more)]
+    # a busy day gives several: at midnight the rest, and the summary with all of them
+    last = post(digest_group, "bob@example.org", "Evening", "bye\n", noon + timedelta(hours=8))
     late = send_digests(DAY + timedelta(days=1), CFG)
-    assert sorted((p.membership.email, len(p.numbers)) for p in late.sent) == [
-        ("carol@example.org", 1), ("dave@example.org", 1), ("erin@example.org", 25)]
+    assert sorted((p.membership.email, p.numbers[0], len(p.numbers)) for p in late.sent) == [
+        ("carol@example.org", last, 1), ("dave@example.org", last, 1),
+        ("erin@example.org", numbers[0], 38)]
+
+
+def test_after_a_scheduler_outage_each_member_gets_one_catch_up_digest_an_hour(digest_group):
+    """Three days without the scheduler: no burst, nothing lost, nothing twice."""
+    cfg = DigestSettings(max_messages=40)
+    first = post(digest_group, "bob@example.org", "Before the outage", "hi\n",
+                 DAY - timedelta(hours=2))
+    assert len(send_digests(DAY + timedelta(minutes=5), cfg).sent) == 3  # the usual night
+    # the scheduler is down for three days while 60 messages arrive
+    start = DAY + timedelta(hours=1)
+    missed = [post(digest_group, "alice@example.org", f"Outage day {i // 20} #{i}", "news\n",
+                   start + timedelta(minutes=i * 70)) for i in range(60)]
+    back = DAY + timedelta(days=3, hours=9)  # 09:00, nobody's digest hour
+    assert back > start + timedelta(minutes=59 * 70)
+
+    per_run: dict[str, list[int]] = {}
+    for hour in range(16):  # the hourly beat from 09:00 until 01:00 the next night
+        now = back + timedelta(hours=hour)
+        for again in (now, now + timedelta(minutes=20)):  # a second run in the hour: nothing
+            report = send_digests(again, cfg)
+            emails = [p.membership.email for p in report.sent]
+            assert len(emails) == len(set(emails)), f"two digests to one member at {again}"
+            if again != now:
+                assert report.sent == []
+            for p in report.sent:
+                per_run.setdefault(p.membership.email, []).append(hour)
+    # carol and dave: 40 now, the other 20 an hour later; erin: one summary at midnight
+    assert per_run == {"carol@example.org": [0, 1], "dave@example.org": [0, 1],
+                       "erin@example.org": [15]}
+    for email in ("carol@example.org", "dave@example.org", "erin@example.org"):
+        runs = DigestRun.objects.filter(membership__email=email).order_by("first_number")
+        covered = [n for run in runs for n in range(run.first_number, run.last_number + 1)]
+        assert covered == [first, *missed], email  # every message once, in order
+    carol = DigestRun.objects.filter(membership__email="carol@example.org").order_by("id")
+    assert [r.last_number - r.first_number + 1 for r in carol] == [1, 40, 20]
+    [catch_up] = [j for j in jobs("digest") if j["meta"]["number"] == missed[39]]
+    assert len(parsed(catch_up).get_payload()[1].get_payload()) == 40
+
+
+def test_the_digest_size_cap_is_a_strict_setting(monkeypatch):
+    import pytest
+
+    from groups.env import SettingError
+
+    monkeypatch.setenv("DIGEST_MAX_MESSAGES", "30")
+    assert DigestSettings.from_env().max_messages == 30
+    monkeypatch.setenv("DIGEST_MAX_MESSAGES", "5")  # fewer than the early trigger (12)
+    with pytest.raises(SettingError, match="DIGEST_MAX_MESSAGES=5 must be at least 12"):
+        DigestSettings.from_env()
+    monkeypatch.setenv("DIGEST_MAX_MESSAGES", "lots")
+    with pytest.raises(SettingError, match="not a whole number"):
+        DigestSettings.from_env()
 
 
 def test_the_members_own_hour_in_their_own_time_zone(digest_group):

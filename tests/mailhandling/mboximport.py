@@ -73,3 +73,25 @@ def import_mbox(group: Group, path: Path, limit: int | None = None) -> list[Impo
         topics[t.pk] = (t.normalized_subject, t.last_post_at)
         done.append(Imported(position, message, parsed.subject, chain, before))
     return done
+
+
+def expected_topics(row: dict, path: Path) -> list[list[int]]:
+    """imaptest's expected threads (1-based positions) as a group's topics.
+
+    The one deliberate difference: ORDEREDSUBJECT puts every message whose base
+    subject is empty in one thread, but a group never threads by an empty subject
+    (RFC 5256's REFERENCES algorithm skips them too, section 4 step 5.B, and
+    thread.mbox expects exactly that), so each such message is a topic of its own.
+    """
+    if row.get("algorithm") != "ORDEREDSUBJECT":
+        return row["groups"]
+    box = mailbox.mbox(str(path), create=False)
+    empty = {position for position, msg in enumerate(box, start=1)
+             if position <= row["messages"]
+             and not threader.normalize_subject(mailparse.parse(msg.as_bytes()).subject)}
+    box.close()
+    topics = []
+    for group in row["groups"]:
+        rest = [p for p in group if p not in empty]
+        topics += ([rest] if rest else []) + [[p] for p in group if p in empty]
+    return topics

@@ -19,7 +19,7 @@ from django.utils import timezone
 from groups import tokens
 from groups.membership import add_members
 from groups.models import BounceEvent, Membership, OutboxItem
-from messageserver import bouncehandling, pipeline
+from messageserver import bouncehandling, mailparse, pipeline
 from tests.conftest import CORPORA, mail
 from tests.mailhandling.helpers import job_for
 
@@ -155,11 +155,18 @@ def test_spam_complaint_removes_the_member_and_mails_a_restore_link(posted):
     # a second complaint about the same copy changes nothing more
     again = _deliver(_complaint("abuse"), verp)
     assert again.kind == "dropped" and OutboxItem.objects.count() == 1
-    # the restore link's action
+    # the restore link's action, and the welcome back it mails
     assert bouncehandling.restore_membership(dora.pk) is True
     dora.refresh_from_db()
     assert dora.status == Membership.Status.ACTIVE
+    back = OutboxItem.objects.latest("pk")
+    assert [r["address"] for r in back.payload["recipients"]] == ["dora@example.org"]
+    welcome = email.message_from_bytes(base64.b64decode(back.payload["message_b64"]),
+                                       policy=email.policy.default)
+    assert welcome["Subject"] == "[demo] Welcome back to Demo group"
+    assert "Your membership of Demo group is restored" in welcome.get_content()
     assert bouncehandling.restore_membership(dora.pk) is False
+    assert OutboxItem.objects.count() == 2  # once only
 
 
 def test_auth_failure_report_removes_nobody(posted):
@@ -168,3 +175,69 @@ def test_auth_failure_report_removes_nobody(posted):
     assert outcome.kind == "dropped" and "auth-failure" in outcome.reason
     dora.refresh_from_db()
     assert dora.status == Membership.Status.ACTIVE
+
+
+# --- a report delivered twice is acted on once ---------------------------------------
+
+def _restore_by_link(membership: Membership) -> None:
+    """Press the restore link's button, as the member would."""
+    from django.test import Client
+
+    from groups import links
+
+    url = links.restore_membership_url(membership.pk).removeprefix("http://testserver")
+    assert Client().post(url).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["sisimai/lhost-postfix-02.eml",  # has a Message-ID
+                                  "sisimai/lhost-powermta-01.eml"])  # has none: keyed on bytes
+def test_a_redelivered_bounce_is_counted_once(posted, name):
+    raw = (BOUNCES / name).read_bytes()
+    assert bool(mailparse.parse(raw).message_id) is ("postfix" in name)
+    dora = Membership.objects.get(email="dora@example.org")
+    verp = _verp_of("demo", 1, "dora@example.org")
+    assert _deliver(raw, verp).kind == "accepted"
+    dora.refresh_from_db()
+    score = dora.bounce_score
+    again = _deliver(raw, verp)  # the MTA never saw our 250 and sends it again
+    assert again.kind == "dropped" and "already counted" in again.reason
+    dora.refresh_from_db()
+    assert BounceEvent.objects.filter(membership=dora).count() == 1
+    assert dora.bounce_score == score > 0
+    # the same report about another member's copy is that member's own bounce
+    bob_verp = _verp_of("demo", 1, "bob@example.org")
+    assert _deliver(raw, bob_verp).kind == "accepted"
+    assert BounceEvent.objects.filter(membership__email="bob@example.org").count() == 1
+    # a new bounce (its own Message-ID) for the same member still counts
+    fresh = b"Message-ID: <second-bounce@mx.example.net>\r\n" + re.sub(
+        rb"(?im)^message-id:.*\r?\n", b"", raw, count=1)
+    assert _deliver(fresh, verp).kind == "accepted"
+    assert BounceEvent.objects.filter(membership=dora).count() == 2
+
+
+def test_a_redelivered_complaint_does_not_remove_a_restored_member_again(posted):
+    dora = Membership.objects.get(email="dora@example.org")
+    verp = _verp_of("demo", 1, "dora@example.org")
+    first = _complaint("abuse")
+    assert _deliver(first, verp).kind == "accepted"
+    _restore_by_link(dora)
+    dora.refresh_from_db()
+    assert dora.status == Membership.Status.ACTIVE
+    queued = OutboxItem.objects.count()
+    again = _deliver(first, verp)  # the same report, redelivered after the restore
+    assert again.kind == "dropped" and "already acted on" in again.reason
+    dora.refresh_from_db()
+    assert dora.status == Membership.Status.ACTIVE and OutboxItem.objects.count() == queued
+    # a report without a Message-ID is recognised by its bytes
+    bare = (BOUNCES / "complaints" / "arf-11.eml").read_bytes()
+    assert not mailparse.parse(bare).message_id
+    assert _deliver(bare, verp).kind == "accepted"
+    _restore_by_link(dora)
+    assert _deliver(bare, verp).kind == "dropped"
+    dora.refresh_from_db()
+    assert dora.status == Membership.Status.ACTIVE
+    # a new complaint is a new report: it removes her again
+    assert _deliver((BOUNCES / "complaints" / "arf-24.eml").read_bytes(), verp).kind == (
+        "accepted")
+    dora.refresh_from_db()
+    assert dora.status == Membership.Status.REMOVED

@@ -18,7 +18,7 @@ import pytest
 from groups.models import Group, Message, Topic
 from messageserver import pipeline, posts, threader
 from tests.conftest import CORPORA
-from tests.mailhandling.mboximport import Imported, import_mbox
+from tests.mailhandling.mboximport import Imported, expected_topics, import_mbox
 
 ARCHIVES = CORPORA / "archives"
 EXPECTED = {row["file"]: row for row in map(
@@ -78,7 +78,8 @@ def test_archive_threads_by_references_then_subject_windows(db, name):
                                   if row.get("algorithm") == "REFERENCES"
                                   and f not in ("imaptest-threads/thread5.mbox",
                                                 "imaptest-threads/thread6.mbox")]
-                         + ["imaptest-threads/thread-orderedsubject2.mbox"])
+                         + ["imaptest-threads/thread-orderedsubject.mbox",
+                            "imaptest-threads/thread-orderedsubject2.mbox"])
 def test_imaptest_threads(db, name):
     """imaptest's expected threads, where IMAP's THREAD and Groups.io's rules agree.
 
@@ -86,8 +87,8 @@ def test_imaptest_threads(db, name):
     (IMAP threads a whole mailbox at once; we thread mail as it arrives, and a
     reply that comes before its parent starts a topic), and thread6, where two
     messages share a Message-ID and name no parent (IMAP threads them together;
-    a duplicate ID is not a reference). thread-orderedsubject.mbox strips "(fwd)" trailers and
-    arbitrary [tags], which a group does not (only its own subject tag).
+    a duplicate ID is not a reference). The ORDEREDSUBJECT cases hold RFC 5256's
+    base-subject rules: other lists' [tags], "(fwd)" trailers, "[fwd: ...]" wrappers.
     """
     group = Group.objects.create(name="imaptest")
     row = EXPECTED[name]
@@ -96,7 +97,7 @@ def test_imaptest_threads(db, name):
     by_topic: dict[int, list[int]] = {}
     for item in imported:
         by_topic.setdefault(item.message.topic_id, []).append(item.position)
-    assert sorted(map(sorted, by_topic.values())) == sorted(map(sorted, row["groups"]))
+    assert sorted(map(sorted, by_topic.values())) == sorted(map(sorted, expected_topics(row, ARCHIVES / name)))
 
 
 # --- the windows, one by one ------------------------------------------------------
@@ -118,6 +119,13 @@ def _post(group: Group, subject: str, now: datetime, *, tag: str = "") -> Messag
     ("Picnic on Saturday", timedelta(days=2, hours=1), False),
     ("Fwd: Picnic on Saturday", timedelta(days=3), False),  # a forward is not a reply
     ("[Demo] Re: picnic ON saturday", timedelta(days=10), True),  # tag and case ignored
+    # RFC 5256 base subject: other lists' tags, "(fwd)" trailers, "[fwd: ...]" wrappers
+    ("[hikers-l] Re: [Demo] Picnic on Saturday (fwd)", timedelta(days=20), True),
+    ("Re: [Fwd: Picnic on Saturday]", timedelta(days=20), True),
+    ("Re[2]: Picnic on Saturday", timedelta(days=20), True),
+    ("[PATCH] Picnic on Saturday", timedelta(days=1), True),
+    ("[other] Fwd: Picnic on Saturday", timedelta(days=3), False),  # still a forward
+    ("Ad: Picnic on Saturday", timedelta(hours=1), False),  # not a reply prefix anywhere
 ])
 def test_subject_only_replies_within_the_windows(demo_group, subject, after, joins):
     Group.objects.filter(pk=demo_group.pk).update(subject_tag="Demo")

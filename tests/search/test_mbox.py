@@ -20,6 +20,7 @@ from django.core.management.base import CommandError
 import search
 from groups.models import Group, Message, OutboxItem
 from tests.conftest import CORPORA
+from tests.mailhandling.mboximport import expected_topics
 from tests.search.conftest import MAIL
 
 ARCHIVES = CORPORA / "archives"
@@ -88,14 +89,7 @@ def test_the_three_maven_variants_give_the_same_topics_and_keep_dates_and_author
     assert search.query(None, "maven", groups=["maven-mboxvm"]).total > 100
 
 
-# messageserver.threader does not strip "[list]" tags other than the group's own,
-# nor "(fwd)" trailers, as RFC 5256's base subject does (a threader matter).
-SUBJECT_RULES_MISSING = {"imaptest-threads/thread-orderedsubject.mbox"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(reason="RFC 5256 base-subject rules", strict=True))
-    if n in SUBJECT_RULES_MISSING else n for n in THREADS])
+@pytest.mark.parametrize("name", THREADS)
 def test_threading_cases_form_the_expected_topics(db, name):
     expected = EXPECTED[name]
     box = list(mailbox.mbox(str(ARCHIVES / name)))[: expected["messages"]]
@@ -118,7 +112,7 @@ def test_threading_cases_form_the_expected_topics(db, name):
     for position, mid in enumerate(ids, start=1):
         got[topic_of[mid]].add(position)
     assert sorted(sorted(g) for g in got.values()) == sorted(
-        sorted(g) for g in expected["groups"])
+        sorted(g) for g in expected_topics(expected, ARCHIVES / name))
 
 
 def test_export_then_import_gives_the_same_archive(db, tmp_path):

@@ -67,12 +67,33 @@ def test_approving_a_pending_member_welcomes_them(group, clients, people):
     assert queued() == [(["charlie@example.org"], "[hikers] Welcome to Hikers")]
 
 
-def test_declining_sends_no_welcome(group, clients, people):
+def test_declining_tells_the_requester_once_with_the_reason(group, clients, people):
+    m = Membership.objects.create(group=group, user=people["charlie"],
+                                  email="charlie@example.org", status=S.PENDING_APPROVAL)
+    url = reverse("mod_pending_members", args=["hikers"])
+    form = {"ids": [m.pk], "action": "decline", "reason": "This group is for club members."}
+    clients["mona"].post(url, form)
+    clients["mona"].post(url, form)  # double click
+    m.refresh_from_db()
+    assert m.status == S.REMOVED
+    assert queued() == [(["charlie@example.org"], "[hikers] Your request to join was declined")]
+    notice = email.message_from_bytes(
+        base64.b64decode(OutboxItem.objects.get().payload["message_b64"]),
+        policy=email.policy.default)
+    body = notice.get_content()
+    assert "declined your request to join" in body and "This group is for club members." in body
+    assert "hikers+owner@groups.localhost" in body
+    assert "Welcome" not in notice["Subject"]
+
+
+def test_an_owners_own_decline_wording_is_used(group, clients, people):
+    NoticeTemplate.objects.create(group=group, kind="declined", subject="Sorry {{ membership.name }}",
+                                  body="{{ reason|default:'No reason given.' }}")
     m = Membership.objects.create(group=group, user=people["charlie"],
                                   email="charlie@example.org", status=S.PENDING_APPROVAL)
     clients["mona"].post(reverse("mod_pending_members", args=["hikers"]),
                          {"ids": [m.pk], "action": "decline"})
-    assert queued() == []
+    assert queued() == [(["charlie@example.org"], "Sorry Charlie")]
 
 
 def test_leaving_sends_a_goodbye(group, clients):

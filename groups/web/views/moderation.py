@@ -176,7 +176,12 @@ def pending_members(request: HttpRequest, group_name: str) -> HttpResponse:
                             if change_status(pk, S.ACTIVE, allowed_from=[S.PENDING_APPROVAL])]
             flash.success(request, f"{len(approved)} approved.")
         elif action == "decline":
-            flash.success(request, f"{rows.update(status=S.REMOVED)} declined.")
+            reason = request.POST.get("reason", "")[:2000]
+            with transaction.atomic():  # every requester is told, or none and nobody declined
+                declined = [pk for pk in rows.values_list("pk", flat=True)
+                            if change_status(pk, S.REMOVED, allowed_from=[S.PENDING_APPROVAL],
+                                             reason=reason)]
+            flash.success(request, f"{len(declined)} declined.")
         else:
             flash.error(request, "Choose approve or decline.")
         return redirect("mod_pending_members", v.group.name)

@@ -100,18 +100,21 @@ def confirm_subscription(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def restore_membership(request: HttpRequest, token: str) -> HttpResponse:
-    """After a spam complaint removed someone: they may come back within the link's days."""
+    """After a complaint removed someone, or their mail bounced: back within the link's days."""
     try:
         membership = _membership(tokens.RESTORE, token, expires=True)
     except tokens.BadToken as exc:
         return bad_link(request, exc)
+    restored = False
     if request.method == "POST":
         from messageserver.bouncehandling import restore_membership as restore
 
-        restore(membership.pk)  # the one rule: only a still-removed membership comes back
+        # the one rule (and the welcome-back notice): only a removed or bouncing member
+        restored = restore(membership.pk)
         membership.refresh_from_db()
     return render(request, "groups/restore_membership.html", {
-        "membership": membership, "group": membership.group})
+        "membership": membership, "group": membership.group, "restored": restored,
+        "bouncing": membership.bounce_state == Membership.BounceState.BOUNCING})
 
 
 def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
