@@ -3,10 +3,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/groups
-# What runs again on PostgreSQL: the pipeline, the web's queries, search, and end to end.
+# What runs again on PostgreSQL: the pipeline, the web's queries, search, end to end,
+# and PostgreSQL going away for a minute under a stream of posts.
 # Both cores: the suite is mostly waiting on real processes and sockets.
 PYTEST_ARGS ?= -n 2
-PG_TESTS ?= $(wildcard tests/messageserver tests/web tests/postgres tests/search tests/e2e)
+PG_TESTS ?= $(wildcard tests/messageserver tests/web tests/postgres tests/search tests/e2e \
+	tests/reliability/test_database_down.py)
 
 .PHONY: install run test test-sqlite test-postgres lint bench loadtest clean
 
@@ -40,11 +42,14 @@ test-postgres: install
 		echo "PostgreSQL at $(PG_TEST_URL) is unreachable: skipping the PostgreSQL pass"; \
 	fi
 
+# The archive benchmark at 100,000 messages; BENCH_ARGS=--full for 1,000,000.
 bench: install
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
+# 50 senders, 20 groups x 1,000 members, 60 s, then the drain (at most 300 s); options
+# go in LOADTEST_ARGS, e.g. LOADTEST_ARGS="--unpaced" or "--rate 0.5" (see --help).
 loadtest: install
-	$(PY) bench/loadtest.py
+	$(PY) bench/loadtest.py $(LOADTEST_ARGS)
 
 clean:
 	rm -rf var .pytest_cache test-artifacts

@@ -6,13 +6,25 @@ broker that needs no server, so `make run` runs beat and a worker on a fresh
 machine (checked with beat + worker here: tasks flow at the default 1 s poll).
 No result backend: every job records its own state in the database.
 
+Late acks (a job cut short by a crash runs again): on Redis a message a
+killed worker held goes back to the queue once it has been unacknowledged for
+CELERY_VISIBILITY_TIMEOUT seconds (15 minutes by default, Celery's is an hour:
+a digest job killed at the top of the hour must run again inside its one-hour
+catch-up window). That must stay above the longest retry countdown (the
+indexing task's backoff is at most 10 minutes), or held retries are handed out
+twice; a job still running after that long is handed out a second time,
+which is safe because every job is idempotent. The embedded SQLite broker
+cannot give back what a killed worker held: there the next scheduled run
+does the work (and indexing needs no worker at all).
+
 Schedule (UTC; each job is idempotent, so a run repeated after a restart or a
 crash sends nothing twice):
     senddigests    hourly, on the hour: each member's digest at their own local hour
     bouncer        daily at 04:00
     expirethreads  every 30 minutes
     rsscrawler     every 30 minutes (each feed also keeps its own next_check_at)
-    housekeeping   hourly: expire held messages, send monthly guidelines reminders
+    housekeeping   hourly: expire held messages, send monthly guidelines reminders,
+                   index recent messages the search index lacks (search.catchup)
 """
 
 from __future__ import annotations
@@ -22,7 +34,7 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 
-from groups.env import get_env
+from groups.env import env_int, get_env
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groups.settings")
 
@@ -45,10 +57,25 @@ def broker_url() -> str:
     return f"sqla+sqlite:///{env.data_dir / 'celery-broker.sqlite3'}"
 
 
+def transport_options(broker: str) -> dict[str, int]:
+    """Redis: when unacknowledged messages go back to the queue, and how often that is checked.
+
+    (The SQLAlchemy transport hands its options to create_engine, which refuses these.)
+    """
+    if not broker.startswith(("redis://", "rediss://", "redis+socket://")):
+        return {}
+    timeout = env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=1)
+    return {"visibility_timeout": timeout,
+            # every sweep scans (no throttle), about ten times per timeout, at least once a minute
+            "unacked_restore_throttle": 1,
+            "unacked_restore_interval": max(1, min(60, timeout // 10))}
+
+
 def make_app(broker: str | None = None, queue: str = QUEUE) -> Celery:
     """An app with the four jobs registered; tests pass their own broker and queue."""
     env = get_env()
-    app = Celery("groups", broker=broker or broker_url(), set_as_current=False,
+    broker = broker or broker_url()
+    app = Celery("groups", broker=broker, set_as_current=False,
                  include=["search.tasks"])
     app.conf.update(
         task_ignore_result=True,
@@ -59,6 +86,7 @@ def make_app(broker: str | None = None, queue: str = QUEUE) -> Celery:
         task_acks_late=True,  # a job cut short by a crash runs again; it is idempotent
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
+        broker_transport_options=transport_options(broker),
         beat_schedule={name: {**entry, "options": {"queue": queue}}
                        for name, entry in SCHEDULE.items()},
         beat_schedule_filename=str(env.data_dir / "celerybeat-schedule"),

@@ -285,7 +285,9 @@ class Topic(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["group", "-sticky", "-last_post_at"], name="topic_list_idx"),
+            # The topic list's order, to the last tie-break: its pages are read from it.
+            models.Index(fields=["group", "-sticky", "-last_post_at", "-id"],
+                         name="topic_list_page_idx"),
             models.Index(fields=["group", "normalized_subject", "last_post_at"]),
         ]
 

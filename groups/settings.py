@@ -61,7 +61,10 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "groups.wsgi.application"
 
-DATABASES = {"default": dj_database_url.parse(ENV.database_url, conn_max_age=60)}
+# Connections are kept a minute, and checked before reuse: after the database was
+# unreachable, a thread's dead connection is replaced instead of failing one request.
+DATABASES = {"default": dj_database_url.parse(ENV.database_url, conn_max_age=60,
+                                              conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web and messageserver processes read while the other writes;
     # IMMEDIATE transactions avoid "database is locked" upgrade deadlocks.

@@ -15,3 +15,5 @@ urlpatterns = [
     path("inbound/webhook", webhook.inbound_webhook, name="inbound_webhook"),
     path("", include("groups.web.urls")),
 ]
+
+handler500 = "groups.unavailable.page_error"  # a 503 page while the database is unreachable

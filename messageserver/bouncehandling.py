@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -95,6 +95,17 @@ def report_key(inbound: InboundMail) -> str:
     if mid and len(mid) <= 500 and mid.isprintable():
         return mid
     return "sha256:" + hashlib.sha256(inbound.raw).hexdigest()
+
+
+# How long a processed report is remembered. MTAs give up redelivering within
+# days (Postfix's maximal_queue_lifetime is 5 days); a month is ample.
+REPORT_MEMORY = timedelta(days=30)
+
+
+def forget_old_reports(now: datetime) -> int:
+    """Drop ProcessedReport rows no redelivery can need any more (run by housekeeping)."""
+    deleted, _ = ProcessedReport.objects.filter(at__lt=now - REPORT_MEMORY).delete()
+    return deleted
 
 
 def first_delivery(membership: Membership, inbound: InboundMail, kind: str) -> bool:

@@ -14,6 +14,7 @@ import os
 import random
 import socket
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -134,20 +135,48 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def release_own_claims() -> int:
+    """Rows this process claimed in a pass that failed (the database went away): pending again.
+
+    Only the dispatcher thread claims rows, so after a failed pass none of this
+    process's claims is in progress; without this they would wait CLAIM_TIMEOUT.
+    Karl may already have one of them (at least once: the in-flight window).
+    """
+    count = OutboxItem.objects.filter(state=OutboxItem.State.SENDING,
+                                      claimed_by=CLAIMER).update(state=OutboxItem.State.PENDING)
+    if count:
+        log.warning("took back %d outbox rows left claimed by a failed pass", count)
+    return count
+
+
 def run_dispatcher(stop: threading.Event, poll: float = 1.0) -> None:
-    """The messageserver's background loop: dispatch on every commit and every ``poll``."""
+    """The messageserver's background loop: dispatch on every commit and every ``poll``.
+
+    It never dies: while the database is unreachable each pass fails (logged
+    once, not every ``poll``) and the next one tries again.
+    """
     try:
         reclaim_orphans()
     except Exception:
         log.exception("could not take back orphaned outbox rows")
+    failing_since = 0.0
     while not stop.is_set():
         _wakeup.wait(poll)
         _wakeup.clear()
         try:
+            if failing_since:
+                release_own_claims()
             while dispatch_due() and not stop.is_set():
                 pass
         except Exception:
-            log.exception("outbox dispatch failed")
+            if not failing_since:
+                failing_since = time.monotonic()
+                log.exception("outbox dispatch failed; retrying every %.0fs", poll)
+        else:
+            if failing_since:
+                log.warning("outbox dispatch works again after %.1fs",
+                            time.monotonic() - failing_since)
+                failing_since = 0.0
         finally:
             close_old_connections()
 

@@ -15,3 +15,5 @@ urlpatterns = [
     path("health", api.health),
     path("metrics", api.metrics_view),
 ]
+
+handler500 = "groups.unavailable.api_error"  # JSON; 503 while the database is unreachable

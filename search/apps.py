@@ -1,8 +1,9 @@
 """Wires search into the platform when the app is installed: hooks and signals.
 
 - every archived message is indexed (a Celery task when a broker is
-  configured, else at once: in the archive's transaction for the database
-  backend, after commit for an external engine);
+  configured, at once if the broker cannot take it; else at once: in the
+  archive's transaction for the database backend, after commit for an
+  external engine); what a lost task missed, search.catchup indexes hourly;
 - a Message row deleted, or saved as ``deleted``, leaves the index;
 - the engine-specific schema is ensured after every migrate.
 """
@@ -59,10 +60,19 @@ def on_archived(message) -> None:
 
 
 def _queue(pk: int, app) -> None:
-    """Send the retried indexing task to the platform's workers."""
+    """Send the retried indexing task to the platform's workers, or index now.
+
+    When the broker cannot take the task (Redis down), the message is indexed
+    here and now rather than left out; a task lost after it was queued (Redis
+    restarted empty) is found by the hourly catch-up (search.catchup).
+    """
     from search.tasks import index_message
 
-    app.send_task(index_message.name, args=[pk])
+    try:
+        app.send_task(index_message.name, args=[pk])
+    except Exception as exc:
+        log.warning("could not queue the indexing of message %s (%s); indexing it now", pk, exc)
+        _index_now(pk)
 
 
 def _safe(func, pk: int, **kwargs) -> None:

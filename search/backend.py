@@ -28,6 +28,12 @@ MARK_END = "\x03"
 
 MAX_BODY_CHARS = 100_000  # what is indexed of one body; tsvector's limit is 1 MB
 
+# A search counts its matches up to COUNT_CAP and then only says "more than"
+# (a backend answers COUNT_CAP + 1), as big search sites do: counting, and
+# ranking, every match of a common word would cost time in proportion to the
+# archive. Twenty to a page, that is the 50 pages the website offers.
+COUNT_CAP = 1000
+
 
 @dataclass(frozen=True)
 class Query:
@@ -67,8 +73,17 @@ class Results:
     per_page: int = 20
 
     @property
+    def capped(self) -> bool:
+        """More matches than were counted: ``total`` is then COUNT_CAP + 1, "more than 1,000"."""
+        return self.total > COUNT_CAP
+
+    @property
+    def shown_total(self) -> int:
+        return min(self.total, COUNT_CAP)
+
+    @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return max(1, -(-self.shown_total // self.per_page))
 
 
 class SearchBackend(Protocol):
@@ -88,8 +103,17 @@ class SearchBackend(Protocol):
     def clear(self, group_id: int | None = None) -> None:
         """Forget everything, or one group's messages (before a reindex)."""
 
+    def missing(self, message_ids: list[int]) -> set[int]:
+        """Which of these message pks the index lacks (search.catchup indexes them)."""
+
     def search(self, query: Query) -> tuple[int, list[tuple[int, str]]]:
-        """(total, [(message pk, snippet with MARK_START/MARK_END)]) in rank order."""
+        """(total, [(message pk, snippet with MARK_START/MARK_END)]) in rank order.
+
+        ``total`` is exact up to COUNT_CAP; COUNT_CAP + 1 means "more". An
+        engine that cannot rank every match cheaply may then rank only COUNT_CAP
+        + 1 of them, the most recently archived first (as the database backends
+        do; see pg_fts and sqlite_fts for exactly which).
+        """
 
 
 def body_of(message: Message) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from groups.models import Message
 from search import querysyntax
-from search.backend import MARK_END, MARK_START, Query, author_of, body_of
+from search.backend import COUNT_CAP, MARK_END, MARK_START, Query, author_of, body_of
 
 # Plain-text markers: osmem and some OpenSearch versions mangle control characters.
 HL_START = "\u27e6hl\u27e7"
@@ -129,6 +129,13 @@ class ElasticBackend:
         _bulk(self.client, [{"_op_type": "delete", "_index": self.index_name,
                              "_id": message_id}])
 
+    def missing(self, message_ids: list[int]) -> set[int]:
+        self.ensure_index()
+        found = self.client.search(index=self.index_name, body={
+            "query": {"ids": {"values": [str(pk) for pk in message_ids]}},
+            "_source": False, "size": len(message_ids)})
+        return set(message_ids) - {int(hit["_id"]) for hit in found["hits"]["hits"]}
+
     def clear(self, group_id: int | None = None) -> None:
         self.ensure_index()
         match = {"match_all": {}} if group_id is None else {"term": {"group_id": group_id}}
@@ -164,7 +171,8 @@ class ElasticBackend:
             sort = [{"date": "desc"}]
         body = {
             "query": {"bool": {"must": must or [{"match_all": {}}], "filter": filters}},
-            "from": query.offset, "size": query.per_page, "track_total_hits": True,
+            "from": query.offset, "size": query.per_page,
+            "track_total_hits": COUNT_CAP + 1,  # "more than 1,000", as the database backends
             "sort": sort, "_source": False,
             "highlight": {"pre_tags": [HL_START], "post_tags": [HL_END],
                           "fields": {"body": {"fragment_size": 160, "number_of_fragments": 1,

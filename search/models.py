@@ -24,4 +24,9 @@ class Document(models.Model):
 
     class Meta:
         db_table = "search_document"
-        indexes = [models.Index(fields=["group", "date"], name="search_doc_group_date")]
+        indexes = [
+            models.Index(fields=["group", "date"], name="search_doc_group_date"),
+            # Searches with filters and no words: the newest first, or one author's.
+            models.Index(fields=["date"], name="search_doc_date"),
+            models.Index(fields=["author_email", "date"], name="search_doc_author_date"),
+        ]

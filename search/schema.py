@@ -10,9 +10,17 @@ and the RunSQL of a migration would otherwise never run there.
   body C) and a GIN index on it. Angle brackets are blanked first: mail is
   plain text, and PostgreSQL's parser would otherwise drop "<...>" as an HTML
   tag (and the text of a <script> element with it).
+- Both: a partial index of the deleted messages (ids only), so a search
+  leaves them out without joining every match to the message table.
 """
 
 from __future__ import annotations
+
+# Both engines: the few deleted messages, so filter_sql leaves them out with a
+# probe into this small index instead of a join to every matching message.
+COMMON = [
+    "CREATE INDEX IF NOT EXISTS search_message_deleted ON groups_message (id) WHERE deleted",
+]
 
 SQLITE = [
     """CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
@@ -36,6 +44,9 @@ SQLITE = [
     END""",
 ]
 
+PG_GIN_INDEX = "search_document_vector_gin"  # dropped and rebuilt around a whole reindex
+PG_GIN = f"CREATE INDEX IF NOT EXISTS {PG_GIN_INDEX} ON search_document USING gin (vector)"
+
 POSTGRESQL = [
     """ALTER TABLE search_document ADD COLUMN IF NOT EXISTS vector tsvector
         GENERATED ALWAYS AS (
@@ -43,12 +54,13 @@ POSTGRESQL = [
             setweight(to_tsvector('english', translate(coalesce(author, ''), '<>', '  ')), 'B') ||
             setweight(to_tsvector('english', translate(coalesce(body, ''), '<>', '  ')), 'C')
         ) STORED""",
-    "CREATE INDEX IF NOT EXISTS search_document_vector_gin ON search_document USING gin (vector)",
+    PG_GIN,
 ]
 
 
 def statements(vendor: str) -> list[str]:
-    return {"sqlite": SQLITE, "postgresql": POSTGRESQL}.get(vendor, [])
+    engine = {"sqlite": SQLITE, "postgresql": POSTGRESQL}.get(vendor)
+    return COMMON + engine if engine is not None else []
 
 
 def ensure(connection) -> None:

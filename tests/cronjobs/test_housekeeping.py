@@ -27,3 +27,19 @@ def test_expired_held_messages_are_expired_once(demo_group):
     out2 = StringIO()
     call_command("housekeeping", "--now", later, stdout=out2)
     assert out2.getvalue().startswith("0 held messages expired")
+
+
+def test_processed_bounce_reports_are_forgotten_after_a_month(demo_group):
+    """Redelivered reports are recognised for a month (bouncehandling), then the rows go."""
+    from groups.models import Membership, ProcessedReport
+
+    member = Membership.objects.filter(group=demo_group).first()
+    now = timezone.now()
+    ProcessedReport.objects.create(membership=member, report_id="<old@mta>", kind="bounce",
+                                   at=now - timedelta(days=31))
+    ProcessedReport.objects.create(membership=member, report_id="<new@mta>", kind="bounce",
+                                   at=now - timedelta(days=2))
+    out = StringIO()
+    call_command("housekeeping", "--now", now.isoformat(), stdout=out)
+    assert "1 old bounce reports forgotten" in out.getvalue()
+    assert list(ProcessedReport.objects.values_list("report_id", flat=True)) == ["<new@mta>"]

@@ -3,8 +3,10 @@
 ``Platform`` prepares a fresh DATA_DIR (and, when DATABASE_URL points at
 PostgreSQL, a fresh database of its own), runs the same management commands a
 user runs, starts web, smtpd, messageserver, karl and errord as `make run`
-would, and can kill -9 or restart any one of them. A real aiosmtpd server
-stands in for the outside world as Karl's relay and records what it receives.
+would, and can kill -9 or restart any one of them. The scheduler (Celery beat
+and a worker, the command runplatform supervises) starts only when a test asks
+for it by name: ``p.start("scheduler")``. A real aiosmtpd server stands in for
+the outside world as Karl's relay and records what it receives.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ SERVICES = {
     "messageserver": ["-m", "messageserver"],
     "karl": ["-m", "karl"],
     "errord": ["-m", "errord"],
+}
+# Started only by name (``p.start("scheduler")``): most tests need no Celery worker.
+OPTIONAL = {
+    "scheduler": ["-m", "cronjobs.scheduler"],
 }
 
 
@@ -138,22 +144,30 @@ class Platform:
         return result
 
     def start(self, *names: str) -> None:
+        log_sizes = {}
         for name in names or SERVICES:
-            log = open(self.root / f"{name}.log", "ab")
+            path = self.root / f"{name}.log"
+            log_sizes[name] = path.stat().st_size if path.exists() else 0
+            log = open(path, "ab")
             self.procs[name] = subprocess.Popen(
-                [sys.executable, *SERVICES[name]], cwd=PROJECT, env=self.env,
+                [sys.executable, *{**SERVICES, **OPTIONAL}[name]], cwd=PROJECT, env=self.env,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         for name in names or SERVICES:
-            self.wait_ready(name)
+            self.wait_ready(name, log_from=log_sizes[name])
 
-    def wait_ready(self, name: str, timeout: float = 30.0) -> None:
+    def wait_ready(self, name: str, timeout: float = 30.0, log_from: int = 0) -> None:
         deadline = time.monotonic() + timeout
         path = "/" if name == "web" else "/health"
         while time.monotonic() < deadline:
             proc = self.procs[name]
             if proc.poll() is not None:
                 raise AssertionError(f"{name} exited with {proc.returncode}:\n{self.log(name)}")
-            if name == "smtpd":
+            if name in OPTIONAL:  # a Celery worker has no port: it says "ready" in its log
+                with open(self.root / f"{name}.log", "rb") as fh:
+                    fh.seek(log_from)
+                    if b" ready." in fh.read():
+                        return
+            elif name == "smtpd":
                 import socket
 
                 try:

@@ -3,34 +3,21 @@
 Every fault or attack a test tries is recorded with ``outcomes.add(what, outcome)``;
 a test that fails is recorded as FAILED whatever it had recorded, so the table
 never shows an attack as handled when its test did not pass. The table is
-printed once, at the end of the session (``pytest_terminal_summary``).
+printed once, at the end of the run, by the tests.outcometable plugin.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import platform  # noqa: F401  (the same real-platform fixture)
-from tests.e2e.platform import SERVICES, Platform
-
-
-@dataclass
-class OutcomeTable:
-    """Rows of (area, what was tried, outcome), in the order the tests ran."""
-
-    rows: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def add(self, area: str, what: str, outcome: str) -> None:
-        self.rows.append((area, what, outcome))
-
-
-TABLE = OutcomeTable()
+from tests.e2e.platform import OPTIONAL, SERVICES, Platform
+from tests.outcometable import TABLE, OutcomeTable
 
 
 @pytest.fixture
@@ -40,6 +27,7 @@ def outcomes(request: pytest.FixtureRequest) -> OutcomeTable:
 
 
 AREAS = {"test_internal_apis": "internal API", "test_faults": "fault",
+         "test_database_down": "fault", "test_celery_faults": "fault",
          "test_mime_corpus": "odd MIME", "test_web_attacks": "web",
          "test_smtp_abuse": "SMTP abuse"}
 
@@ -66,22 +54,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> None:
     TABLE.add(area, item.name, message)
 
 
-def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
-    if not TABLE.rows:
-        return
-    widths = [max(len(r[i]) for r in [("area", "tried", "outcome"), *TABLE.rows])
-              for i in range(3)]
-    widths = [min(w, 60) for w in widths[:2]] + [widths[2]]
-    terminalreporter.section("reliability: faults and attacks tried")
-    line = "  ".join(h.ljust(w) for h, w in zip(("area", "tried", "outcome"), widths,
-                                                strict=True))
-    terminalreporter.write_line(line)
-    terminalreporter.write_line("  ".join("-" * w for w in widths))
-    for row in TABLE.rows:
-        terminalreporter.write_line("  ".join(c.ljust(w) for c, w in zip(row, widths,
-                                                                         strict=True)))
-
-
 @contextlib.contextmanager
 def shared_platform(root: Path, **env: str) -> Iterator[Platform]:
     """A platform for a whole module, with extra environment; its logs are shown at the end."""
@@ -92,7 +64,7 @@ def shared_platform(root: Path, **env: str) -> Iterator[Platform]:
         yield p
     finally:
         p.stop()
-        for name in SERVICES:
+        for name in {**SERVICES, **OPTIONAL}:
             log = p.log(name)
             if "Traceback" in log:
                 print(f"--- {name} log (has a traceback) ---\n{log[-3000:]}")

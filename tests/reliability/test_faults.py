@@ -7,30 +7,25 @@ nothing is archived or delivered twice beyond the in-flight window (a post
 whose 250 was lost in the crash is retried by its sender, as a real MTA does;
 Karl may repeat a delivery that was on the wire when it died).
 
-The senders behave like MTAs: a 4xx reply or a dropped connection means
-"try again shortly"; a 5xx would be a permanent refusal and fails the test.
+The senders and the checks are tests/reliability/stream.py's, shared with the
+other fault modules (database down, Redis down, the Celery worker killed).
 """
 
 from __future__ import annotations
 
 import smtplib
-import threading
 import time
 import uuid
-from collections import Counter
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 import httpx
 import pytest
 
-from tests.reliability.conftest import alive, query, shared_platform
+from tests.reliability.conftest import shared_platform
+from tests.reliability.stream import MEMBERS, Stream, check_nothing_lost, copies_of, make_group
 
 pytestmark = pytest.mark.e2e
 
-MEMBERS = ["alice@example.org", "bob@example.org", "carol@example.org"]
-SENDERS = 3
-POSTS_PER_SENDER = 8
 KARL_CONCURRENCY = 4  # bounds Karl's in-flight window, so duplicates are bounded too
 
 
@@ -38,117 +33,9 @@ KARL_CONCURRENCY = 4  # bounds Karl's in-flight window, so duplicates are bounde
 def steady(tmp_path_factory):
     with shared_platform(tmp_path_factory.mktemp("faults"),
                          KARL_CONCURRENCY=str(KARL_CONCURRENCY)) as p:
-        p.manage("creategroup", "steady", "--owner", MEMBERS[0])
-        p.manage("addmembers", "steady", *MEMBERS[1:])
+        make_group(p)
         p.start()
         yield p
-
-
-def norm(mid: str) -> str:
-    return mid.strip().strip("<>")
-
-
-@dataclass
-class Stream:
-    """Senders posting steadily to the group, retrying on 4xx and dropped connections."""
-
-    port: int
-    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    accepted: set[str] = field(default_factory=set)
-    retries: int = 0
-    permanent: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    threads: list[threading.Thread] = field(default_factory=list)
-
-    def start(self) -> Stream:
-        for i in range(SENDERS):
-            t = threading.Thread(target=self._sender, args=(i,), daemon=True)
-            t.start()
-            self.threads.append(t)
-        return self
-
-    def _sender(self, i: int) -> None:
-        for n in range(POSTS_PER_SENDER):
-            msg = EmailMessage()
-            msg["From"] = MEMBERS[i % len(MEMBERS)]
-            msg["To"] = "steady@groups.localhost"
-            msg["Subject"] = f"stream {self.tag} {i}.{n}"
-            mid = f"{self.tag}.{i}.{n}@stream.example"
-            msg["Message-ID"] = f"<{mid}>"
-            msg.set_content(f"Post {n} of sender {i} in stream {self.tag}.\n")
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with smtplib.SMTP("127.0.0.1", self.port, timeout=20) as smtp:
-                        smtp.send_message(msg)
-                    with self.lock:
-                        self.accepted.add(mid)
-                    break
-                except smtplib.SMTPResponseException as exc:
-                    if exc.smtp_code >= 500:
-                        with self.lock:
-                            self.permanent.append(f"{mid}: {exc.smtp_code} {exc.smtp_error!r}")
-                        break
-                except (smtplib.SMTPException, OSError):
-                    pass  # connection refused or dropped: the MTA keeps the message
-                with self.lock:
-                    self.retries += 1
-                if time.monotonic() > deadline:
-                    with self.lock:
-                        self.permanent.append(f"{mid}: never accepted in 60 s")
-                    break
-                time.sleep(0.2)
-            time.sleep(0.1)
-
-    def join(self) -> None:
-        for t in self.threads:
-            t.join(timeout=120)
-
-    @property
-    def total(self) -> int:
-        return SENDERS * POSTS_PER_SENDER
-
-
-def check_nothing_lost(p, stream: Stream, delivery_slack: int) -> dict[str, int]:
-    """Archive and deliveries against what was accepted; returns figures for the table."""
-    assert stream.permanent == [], stream.permanent
-    assert len(stream.accepted) == stream.total
-    rows = query(p, "select message_id from groups_message")
-    archived = Counter(norm(m) for (m,) in rows if stream.tag in m)
-    assert set(archived) == stream.accepted, set(stream.accepted) ^ set(archived)
-    archive_dupes = sum(archived.values()) - len(archived)
-    # a retry after a lost 250 is recognised by its Message-ID: never archived twice
-    assert archive_dupes == 0, f"{archive_dupes} posts archived twice"
-    want = sum(archived.values()) * len(MEMBERS)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        copies = copies_of(p, stream.tag)
-        if all(copies[(m, r)] >= archived[m] for m in archived for r in MEMBERS):
-            break
-        time.sleep(0.2)
-    time.sleep(0.5)  # a late duplicate would arrive by now
-    copies = copies_of(p, stream.tag)
-    missing = [(m, r) for m in archived for r in MEMBERS if copies[(m, r)] < archived[m]]
-    assert missing == [], f"never delivered: {missing[:5]}"
-    extra = sum(copies.values()) - want
-    assert extra <= delivery_slack, f"{extra} deliveries repeated (allowed {delivery_slack})"
-    assert alive(p) == []
-    return {"posts": len(archived), "retries": stream.retries, "archive_dupes": archive_dupes,
-            "deliveries": sum(copies.values()), "repeated": extra}
-
-
-def copies_of(p, tag: str) -> Counter:
-    """(Message-ID, recipient) -> copies the relay sink received, for one stream."""
-    out: Counter = Counter()
-    with p.sink.lock:
-        messages = list(p.sink.messages)
-    for m in messages:
-        head = m.data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
-        for line in head.split("\r\n"):
-            if line.lower().startswith("message-id:") and tag in line:
-                for rcpt in m.rcpt_tos:
-                    out[(norm(line.split(":", 1)[1]), rcpt)] += 1
-    return out
 
 
 def run_with_fault(p, name: str, down_for: float = 1.0) -> tuple[Stream, float]:

@@ -1,4 +1,4 @@
-"""manage.py housekeeping: expire held messages and send monthly guidelines (hourly job)."""
+"""manage.py housekeeping: expire held messages, send monthly guidelines, index what search lacks."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from cronjobs.housekeeping import run_housekeeping
 
 
 class Command(BaseCommand):
-    help = ("Expire held messages past their group's limit (telling each poster) and send "
-            "the monthly guidelines reminders that are due. Safe to run twice.")
+    help = ("Expire held messages past their group's limit (telling each poster), send "
+            "the monthly guidelines reminders that are due, and index recent messages the "
+            "search index lacks. Safe to run twice.")
 
     def add_arguments(self, parser):
         parser.add_argument("--now", help="Pretend it is this ISO time (for testing).")

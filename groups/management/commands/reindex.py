@@ -40,14 +40,15 @@ class Command(BaseCommand):
         with tqdm(total=total, unit="msg", desc="reindex", disable=no_progress) as bar:
             if isinstance(backend, DatabaseIndex):  # the text stays in the database
                 pks = messages.order_by("pk").values_list("pk", flat=True)
-                while True:
-                    ids = list(pks.filter(pk__gt=last)[:RANGE])
-                    if not ids:
-                        break
-                    done += backend.rebuild_range(ids[0], ids[-1],
-                                                  target.pk if target else None)
-                    last = ids[-1]
-                    bar.update(len(ids))
+                with backend.rebuilding(whole=target is None):
+                    while True:
+                        ids = list(pks.filter(pk__gt=last)[:RANGE])
+                        if not ids:
+                            break
+                        done += backend.rebuild_range(ids[0], ids[-1],
+                                                      target.pk if target else None)
+                        last = ids[-1]
+                        bar.update(len(ids))
             else:  # an external engine: bulk requests of whole documents
                 while True:
                     batch = list(messages.filter(pk__gt=last).order_by("pk")

@@ -14,14 +14,16 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 
 from groups.models import Attachment, Group, Hashtag, Membership, Message, Topic
 from groups.web import access, quoting
-from groups.web.pages import paginate
+from groups.web.pages import paginate, paginate_keys_first
 
 # Shown inline; anything else downloads, so an uploaded HTML file can't run as our page.
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "text/plain",
                 "application/pdf"}
+TOPIC_PER_PAGE = 50  # messages on one page of a topic
 
 
 def directory(request: HttpRequest) -> HttpResponse:
@@ -57,7 +59,11 @@ def topics(request: HttpRequest, group_name: str) -> HttpResponse:
     tag = request.GET.get("hashtag", "").lstrip("#").strip()
     if tag:
         hashtag = get_object_or_404(Hashtag, group=v.group, name__iexact=tag)
-    page = paginate(request, topic_list(v.group, hashtag))
+    # The list shows only who posted last: the bodies of the joined messages stay behind.
+    topics = topic_list(v.group, hashtag).defer(
+        "first_message__body_text", "first_message__body_html", "last_message__body_text",
+        "last_message__body_html")
+    page = paginate_keys_first(request, topics)
     return render(request, "groups/topics.html", {
         "v": v, "group": v.group, "page": page, "hashtag": hashtag,
         "hashtags": Hashtag.objects.filter(group=v.group)})
@@ -69,8 +75,9 @@ def topic(request: HttpRequest, group_name: str, topic_id: int) -> HttpResponse:
                                   group=v.group, pk=topic_id)
     messages = (Message.objects.filter(topic=the_topic, deleted=False)
                 .prefetch_related("attachments").order_by("date", "number"))
-    page = paginate(request, messages, per_page=50)
-    shown = [(m, quoting.segments(m.body_text)) for m in page]
+    page = paginate_keys_first(request, messages, per_page=TOPIC_PER_PAGE)
+    permalink = numbered_url("message", v.group.name)
+    shown = [(m, quoting.segments(m.body_text), permalink(m.number)) for m in page]
     preference = None
     if v.is_member:
         preference = v.membership.topic_prefs.filter(topic=the_topic).values_list(
@@ -78,6 +85,16 @@ def topic(request: HttpRequest, group_name: str, topic_id: int) -> HttpResponse:
     return render(request, "groups/topic.html", {
         "v": v, "group": v.group, "topic": the_topic, "page": page, "shown": shown,
         "preference": preference})
+
+
+def numbered_url(viewname: str, group_name: str):
+    """number -> URL of that numbered message's ``viewname``, reversing only once.
+
+    A topic page links each of its 50 messages; reverse() costs ~50 µs a call.
+    """
+    sentinel = "987654321"
+    head, tail = reverse(viewname, args=[group_name, int(sentinel)]).split(sentinel)
+    return lambda number: f"{head}{int(number)}{tail}"
 
 
 def message(request: HttpRequest, group_name: str, number: int) -> HttpResponse:
