@@ -3,6 +3,7 @@
     python bench/bench_archive.py                 # 1,000,000 messages, SQLite and PostgreSQL
     python bench/bench_archive.py --quick         # 100,000 messages (what `make bench` runs)
     python bench/bench_archive.py --messages 300000 --backends postgres --keep
+    python bench/bench_archive.py --reuse         # measure again what --keep left
 
 For each database (a fresh SQLite file in a temporary DATA_DIR; a fresh
 PostgreSQL database ``groups_bench`` on BENCH_PG_URL's server, skipped with a
@@ -296,7 +297,7 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def run_one(vendor: str, n_messages: int, n_groups: int, repeat: int) -> None:
+def run_one(vendor: str, n_messages: int, n_groups: int, repeat: int, reuse: bool) -> None:
     import django
     from django.conf import settings
 
@@ -305,9 +306,8 @@ def run_one(vendor: str, n_messages: int, n_groups: int, repeat: int) -> None:
     settings.ALLOWED_HOSTS = ["*"]
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
 
-    import search
+    from groups.models import Message
 
     call_command("migrate", verbosity=0)
     label = f"[{vendor}]"
@@ -324,6 +324,42 @@ def run_one(vendor: str, n_messages: int, n_groups: int, repeat: int) -> None:
             last[0] = now
             say(line)
 
+    info = _kept_archive(n_messages) if reuse else None
+    if info is not None:
+        say(f"reused the kept archive of {n_messages:,} messages ({info['topics']:,} topics): "
+            "no generation or indexing figures")
+    elif Message.objects.exists():
+        raise SystemExit(f"{label} the kept archive is not {n_messages:,} indexed messages "
+                         "(another size, or an interrupted run): run once without --reuse")
+    else:
+        info = build(say, progress, n_messages, n_groups)
+    measure_search(say, repeat)
+    measure_pages(say, info, repeat)
+
+
+def _kept_archive(n_messages: int) -> dict | None:
+    """What generate() would return, from an archive a --keep run left, if it is whole."""
+    from groups.models import Group, Message, Topic, User
+    from search.models import Document
+
+    if Message.objects.count() != n_messages or Document.objects.count() != n_messages:
+        return None
+    User.objects.filter(username="benchmember").delete()  # measure_search makes it anew
+    biggest = (Group.objects.filter(privacy=Group.Privacy.PUBLIC, name__startswith="g")
+               .order_by("-last_message_number", "name")
+               .values("name", "last_message_number")[0])
+    return {"biggest": biggest["name"], "biggest_count": biggest["last_message_number"],
+            "topics": Topic.objects.count()}
+
+
+def build(say: Callable[[str], None], progress: Callable[[str], None], n_messages: int,
+          n_groups: int) -> dict:
+    """Generate the archive, index it with the real command, and print both rates."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    import search
+
     t = time.perf_counter()
     info = generate(n_messages, n_groups, progress)
     gen_s = time.perf_counter() - t
@@ -338,8 +374,7 @@ def run_one(vendor: str, n_messages: int, n_groups: int, repeat: int) -> None:
     say(f"indexing ({search.get_backend().name}): {idx_s:.1f}s = {n_messages / idx_s:,.0f} "
         f"msg/s; ratio to bulk generation {gen_s / idx_s:.2f}")
     _settle(connection, ("search_document",))
-    measure_search(say, repeat)
-    measure_pages(say, info, repeat)
+    return info
 
 
 def measure_search(say: Callable[[str], None], repeat: int) -> None:
@@ -415,15 +450,19 @@ def measure_pages(say: Callable[[str], None], info: dict, repeat: int) -> None:
             f"ratio {_pct(ms, 50) / max(_pct(ref, 50), 0.01):.2f}; target < 50 ms")
 
 
-def _fresh_pg_database(url: str) -> str:
-    """Drop and create the bench database; the problem as text when the server is unreachable."""
+def _pg_database(url: str, fresh: bool) -> str:
+    """Create the bench database (dropped first when ``fresh``); the problem as text, if any."""
     try:
         import psycopg
 
         base, name = url.rsplit("/", 1)
         with psycopg.connect(base + "/postgres", autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                  [name]).fetchone()
+            if exists and fresh:
+                conn.execute(f'DROP DATABASE "{name}"')
+            if fresh or not exists:
+                conn.execute(f'CREATE DATABASE "{name}"')
         return ""
     except Exception as exc:
         return str(exc)
@@ -438,6 +477,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK:,} messages")
     parser.add_argument("--keep", action="store_true",
                         help="keep the SQLite file and the PostgreSQL database afterwards")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure again on an archive kept by --keep (same size): "
+                             "no generation or indexing figures then")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -445,7 +487,7 @@ def main(argv: list[str]) -> int:
     if args.messages < 1000 or args.groups < 1 or args.repeat < 1:
         parser.error("--messages must be at least 1000, --groups and --repeat at least 1")
     if args.one:
-        run_one(args.one, args.messages, args.groups, args.repeat)
+        run_one(args.one, args.messages, args.groups, args.repeat, args.reuse)
         return 0
     size = "full size" if args.messages >= FULL else "reduced size (--messages or --quick)"
     print(f"archive benchmark at {args.messages:,} messages in {args.groups:,} groups: {size}",
@@ -454,15 +496,22 @@ def main(argv: list[str]) -> int:
     for vendor in [b.strip() for b in args.backends.split(",") if b.strip()]:
         if vendor not in ("sqlite", "postgres"):
             parser.error(f"unknown backend {vendor!r} (sqlite, postgres)")
-        tmp = tempfile.mkdtemp(prefix="bench-archive-")
+        keep = args.keep or args.reuse
+        if keep:  # a fixed place, so that --reuse finds it
+            tmp = str(Path(tempfile.gettempdir()) / f"bench-archive-{vendor}-{args.messages}")
+            os.makedirs(tmp, exist_ok=True)
+        else:
+            tmp = tempfile.mkdtemp(prefix="bench-archive-")
         env = dict(os.environ, DATA_DIR=tmp, DJANGO_SETTINGS_MODULE="groups.settings",
                    PYTHONPATH=str(ROOT))
         for name in ("ELASTICSEARCH_URL", "REDIS_URL"):  # the database's own search, inline
             env.pop(name, None)
         if vendor == "sqlite":
             env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
+            if not args.reuse:
+                Path(tmp, "bench.sqlite3").unlink(missing_ok=True)
         else:
-            problem = _fresh_pg_database(PG_URL)
+            problem = _pg_database(PG_URL, fresh=not args.reuse)
             if problem:
                 print(f"[postgres] skipped: {PG_URL} unreachable ({problem.strip()})")
                 continue
@@ -470,11 +519,12 @@ def main(argv: list[str]) -> int:
         start = time.monotonic()
         code = subprocess.call([sys.executable, __file__, "--one", vendor, "--messages",
                                 str(args.messages), "--groups", str(args.groups), "--repeat",
-                                str(args.repeat)], env=env, cwd=ROOT)
+                                str(args.repeat), *(["--reuse"] if args.reuse else [])],
+                               env=env, cwd=ROOT)
         print(f"[{vendor}] wall time {time.monotonic() - start:.0f}s (exit {code})", flush=True)
         failed += code != 0
-        if args.keep:
-            print(f"[{vendor}] kept: {env['DATABASE_URL']}")
+        if keep:
+            print(f"[{vendor}] kept: {env['DATABASE_URL']} (--reuse measures it again)")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failed else 0
