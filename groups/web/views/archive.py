@@ -92,8 +92,8 @@ def numbered_url(viewname: str, group_name: str):
 
     A topic page links each of its 50 messages; reverse() costs ~50 µs a call.
     """
-    sentinel = "987654321"
-    head, tail = reverse(viewname, args=[group_name, int(sentinel)]).split(sentinel)
+    sentinel = "987654321"  # the last occurrence: a group's name may hold those digits too
+    head, tail = reverse(viewname, args=[group_name, int(sentinel)]).rsplit(sentinel, 1)
     return lambda number: f"{head}{int(number)}{tail}"
 
 
