@@ -16,7 +16,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+# Real-world mail, feeds and archives, with their sources and licences (corpora/README.md).
+# Every test reads them through this one path.
+CORPORA = Path(__file__).resolve().parent / "corpora"
 
 
 def mail(name: str) -> bytes:

@@ -1,4 +1,4 @@
-"""The shared bounce corpus and how we score the parser on it (used by the tests).
+"""The bounce corpus (tests/corpora/bounces) and how we score the parser on it (used by the tests).
 
 Scoring follows the corpus README: a bounce file counts as found when the parser
 reports as many failed recipients as expected and every known address among them
@@ -15,31 +15,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from messageserver.bounces import BounceReport, parse_bounce
+from tests.conftest import CORPORA
 
 
-def corpus_dir() -> Path | None:
-    """../shared/corpora/bounces next to the project, or BOUNCE_CORPUS; None if absent."""
+def corpus_dir() -> Path:
+    """tests/corpora/bounces, or BOUNCE_CORPUS to score another folder of the same layout."""
     if os.environ.get("BOUNCE_CORPUS"):
         return Path(os.environ["BOUNCE_CORPUS"])
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "corpora" / "bounces"
-        if (candidate / "expected.jsonl").exists():
-            return candidate
-    return None
+    return CORPORA / "bounces"
 
 
 def load_expected() -> list[dict]:
     base = corpus_dir()
-    if base is None:
-        return []
     with open(base / "expected.jsonl", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
 
 def parse_file(entry: dict) -> BounceReport:
     base = corpus_dir()
-    assert base is not None
     return parse_bounce((base / entry["file"]).read_bytes())
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import io
 import json
 
-import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tests.bounces.corpus import corpus_dir
 
 BASE = corpus_dir()
-pytestmark = pytest.mark.skipif(BASE is None, reason="bounce corpus (shared/corpora) not found")
 
 
 def _run(*files: str) -> tuple[list[dict], str, BaseException | None]:

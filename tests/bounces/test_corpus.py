@@ -1,4 +1,4 @@
-"""The bounce parser against the shared corpus (../shared/corpora/bounces).
+"""The bounce parser against the bounce corpus (tests/corpora/bounces).
 
 One test per expected.jsonl line, then a summary that prints precision and recall
 per source and asserts the targets from issue 6: the failed address found for at
@@ -15,7 +15,6 @@ import pytest
 from tests.bounces.corpus import load_expected, pair_recipients, parse_file, score
 
 ENTRIES = load_expected()
-pytestmark = pytest.mark.skipif(not ENTRIES, reason="bounce corpus (shared/corpora) not found")
 
 _DELAY = ("Sisimai counts this delay notice (Action: delayed, 'will retry') as an expired "
           "bounce; our contract says a delay warning yields no failed recipient")

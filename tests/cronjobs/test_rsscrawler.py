@@ -1,4 +1,4 @@
-"""rsscrawler against a real local HTTP server serving the real feeds of the shared corpus."""
+"""rsscrawler against a real local HTTP server serving the real feeds of tests/corpora/feeds."""
 
 from __future__ import annotations
 

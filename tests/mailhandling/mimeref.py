@@ -1,4 +1,4 @@
-"""What mail-parser's reference parse (../shared/corpora/mime/NNN.json) says about a message."""
+"""What mail-parser's reference parse (tests/corpora/mime/NNN.json) says about a message."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Bounces and complaints at the VERP address, end to end through the inbound pipeline.
 
-Real reports from ../shared/corpora/bounces are delivered to the bounce address
+Real reports from tests/corpora/bounces are delivered to the bounce address
 of a copy we really queued (taken from the fan-out job), as an MTA would.
 """
 

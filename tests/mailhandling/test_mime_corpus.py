@@ -1,4 +1,4 @@
-"""Every odd message of ../shared/corpora/mime goes through the post path and the archive.
+"""Every odd message of tests/corpora/mime goes through the post path and the archive.
 
 Each is either archived with its attachments (files on disk, rows pointing at
 them) or refused with a reason; never an exception, never silently lost.

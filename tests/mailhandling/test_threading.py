@@ -1,6 +1,6 @@
 """Threading on real list archives, and Groups.io's subject windows.
 
-Every mbox in ../shared/corpora/archives is imported in date order through the
+Every mbox in tests/corpora/archives is imported in date order through the
 archive path; then each message is checked against the rules: it joins the
 topic of the first message its In-Reply-To/References name that was already
 archived; failing that, a topic with the same cleaned subject active within

@@ -1,4 +1,4 @@
-"""importmbox and exportmbox on the real archives in ../shared/corpora/archives.
+"""importmbox and exportmbox on the real archives in tests/corpora/archives.
 
 Counts and Message-IDs are checked against the corpus's expected.jsonl; topics
 against the threads imaptest expects; and a group exported and imported again
