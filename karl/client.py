@@ -1,4 +1,4 @@
-"""The one way other processes talk to Karl (DESIGN.md: nobody builds Karl's URLs by hand).
+"""The one way other processes talk to Karl (docs/design.md: nobody builds Karl's URLs by hand).
 
 Synchronous (httpx) because its callers are Django code and management
 commands. ``KarlError`` carries the HTTP status and the JSON body (a 422

@@ -1,4 +1,4 @@
-"""What an address at GROUPS_DOMAIN means: the table in DESIGN.md, in code.
+"""What an address at GROUPS_DOMAIN means: the table in docs/design.md, in code.
 
 ``parse(address)`` turns ``NAME+command+token@domain`` into a Destination; it
 does not look at the database. ``resolve`` adds the group lookup, and is what

@@ -1,4 +1,4 @@
-"""messageserver's JSON API (served by messageserver/server.py, see DESIGN.md).
+"""messageserver's JSON API (served by ``python -m messageserver``, see docs/design.md).
 
 Thin views: check the token, validate the body, call the pipeline, map the
 domain outcome to an HTTP status. Every error is a JSON object naming what

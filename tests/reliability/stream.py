@@ -1,7 +1,7 @@
 """A steady stream of posts from MTA-like senders, and the check that nothing was lost.
 
 The fault tests share it: senders post to a group while something breaks,
-and afterwards ``check_nothing_lost`` proves what DESIGN.md promises: every
+and afterwards ``check_nothing_lost`` proves what docs/design.md promises: every
 post that got a 250 is archived once and delivered to every member, with
 repeats only within the in-flight window the test allows.
 

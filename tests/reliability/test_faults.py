@@ -1,7 +1,7 @@
 """Faults under a steady stream of posts: kill -9 of each process, and messageserver down.
 
 One platform for the module; each test breaks one process while a few
-senders post steadily, brings it back, and proves what DESIGN.md promises:
+senders post steadily, brings it back, and proves what docs/design.md promises:
 every post that got a 250 is archived and delivered to every member, and
 nothing is archived or delivered twice beyond the in-flight window (a post
 whose 250 was lost in the crash is retried by its sender, as a real MTA does;
