@@ -65,7 +65,7 @@ class GroupsHandler:
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
         try:
             answer = await self.client.inbound(envelope.mail_from or "", envelope.rcpt_tos,
-                                               data, peer=peer)
+                                               data, peer=peer, helo=session.host_name or "")
         except MessageServerUnavailable as exc:
             log.warning("hand-off to messageserver failed: %s", exc)
             metrics.REJECTED.labels(reason="backend_unavailable").inc()
