@@ -219,7 +219,9 @@ def check_dkim(raw: bytes) -> tuple[DkimResult, ...]:
             result, comment = ("pass" if ok else "fail"), ""
         except TempFail as exc:
             result, comment = "temperror", str(exc)
-        except dkim.DKIMException as exc:
+        except dkim.ValidationError as exc:  # e.g. the body hash: the signature fails
+            result, comment = "fail", str(exc)
+        except dkim.DKIMException as exc:  # a malformed signature or message
             result, comment = "permerror", str(exc)
         fields = getattr(verifier, "signature_fields", None) or {}
         results.append(DkimResult(
