@@ -253,7 +253,7 @@ def _ask_delivery(req: Request, m: Membership, mode: str, label: str) -> Outcome
     address = confirm_address(req.group, token)
     req.answer("confirm_delivery", f"confirm delivery {mode} for {m.email}", to=m.email,
                reply_to=address, membership=m, confirm_address=address,
-               delivery_label=label)
+               confirm_url=links.confirm_delivery_url(token), delivery_label=label)
     return outcomes.accepted(
         reason=f"{mode}: confirmation sent to {m.email} (the sender is not authenticated)")
 
@@ -370,15 +370,26 @@ def _confirm_unsubscribe(req: Request, m: Membership) -> Outcome:
     return outcomes.accepted(reason=f"{m.email} unsubscribed")
 
 
-def _confirm_delivery(req: Request, m: Membership, mode: str) -> Outcome:
-    """The member confirmed (by reply, so the token reached their mailbox) a delivery change."""
+def confirmed_delivery(m: Membership, mode: str) -> bool:
+    """Carry out a delivery change its member confirmed (by reply or by the signed link).
+
+    The one step both confirmations take: an active member only, and the
+    member hears of it as after a command. False when nothing was changed.
+    """
     taken = Membership.objects.filter(pk=m.pk, status=Membership.Status.ACTIVE).update(
         delivery=mode)
     if not taken:
+        return False
+    m.delivery = mode
+    if may_answer(m.email):
+        notices.send("delivery_changed", m.group, m.email, f"delivery {mode} for {m.email}",
+                     membership=m, delivery_label=Membership.Delivery(mode).label)
+    return True
+
+
+def _confirm_delivery(req: Request, m: Membership, mode: str) -> Outcome:
+    """The member confirmed by reply (so the token reached their mailbox) a delivery change."""
+    if not confirmed_delivery(m, mode):
         return req.refuse(f"{m.email} is not an active member of {req.group.display_title} "
                           "any more; nothing was changed.", "confirm")
-    m.delivery = mode
-    label = Membership.Delivery(mode).label
-    req.answer("delivery_changed", f"delivery {mode} for {m.email}", to=m.email,
-               membership=m, delivery_label=label)
     return outcomes.accepted(reason=f"delivery is now {mode} (confirmed)")

@@ -241,3 +241,24 @@ def test_members_of_a_hidden_group_still_post(groups):
     outcome = deliver("olga@good.test", "club@groups.localhost",
                       message("olga@good.test", "club@groups.localhost"))
     assert outcome.kind == "accepted"
+
+
+def test_unauthenticated_digest_is_confirmed_by_its_link(groups):
+    """The confirmation's web link: a GET (a mail scanner) changes nothing, the POST does."""
+    town = groups[1]
+    deliver("mallory@quiet.test", "town+digest@groups.localhost",
+            message("bob@quiet.test", "town+digest@groups.localhost"))
+    [ask] = notices_to("bob@quiet.test")
+    [url] = [w for w in ask.get_content().split() if "/confirm/delivery/" in w]
+    path = url.removeprefix("http://testserver")
+    client = Client()
+    page = client.get(path)
+    assert page.status_code == 200 and b"Full-featured digest" in page.content
+    bob = Membership.objects.get(group=town, email="bob@quiet.test")
+    assert bob.delivery == Membership.Delivery.INDIVIDUAL
+    assert client.post(path).status_code == 200
+    bob.refresh_from_db()
+    assert bob.delivery == Membership.Delivery.DIGEST
+    assert [n["Subject"] for n in notices_to("bob@quiet.test")][-1].endswith(
+        "Full-featured digest")
+    assert client.get(path.replace("/confirm/delivery/", "/confirm/delivery/x")).status_code == 400
