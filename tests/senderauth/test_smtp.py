@@ -93,6 +93,7 @@ raw = bytes(Message.objects.get(group__name='club', subject='Agenda').raw.data)
 out = email.message_from_bytes(raw).get_all('Authentication-Results')""")
     assert header.startswith("groups.localhost;") and "spf=pass" in header
     assert "dmarc=pass" in header and "header.from=good.test" in header
+    assert "smtp.helo=mx.good.test" in header  # smtpd passed on the HELO name
 
     # p=reject with a broken DKIM signature: refused at DATA, naming DMARC
     broken = tamper(sign(message("sue@strict.test", club, "Broken"), "strict.test", keys))
