@@ -66,6 +66,14 @@ def enabled() -> bool:
     return env_bool("SENDER_AUTH", True)
 
 
+def describe() -> str:
+    """The settings in one line, for the start-up log; parsing them raises on a typo."""
+    if not enabled():
+        return "OFF (SENDER_AUTH=off: no sender is checked; never on a public MTA)"
+    server = dnslookup.current().resolver.nameservers
+    return f"on, DNS {server[0] if server else 'system'} (cache {dnslookup.current().cache_ttl:.0f} s)"
+
+
 @dataclass(frozen=True)
 class DkimResult:
     result: str  # pass | fail | neutral | temperror | permerror
