@@ -126,3 +126,44 @@ def test_sender_auth_setting_is_parsed_strictly(monkeypatch, value):
 def test_sender_auth_is_on_unless_switched_off(monkeypatch):
     monkeypatch.delenv("SENDER_AUTH", raising=False)
     assert senderauth.enabled()
+
+
+def test_arc_chain_is_verified_and_recorded(sender_auth, keys):
+    """A forwarder (good.test) sealed the message: arc=pass in our header (recorded only)."""
+    import dkim
+
+    from tests.senderauth.conftest import SELECTOR
+
+    raw = (b"Authentication-Results: relay.good.test; spf=pass smtp.mailfrom=quiet.test\r\n"
+           + message("ned@quiet.test", TO))
+    seal = dkim.arc_sign(raw, SELECTOR.encode(), b"good.test", keys["good.test"].private_pem,
+                         b"relay.good.test")
+    sealed = b"".join(seal) + raw
+    verdict = _check(sealed, "ned@quiet.test")
+    assert verdict.arc == "pass" and not verdict.authenticated  # no sealer is trusted
+    assert "arc=pass" in senderauth.header(verdict, "groups.localhost")
+    broken = _check(tamper(sealed), "ned@quiet.test")
+    assert broken.arc == "fail"
+
+
+def test_a_silent_server_costs_one_timeout_then_answers_from_the_cache():
+    """Lookups are time-limited, and a failure is remembered (not asked again per message)."""
+    import time
+
+    from messageserver.dnslookup import CachedDNS, TempFail
+    from tests.dnszone import ZoneResolver, nameserver, start_dns_server
+
+    server = start_dns_server(ZoneResolver({}, silent={"slow.test"}))
+    try:
+        dns = CachedDNS(nameserver(server), timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(TempFail):
+            dns.txt("slow.test")
+        assert time.monotonic() - started < 2
+        started = time.monotonic()
+        with pytest.raises(TempFail):
+            dns.txt("slow.test")
+        assert time.monotonic() - started < 0.1
+        assert dns.txt("nothing-here.test") == []
+    finally:
+        server.stop()
