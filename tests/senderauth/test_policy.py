@@ -262,3 +262,23 @@ def test_unauthenticated_digest_is_confirmed_by_its_link(groups):
     assert [n["Subject"] for n in notices_to("bob@quiet.test")][-1].endswith(
         "Full-featured digest")
     assert client.get(path.replace("/confirm/delivery/", "/confirm/delivery/x")).status_code == 400
+
+
+def test_webhook_mail_is_checked_without_spf_on_the_providers_address(groups):
+    """The webhook's client is the provider, not the sender's MTA: no SPF pass from it."""
+    raw = message("olga@good.test", "club@groups.localhost")
+    [(_, outcome)] = pipeline.handle_inbound("olga@good.test", ["club@groups.localhost"], raw,
+                                             via="webhook", peer=PEER)
+    # only DKIM could have vouched for it, it is unsigned, and good.test says p=reject
+    assert (outcome.kind, outcome.status) == ("rejected", "5.7.1")
+    assert "spf=none" in outcome.reason
+
+
+def test_web_posts_and_bounces_are_not_checked(groups):
+    raw, verdict = pipeline.authenticate(b"From: x@quiet.test\r\n\r\nhi\r\n", "",
+                                         ["bounce+abc-def@groups.localhost"], via="smtp",
+                                         peer=PEER, helo="mx")
+    assert verdict is None and not raw.startswith(b"Authentication-Results")
+    _, verdict = pipeline.authenticate(b"From: x@quiet.test\r\n\r\nhi\r\n", "x@quiet.test",
+                                       ["town@groups.localhost"], via="web", peer="", helo="")
+    assert verdict is None
