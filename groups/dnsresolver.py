@@ -1,6 +1,7 @@
 """Which DNS server a process asks: one parser for the *_NAMESERVER settings, one resolver maker.
 
-DMARC policy lookups (messageserver) and direct MX delivery (Karl) both let an
+Sender authentication and DMARC policy lookups (messageserver.dnslookup, one
+cached resolver for SPF, DKIM, ARC and DMARC) and direct MX delivery (Karl) let an
 operator, or a test, point them at one server with ``HOST[:PORT]``. The
 setting is parsed here, strictly, so a typo stops the process at start-up with
 the setting's name in the message instead of failing every lookup later.

@@ -82,6 +82,11 @@ def confirm_subscription_url(membership_id: int) -> str:
     return _signed_link("confirm_subscription", tokens.make(tokens.CONFIRM_SUBSCRIBE, membership_id))
 
 
+def confirm_delivery_url(token: str) -> str:
+    """The web twin of a delivery confirmation's reply address (same CONFIRM_DELIVERY token)."""
+    return _signed_link("confirm_delivery", token)
+
+
 def restore_membership_url(membership_id: int, days: int = 3) -> str:
     return _signed_link("restore_membership", tokens.make(tokens.RESTORE, membership_id, ttl=days * 86400))
 

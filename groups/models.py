@@ -50,6 +50,12 @@ class Group(models.Model):
         REJECT = "reject", "Reject with a notice"
         HOLD = "hold", "Hold for moderation"
 
+    class UnauthenticatedPolicy(models.TextChoices):
+        AUTO = "auto", "Hold if the group is private or closed, otherwise accept"
+        ACCEPT = "accept", "Accept"
+        HOLD = "hold", "Hold for moderation"
+        REJECT = "reject", "Refuse"
+
     class ReplyTo(models.TextChoices):
         GROUP = "group", "Reply to the group"
         SENDER = "sender", "Reply to the sender"
@@ -81,6 +87,11 @@ class Group(models.Model):
     nonmember_policy = models.CharField(
         max_length=20, choices=NonMemberPolicy.choices, default=NonMemberPolicy.REJECT
     )
+    unauthenticated_policy = models.CharField(
+        max_length=20, choices=UnauthenticatedPolicy.choices, default=UnauthenticatedPolicy.AUTO,
+        verbose_name="Posts whose sender is not authenticated",
+        help_text="Mail whose From domain vouches for it by neither SPF nor DKIM (see "
+                  "docs/security.md, Sender authentication).")
     reply_to = models.CharField(max_length=20, choices=ReplyTo.choices, default=ReplyTo.GROUP)
     dmarc_handling = models.CharField(
         max_length=20, choices=DmarcHandling.choices, default=DmarcHandling.AUTO
@@ -504,6 +515,7 @@ class NoticeTemplate(models.Model):
         CONFIRM_UNSUBSCRIBE = "confirm_unsubscribe", "Confirm unsubscription"
         PENDING_OWNER = "pending_owner", "Subscription pending (to owners)"
         DELIVERY_CHANGED = "delivery_changed", "Delivery changed"
+        CONFIRM_DELIVERY = "confirm_delivery", "Confirm a delivery change"
         COMMAND_REFUSED = "command_refused", "Command refused"
         COMMAND_DONE = "command_done", "Command done"
         OWNER_FORWARD = "owner_forward", "Message to the owners"

@@ -82,3 +82,4 @@ CONFIRM_SUBSCRIBE = "confirm-subscribe"  # parts: membership id
 MUTE_TOPIC = "mute-topic"  # parts: membership id, topic id
 RESTORE = "restore"  # parts: membership id (expires)
 CONFIRM_EMAIL = "confirm-email"  # parts: user id (expires)
+CONFIRM_DELIVERY = "confirm-delivery"  # parts: membership id, delivery mode (expires)

@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     # After Django configured logging (which replaces the root handlers).
     install_reporting("messageserver")
     log = logging.getLogger("messageserver")
+    from messageserver import senderauth
+
+    log.info("sender authentication: %s", senderauth.describe())  # a typo in it stops us here
 
     stop = threading.Event()
     dispatcher = threading.Thread(target=outbox.run_dispatcher, args=(stop,), daemon=True,

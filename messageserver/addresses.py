@@ -21,6 +21,10 @@ TOKEN_COMMANDS = frozenset({"approve", "reject", "confirm"})
 BOUNCE_LOCALPART = "bounce"
 
 
+class NoSuchGroup(UnknownRecipient):
+    """A well-formed group address whose group does not exist."""
+
+
 @dataclass(frozen=True)
 class Destination:
     kind: str  # post | command | moderation | confirm | bounce
@@ -71,5 +75,5 @@ def resolve(address: str) -> tuple[Destination, object | None]:
         return dest, None
     group = Group.objects.filter(name=dest.group).first()
     if group is None:
-        raise UnknownRecipient(f"no group named {dest.group}")
+        raise NoSuchGroup(f"no group named {dest.group}")
     return dest, group

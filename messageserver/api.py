@@ -104,7 +104,8 @@ def inbound(request: HttpRequest, body: dict) -> HttpResponse:
     raw = _b64(body.get("data_b64"), "data_b64")
     results = pipeline.handle_inbound(mail_from, rcpts, raw,
                                       via=_str(body, "via", required=False, default="smtp"),
-                                      peer=_str(body, "peer", required=False))
+                                      peer=_str(body, "peer", required=False),
+                                      helo=_str(body, "helo", required=False))
     out = [{"rcpt": r, **o.as_dict(), "code": 250 if o.accepted else 550}
            for r, o in results]
     taken = [o for _, o in results if o.accepted]
@@ -114,7 +115,9 @@ def inbound(request: HttpRequest, body: dict) -> HttpResponse:
             reason = f"message held for moderation: {taken[0].reason}"
     else:
         first = results[0][1]
-        code, status, reason = 550, first.status or "5.7.1", first.reason
+        status = first.status or "5.7.1"
+        # a temporary refusal (4.x.x: DNS failure while authenticating) asks for a retry
+        code, reason = (451 if status.startswith("4") else 550), first.reason
     return JsonResponse({"code": code, "status": status, "reason": reason, "results": out})
 
 

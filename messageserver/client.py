@@ -67,7 +67,7 @@ class MessageServerClient:
         return self._call("POST", "/v1/recipients/check", {"address": address})
 
     def inbound(self, mail_from: str, rcpt_tos: list[str], data: bytes,
-                peer: str = "", via: str = "smtp") -> dict[str, Any]:
+                peer: str = "", via: str = "smtp", helo: str = "") -> dict[str, Any]:
         """Hand over one received message; returns only once it is durably accepted.
 
         Response: ``{"code": 250|550|..., "reason": str, "results": [{"rcpt", "outcome",
@@ -78,6 +78,7 @@ class MessageServerClient:
             "rcpt_tos": rcpt_tos,
             "data_b64": base64.b64encode(data).decode("ascii"),
             "peer": peer,
+            "helo": helo,
             "via": via,
         })
 
@@ -130,10 +131,12 @@ class AsyncMessageServerClient:
         return await self._call("POST", "/v1/recipients/check", {"address": address})
 
     async def inbound(self, mail_from: str, rcpt_tos: list[str], data: bytes,
-                      peer: str = "", via: str = "smtp") -> dict[str, Any]:
+                      peer: str = "", via: str = "smtp", helo: str = "") -> dict[str, Any]:
+        """``peer`` and ``helo`` are the SMTP client's: sender authentication needs them."""
         return await self._call("POST", "/v1/inbound", {
             "mail_from": mail_from, "rcpt_tos": rcpt_tos,
-            "data_b64": base64.b64encode(data).decode("ascii"), "peer": peer, "via": via})
+            "data_b64": base64.b64encode(data).decode("ascii"), "peer": peer, "helo": helo,
+            "via": via})
 
     async def aclose(self) -> None:
         await self._client.aclose()

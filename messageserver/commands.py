@@ -12,7 +12,13 @@ that the owner may override. Three rules hold for every answer:
   itself is still carried out;
 - joining and leaving are confirmed by reply (double opt-in): the
   confirmation's Reply-To is ``NAME+confirm+TOKEN@``, TOKEN signed by
-  groups.tokens, and the mail also carries the equivalent signed web link.
+  groups.tokens, and the mail also carries the equivalent signed web link;
+- a delivery change (digest, nomail, single) is carried out at once only
+  when the mail's sender is authenticated (messageserver.senderauth: SPF or
+  DKIM aligned with the From domain); otherwise the From address is asked to
+  confirm by reply, so a forged From changes nobody's subscription.
+
+The acting address is From, never the envelope sender.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from django.db import transaction
 from groups import links, ratelimit, tokens
 from groups.env import env_int
 from groups.models import Group, Membership, User
-from messageserver import automated, notices, outcomes
+from messageserver import automated, notices, outcomes, senderauth
 from messageserver.addresses import Destination
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
@@ -36,6 +42,7 @@ from messageserver.outcomes import Outcome
 log = logging.getLogger(__name__)
 
 REPLY_WINDOW = 3600  # seconds
+CONFIRM_DELIVERY_TTL = 3 * 24 * 3600  # seconds a delivery confirmation stays valid
 
 # Words accepted in the Subject (or first body line) of mail to NAME+request@.
 REQUEST_WORDS = {
@@ -93,8 +100,8 @@ class Request:
 
 
 def sender_of(inbound: InboundMail) -> str:
-    """The address a command acts for: From, else the envelope sender."""
-    return (inbound.parsed.from_email or inbound.mail_from or "").strip().lower()
+    """The address a command acts for: From (the envelope sender is not the author)."""
+    return (inbound.parsed.from_email or "").strip().lower()
 
 
 def _membership(group: Group, inbound: InboundMail) -> Membership | None:
@@ -227,15 +234,28 @@ def _delivery(mode: str) -> Callable[[Request], Outcome]:
         if m is None or m.status != Membership.Status.ACTIVE:
             return req.refuse(f"{req.sender} is not a member of {req.group.display_title}.",
                               mode)
+        label = Membership.Delivery(mode).label
+        if not senderauth.vouched(req.inbound.auth):
+            return _ask_delivery(req, m, mode, label)
         Membership.objects.filter(pk=m.pk).update(delivery=mode)
         m.delivery = mode
-        label = Membership.Delivery(mode).label
         req.answer("delivery_changed", f"delivery {mode} for {m.email}", to=m.email,
                    membership=m, delivery_label=label)
         return outcomes.accepted(reason=f"delivery is now {mode}")
 
     change.__doc__ = f"Set the sender's delivery to {mode} and say so."
     return change
+
+
+def _ask_delivery(req: Request, m: Membership, mode: str, label: str) -> Outcome:
+    """Ask the member to confirm a delivery change that came unauthenticated."""
+    token = tokens.make(tokens.CONFIRM_DELIVERY, m.id, mode, ttl=CONFIRM_DELIVERY_TTL)
+    address = confirm_address(req.group, token)
+    req.answer("confirm_delivery", f"confirm delivery {mode} for {m.email}", to=m.email,
+               reply_to=address, membership=m, confirm_address=address,
+               confirm_url=links.confirm_delivery_url(token), delivery_label=label)
+    return outcomes.accepted(
+        reason=f"{mode}: confirmation sent to {m.email} (the sender is not authenticated)")
 
 
 def owner(req: Request) -> Outcome:
@@ -278,12 +298,15 @@ def handle_confirm(inbound: InboundMail, dest: Destination, group: Group | None)
 
 
 def _confirm(req: Request, token: str) -> Outcome:
-    action, membership_id = "", 0
-    for purpose, name in ((tokens.CONFIRM_SUBSCRIBE, "subscribe"),
-                          (tokens.UNSUBSCRIBE, "unsubscribe")):
+    action, membership_id, mode = "", 0, ""
+    for purpose, name, expires in ((tokens.CONFIRM_SUBSCRIBE, "subscribe", False),
+                                   (tokens.UNSUBSCRIBE, "unsubscribe", False),
+                                   (tokens.CONFIRM_DELIVERY, "delivery", True)):
         try:
-            parts = tokens.check(purpose, token)
+            parts = tokens.check(purpose, token, expires=expires)
             action, membership_id = name, int(parts[0])
+            if name == "delivery":
+                mode = Membership.Delivery(parts[1]).value
             break
         except (tokens.BadToken, ValueError, IndexError):
             continue
@@ -297,6 +320,8 @@ def _confirm(req: Request, token: str) -> Outcome:
     with transaction.atomic():
         if action == "subscribe":
             return _confirm_subscribe(req, m)
+        if action == "delivery":
+            return _confirm_delivery(req, m, mode)
         return _confirm_unsubscribe(req, m)
 
 
@@ -343,3 +368,28 @@ def _confirm_unsubscribe(req: Request, m: Membership) -> Outcome:
     m.status = S.UNSUBSCRIBED
     notices.goodbye(m)
     return outcomes.accepted(reason=f"{m.email} unsubscribed")
+
+
+def confirmed_delivery(m: Membership, mode: str) -> bool:
+    """Carry out a delivery change its member confirmed (by reply or by the signed link).
+
+    The one step both confirmations take: an active member only, and the
+    member hears of it as after a command. False when nothing was changed.
+    """
+    taken = Membership.objects.filter(pk=m.pk, status=Membership.Status.ACTIVE).update(
+        delivery=mode)
+    if not taken:
+        return False
+    m.delivery = mode
+    if may_answer(m.email):
+        notices.send("delivery_changed", m.group, m.email, f"delivery {mode} for {m.email}",
+                     membership=m, delivery_label=Membership.Delivery(mode).label)
+    return True
+
+
+def _confirm_delivery(req: Request, m: Membership, mode: str) -> Outcome:
+    """The member confirmed by reply (so the token reached their mailbox) a delivery change."""
+    if not confirmed_delivery(m, mode):
+        return req.refuse(f"{m.email} is not an active member of {req.group.display_title} "
+                          "any more; nothing was changed.", "confirm")
+    return outcomes.accepted(reason=f"delivery is now {mode} (confirmed)")

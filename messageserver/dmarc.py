@@ -8,17 +8,15 @@ fanout decides what to do with the answer.
 
 Lookup (RFC 7489 section 6.6.3): TXT at ``_dmarc.DOMAIN``; when there is no
 record, TXT at ``_dmarc.ORGDOMAIN`` where its ``sp=`` (else ``p=``) applies.
-The organisational domain comes from a small built-in public-suffix heuristic
-(``organisational_domain``), not from the full Public Suffix List: the last
-two labels, or the last three when the second-level label is one of the
-generic ones countries use under their ccTLD (co.uk, com.au, ne.jp, ...).
-Getting it wrong only costs a rewrite that was not strictly needed, or a
-fallback lookup that finds nothing.
+The organisational domain comes from the Public Suffix List as shipped in
+the ``publicsuffixlist`` package (no fetch at run time); sender
+authentication (messageserver.senderauth) uses the same function for DMARC
+alignment, so "same organisation" means one thing everywhere.
 
 Answers are cached per domain for DMARC_CACHE_TTL seconds (default 3600),
-failures of the DNS itself for a minute. DMARC_NAMESERVER=HOST[:PORT] points
-the resolver at one server (tests run an authoritative one on loopback);
-without it the system's resolver is used. Never raises: a DNS failure is the
+failures of the DNS itself for a minute. The questions go through
+messageserver.dnslookup, the one resolver of the mail checks
+(DMARC_NAMESERVER=HOST[:PORT] points it at one server). Never raises: a DNS failure is the
 policy "temperror", which fanout treats as "rewrite to be safe".
 """
 
@@ -29,20 +27,14 @@ import threading
 import time
 from dataclasses import dataclass
 
-import dns.exception
-import dns.name
-import dns.resolver
+from publicsuffixlist import PublicSuffixList
 
-from groups.dnsresolver import make_resolver, parse_nameserver
-from groups.env import env_int, env_str
+from messageserver import dnslookup
+from messageserver.dnslookup import CachedDNS, TempFail
 
 log = logging.getLogger(__name__)
 
-# Second-level labels under which a ccTLD registers names (co.uk, com.br, ne.jp).
-GENERIC_SECOND_LEVEL = frozenset({
-    "ac", "co", "com", "edu", "gov", "govt", "net", "org", "or", "ne", "go", "gob", "mil",
-    "nic", "ltd", "plc", "sch", "nom", "gen", "biz", "info", "int", "lg", "ad", "gr", "ed",
-})
+_PSL = PublicSuffixList()  # the list shipped in the package: no network at run time
 TEMPFAIL_TTL = 60.0
 STRICT = ("quarantine", "reject")
 
@@ -55,6 +47,8 @@ class Policy:
     policy: str
     record: str = ""
     found_at: str = ""  # the domain whose _dmarc record gave the answer
+    adkim: str = "r"  # alignment modes of the record: r(elaxed) or s(trict)
+    aspf: str = "r"
 
     @property
     def strict(self) -> bool:
@@ -63,13 +57,12 @@ class Policy:
 
 
 def organisational_domain(domain: str) -> str:
-    """The registered domain of ``domain`` by the built-in heuristic (see module doc)."""
-    labels = [lbl for lbl in domain.lower().strip(".").split(".") if lbl]
-    if len(labels) <= 2:
-        return ".".join(labels)
-    if len(labels[-1]) == 2 and labels[-2] in GENERIC_SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
+    """The registered domain of ``domain`` (RFC 7489 3.2: public suffix plus one label).
+
+    A public suffix itself (``co.uk``) is its own organisational domain.
+    """
+    domain = domain.lower().strip().strip(".")
+    return _PSL.privatesuffix(domain) or domain
 
 
 def parse_record(txt: str) -> dict[str, str] | None:
@@ -85,32 +78,21 @@ def parse_record(txt: str) -> dict[str, str] | None:
     return tags
 
 
-class _TempFail(Exception):
-    pass
-
-
 class PolicyLookup:
-    """A resolver with its own cache; ``lookup(domain)`` is the one question it answers."""
+    """Policies with their own cache; ``lookup(domain)`` is the one question it answers."""
 
     def __init__(self, nameserver: str = "", cache_ttl: float = 3600.0,
-                 timeout: float = 2.0) -> None:
+                 timeout: float = dnslookup.TIMEOUT, dns: CachedDNS | None = None) -> None:
         self.cache_ttl = cache_ttl
         self._cache: dict[str, tuple[float, Policy]] = {}
         self._lock = threading.Lock()
-        self.resolver = make_resolver(
-            parse_nameserver("DMARC_NAMESERVER", nameserver) if nameserver else None, timeout)
+        self.dns = dns or CachedDNS(nameserver, cache_ttl, timeout)
 
     def _records(self, domain: str) -> list[dict[str, str]]:
-        """The DMARC records at _dmarc.DOMAIN ([] when there are none)."""
-        try:
-            answer = self.resolver.resolve(f"_dmarc.{domain}", "TXT")
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return []
-        except (dns.exception.DNSException, OSError) as exc:
-            raise _TempFail(f"{type(exc).__name__}: {exc}") from None
+        """The DMARC records at _dmarc.DOMAIN ([] when there are none); TempFail."""
         records = []
-        for rdata in answer:
-            txt = b"".join(rdata.strings).decode("utf-8", "replace")
+        for raw in self.dns.txt(f"_dmarc.{domain}"):
+            txt = raw.decode("utf-8", "replace")
             tags = parse_record(txt)
             if tags is not None:
                 records.append({**tags, "_txt": txt})
@@ -124,7 +106,7 @@ class PolicyLookup:
             if not records and org != domain:
                 records = self._records(org)
                 found_at, use_sp = org, True
-        except _TempFail as exc:
+        except TempFail as exc:
             log.warning("DMARC lookup for %s failed: %s", domain, exc)
             return Policy(domain, "temperror", record=str(exc))
         if len(records) != 1:  # none, or several: RFC 7489 says apply no policy
@@ -136,7 +118,9 @@ class PolicyLookup:
         if policy not in ("none", "quarantine", "reject"):
             # a record with a broken p= is treated as p=none (RFC 7489 6.6.3 step 6)
             policy = "none"
-        return Policy(domain, policy, record=tags["_txt"], found_at=found_at)
+        return Policy(domain, policy, record=tags["_txt"], found_at=found_at,
+                      adkim="s" if tags.get("adkim") == "s" else "r",
+                      aspf="s" if tags.get("aspf") == "s" else "r")
 
     def lookup(self, domain: str) -> Policy:
         domain = domain.lower().strip().strip(".")
@@ -159,18 +143,16 @@ class PolicyLookup:
 
 
 _lookup: PolicyLookup | None = None
-_lookup_key: tuple[str, int] | None = None
 _guard = threading.Lock()
 
 
 def _current() -> PolicyLookup:
-    """The process's lookup, rebuilt when DMARC_NAMESERVER or DMARC_CACHE_TTL change."""
-    global _lookup, _lookup_key
-    key = (env_str("DMARC_NAMESERVER", ""), env_int("DMARC_CACHE_TTL", 3600, minimum=0))
+    """The process's lookup, on the process's resolver (rebuilt when its settings change)."""
+    global _lookup
+    resolver = dnslookup.current()
     with _guard:
-        if _lookup is None or key != _lookup_key:
-            _lookup = PolicyLookup(nameserver=key[0], cache_ttl=float(key[1]))
-            _lookup_key = key
+        if _lookup is None or _lookup.dns is not resolver:
+            _lookup = PolicyLookup(cache_ttl=resolver.cache_ttl, dns=resolver)
         return _lookup
 
 
@@ -181,4 +163,6 @@ def policy_for(address_or_domain: str) -> Policy:
 
 
 def clear_cache() -> None:
+    """Forget every policy and every DNS answer (tests, after changing the zone)."""
     _current().clear()
+    dnslookup.current().clear()

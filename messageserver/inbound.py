@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from messageserver.mailparse import ParsedMail
+
+if TYPE_CHECKING:
+    from messageserver.senderauth import Verdict
 
 
 @dataclass
@@ -15,4 +19,8 @@ class InboundMail:
     parsed: ParsedMail
     now: datetime
     via: str = "smtp"  # smtp | webhook | web | feed
-    peer: str = ""
+    peer: str = ""  # the SMTP client's IP address
+    helo: str = ""  # what it said in HELO/EHLO
+    # Sender authentication (messageserver.senderauth) of mail received by SMTP;
+    # None where nothing was checked: web posts, feeds, SENDER_AUTH=off.
+    auth: Verdict | None = None

@@ -5,7 +5,10 @@ address; replying approves, writing to the reject address rejects with the
 first lines of the reply (quoted text stripped) as the reason. Two checks,
 both required: TOKEN is groups.tokens' MODERATE signature of the held
 message's id (so the address can't be guessed), and the sender is an owner or
-moderator of that group (so a leaked notice isn't enough). Anything wrong is
+moderator of that group, authenticated (messageserver.senderauth: SPF or DKIM
+aligned with the From domain), so a leaked notice plus a forged From isn't
+enough: an unauthenticated reply changes nothing and the moderator is told to
+decide on the web or from a mail system that authenticates. Anything wrong is
 answered with a clear notice; automated mail (a moderator's vacation
 responder answering the notice!) is never acted on.
 """
@@ -18,7 +21,7 @@ from django.conf import settings
 
 from groups import links, tokens
 from groups.models import Group, HeldMessage, Membership
-from messageserver import automated, moderation, notices, outcomes
+from messageserver import automated, moderation, notices, outcomes, senderauth
 from messageserver.addresses import Destination
 from messageserver.commands import may_answer, sender_of
 from messageserver.inbound import InboundMail
@@ -94,6 +97,14 @@ def handle_moderation_reply(inbound: InboundMail, dest: Destination,
                        f"{sender} is not an owner or moderator of {group.name}, so it may not "
                        "decide held messages. Reply from the address your moderator "
                        "notices come to.")
+    if not senderauth.vouched(inbound.auth):
+        assert inbound.auth is not None
+        return _refuse(group, inbound, dest, sender,
+                       f"this reply could not be authenticated ({inbound.auth.why_not()}), "
+                       "and a reply that only claims to come from a moderator must not decide "
+                       "anything. Nothing was approved or rejected. Please decide on the web "
+                       f"({links.group_url(group.name)}), or reply from a mail system that "
+                       "signs your mail with DKIM or passes SPF for your domain.")
     reason = reply_reason(inbound.parsed.text) if dest.command == "reject" else ""
     try:
         moderation.decide(held.id, dest.command, moderator=sender, reason=reason)

@@ -3,6 +3,17 @@
 ``handle_inbound`` is what POST /v1/inbound (smtpd and the inbound webhook)
 calls. Each destination kind of messageserver.addresses has one handler
 module; adding a kind means adding a row to HANDLERS, nothing else.
+
+Before any handler runs, the sender of mail received by SMTP is
+authenticated once (messageserver.senderauth): the verdict is stamped on the
+message as Authentication-Results and travels with it (``InboundMail.auth``);
+a DMARC reject failure or a DNS failure refuses it for every recipient.
+
+Hidden groups: to someone outside, a hidden group and a missing one look
+the same over SMTP. RCPT accepts any group address at our domain whether the
+group exists or not (``check_recipient``); at DATA, a missing group and a
+hidden group the From address has no membership in get one and the same
+answer (``NO_SUCH_RECIPIENT``), which names no group.
 """
 
 from __future__ import annotations
@@ -14,8 +25,9 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from groups.models import Group
-from messageserver import addresses, mailparse, metrics, outcomes
+from groups.env import get_env
+from groups.models import Group, Membership
+from messageserver import addresses, mailparse, metrics, outcomes, senderauth
 from messageserver.addresses import Destination
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import ForeignDomain, Outcome, UnknownRecipient
@@ -52,10 +64,23 @@ def handle_post(inbound: InboundMail, dest: Destination, group: Group | None) ->
     return posts.submit_post(group, inbound)
 
 
+NO_SUCH_RECIPIENT = "no such recipient here"
+
+
+def _no_such_recipient() -> Outcome:
+    """The one answer for a missing group and a hidden group to an outsider (no name in it)."""
+    return outcomes.rejected(NO_SUCH_RECIPIENT, status="5.1.1")
+
+
 def check_recipient(address: str) -> Outcome:
-    """The RCPT-time check: accepted, or rejected with 5.1.1 / 5.7.1."""
+    """The RCPT-time check: accepted, or rejected with 5.1.1 / 5.7.1.
+
+    Whether a group exists is not said here (it would tell hidden groups
+    apart from missing ones before we know who writes): a well-formed group
+    address is accepted, and ``handle_inbound`` decides at DATA.
+    """
     try:
-        dest, _group = addresses.resolve(address)
+        dest = addresses.parse(address)
         _handler(dest.kind)
     except ForeignDomain as exc:
         return outcomes.rejected(f"relaying denied: {exc}", status="5.7.1")
@@ -64,18 +89,68 @@ def check_recipient(address: str) -> Outcome:
     return outcomes.accepted()
 
 
+def may_see(group: Group, inbound: InboundMail) -> bool:
+    """Whether mail from ``inbound``'s From may learn that ``group`` exists.
+
+    Everyone may for a listed group; for a hidden one, only an address with a
+    membership (any status but banned: invited and pending people must be able
+    to confirm), matched on From like every membership.
+    """
+    if group.privacy != Group.Privacy.HIDDEN:
+        return True
+    address = inbound.parsed.from_email
+    return bool(address) and Membership.objects.filter(group=group, email=address).exclude(
+        status=Membership.Status.BANNED).exists()
+
+
+def authenticate(raw: bytes, mail_from: str, rcpt_tos: list[str], *, via: str, peer: str,
+                 helo: str) -> tuple[bytes, senderauth.Verdict | None]:
+    """The message stamped with its Authentication-Results, and the verdict.
+
+    Only mail from outside is checked (SMTP and the inbound webhook, whose
+    client address is the provider's, so SPF is not evaluated for it), and
+    only when some recipient is not a bounce address: a bounce's sender is
+    the null one and VERP tokens already authenticate it.
+    """
+    if via not in ("smtp", "webhook") or not senderauth.enabled():
+        return raw, None
+
+    def bounce(rcpt: str) -> bool:
+        try:
+            return addresses.parse(rcpt).kind == "bounce"
+        except (ForeignDomain, UnknownRecipient):
+            return False
+
+    if all(bounce(r) for r in rcpt_tos):
+        return raw, None
+    verdict = senderauth.check(raw, ip=peer if via == "smtp" else "", helo=helo,
+                               mail_from=mail_from)
+    return senderauth.stamp(raw, verdict, get_env().groups_domain), verdict
+
+
 def handle_inbound(mail_from: str, rcpt_tos: list[str], raw: bytes, *, via: str = "smtp",
-                   peer: str = "", now: datetime | None = None) -> list[tuple[str, Outcome]]:
+                   peer: str = "", helo: str = "", now: datetime | None = None
+                   ) -> list[tuple[str, Outcome]]:
     """Dispose of one message for each recipient; returns once it is durably handled."""
+    raw, verdict = authenticate(raw, mail_from or "", rcpt_tos, via=via, peer=peer, helo=helo)
+    refusal = senderauth.edge_refusal(verdict) if verdict is not None else None
     inbound = InboundMail(mail_from=mail_from or "", raw=raw, parsed=mailparse.parse(raw),
-                          now=now or timezone.now(), via=via, peer=peer)
+                          now=now or timezone.now(), via=via, peer=peer, helo=helo,
+                          auth=verdict)
     results = []
     for rcpt in rcpt_tos:
         try:
             dest, group = addresses.resolve(rcpt)
-            outcome = _handler(dest.kind)(inbound, dest, group)
+            if isinstance(group, Group) and not may_see(group, inbound):
+                outcome = _no_such_recipient()
+            elif refusal is not None and dest.kind != "bounce":
+                outcome = refusal
+            else:
+                outcome = _handler(dest.kind)(inbound, dest, group)
         except ForeignDomain as exc:
             outcome = outcomes.rejected(f"relaying denied: {exc}", status="5.7.1")
+        except addresses.NoSuchGroup:
+            outcome = _no_such_recipient()
         except UnknownRecipient as exc:
             outcome = outcomes.rejected(f"no such recipient here: {exc}", status="5.1.1")
         metrics.INBOUND.labels(outcome=outcome.kind).inc()

@@ -5,7 +5,9 @@ the group's policy; banned and not-allowed members are refused; announce-only
 groups take posts from owners and moderators; moderated groups, moderated
 hashtags and new members (until N posts were approved) are held; a locked
 topic refuses replies except from moderators; non-members are rejected or held
-per the group's setting.
+per the group's setting. A post whose sender could not be authenticated
+(messageserver.senderauth) is accepted, held or refused per the group's
+``unauthenticated_policy`` (``unauthenticated_action``).
 """
 
 from __future__ import annotations
@@ -92,3 +94,36 @@ def decide_post(
         if tag.moderated:
             return _hold(f"posts tagged #{tag.name} are moderated")
     return ALLOW
+
+
+def unauthenticated_action(group: Group) -> str:
+    """accept | hold | reject: what ``group`` does with a post nobody vouches for.
+
+    "auto" holds where a forged member post costs the most: groups whose
+    archive is for members only or whose membership is vetted (join by
+    approval or invitation), where being a member is what grants the right to
+    post. An open public group, where anyone may join and read, accepts: the
+    forger could join anyway, and the Authentication-Results header in the
+    archive shows what was (not) checked.
+    """
+    policy = group.unauthenticated_policy
+    if policy != Group.UnauthenticatedPolicy.AUTO:
+        return str(policy)
+    closed = (group.privacy != Group.Privacy.PUBLIC
+              or group.join_policy != Group.JoinPolicy.OPEN)
+    return "hold" if closed else "accept"
+
+
+def decide_unauthenticated(group: Group, decision: Decision, why: str) -> Decision:
+    """``decision`` for a post whose sender is not authenticated (``why`` says what failed).
+
+    Refusing wins over everything; holding replaces an "allow" only (a post
+    already held or refused stays so, with its own reason).
+    """
+    action = unauthenticated_action(group)
+    if action == "reject":
+        return _reject(f"{group.name} accepts only mail whose sender is authenticated, and "
+                       f"this message's is not: {why}")
+    if action == "hold" and decision.allowed:
+        return _hold(f"the sender could not be authenticated ({why})")
+    return decision

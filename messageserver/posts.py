@@ -42,16 +42,16 @@ def is_loop(group: Group, inbound: InboundMail) -> bool:
 
 
 def find_membership(group: Group, inbound: InboundMail) -> Membership | None:
-    """Match the poster on From, then on the envelope sender."""
-    candidates = [a for a in (inbound.parsed.from_email, inbound.mail_from.lower()) if a]
-    if not candidates:
+    """The poster's membership, matched on the From address only.
+
+    Never on the envelope sender: it is not what readers see as the author, so
+    matching on it let anyone post as a member (archived under the member's
+    name) while From named someone else.
+    """
+    address = inbound.parsed.from_email
+    if not address:
         return None
-    found = {m.email: m for m in Membership.objects.filter(group=group, email__in=candidates)
-             .select_related("user")}
-    for address in candidates:
-        if address in found:
-            return found[address]
-    return None
+    return Membership.objects.filter(group=group, email=address).select_related("user").first()
 
 
 def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source.EMAIL,
@@ -85,6 +85,9 @@ def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source
     topic = threader.find_topic(group, parsed.subject, chain, inbound.now)
     tags = archive.group_hashtags(group, parsed.subject, create=False)
     decision = policy.decide_post(group, membership, topic=topic, hashtags=tags)
+    if source == Message.Source.EMAIL and inbound.auth is not None and (
+            not inbound.auth.authenticated):
+        decision = policy.decide_unauthenticated(group, decision, inbound.auth.why_not())
     if decision.action == "reject":
         return outcomes.rejected(decision.reason)
     if decision.action == "hold":

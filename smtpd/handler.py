@@ -1,7 +1,9 @@
 """The aiosmtpd handler: a thin edge that maps messageserver's answers to SMTP replies.
 
-It keeps no state. RCPT is checked against messageserver (so an unknown list
-is refused before DATA), DATA is handed over whole, and 250 is said only once
+It keeps no state. RCPT is checked against messageserver (foreign domains and
+malformed addresses are refused there; whether a group exists is said only at
+DATA, so a hidden group looks missing), DATA is handed over whole with the
+client's IP and HELO (sender authentication needs them), and 250 is said only once
 messageserver has durably accepted the message. When messageserver can't be
 reached the reply is 451: the sending MTA keeps the message and retries.
 """
@@ -65,7 +67,7 @@ class GroupsHandler:
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
         try:
             answer = await self.client.inbound(envelope.mail_from or "", envelope.rcpt_tos,
-                                               data, peer=peer)
+                                               data, peer=peer, helo=session.host_name or "")
         except MessageServerUnavailable as exc:
             log.warning("hand-off to messageserver failed: %s", exc)
             metrics.REJECTED.labels(reason="backend_unavailable").inc()

@@ -123,7 +123,7 @@ class GroupSettingsForm(forms.ModelForm):
         model = Group
         fields = ["title", "description", "guidelines", "guidelines_monthly", "privacy",
                   "join_policy", "posting_policy", "new_member_posts_moderated",
-                  "nonmember_policy", "reply_to", "dmarc_handling", "subject_tag",
+                  "nonmember_policy", "unauthenticated_policy", "reply_to", "dmarc_handling", "subject_tag",
                   "footer_template", "max_message_size", "max_attachment_size",
                   "allowed_attachment_types", "moderation_expiry_days", "auto_lock_days"]
         widgets = {"footer_template": forms.Textarea(attrs={"rows": 6}),

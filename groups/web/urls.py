@@ -40,6 +40,7 @@ urlpatterns = [
     path("confirm/subscription/<str:token>/", signed.confirm_subscription,
          name="confirm_subscription"),
     path("restore/<str:token>/", signed.restore_membership, name="restore_membership"),
+    path("confirm/delivery/<str:token>/", signed.confirm_delivery, name="confirm_delivery"),
     path("confirm/email/<str:token>/", signed.confirm_email, name="confirm_email"),
     # A group: reading
     path("g/<slug:group_name>/", archive.group_home, name="group_home"),

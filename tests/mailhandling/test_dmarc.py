@@ -72,6 +72,9 @@ def test_bad_nameserver_setting_is_a_clear_error(monkeypatch):
     ("example.org", "example.org"), ("a.b.example.org", "example.org"),
     ("lists.example.co.uk", "example.co.uk"), ("mail.example.com.au", "example.com.au"),
     ("www.example.de", "example.de"), ("EXAMPLE.ORG.", "example.org"),
+    # from the Public Suffix List, which a two-or-three-labels rule gets wrong
+    ("alice.github.io", "alice.github.io"), ("lists.example.blogspot.com", "example.blogspot.com"),
+    ("co.uk", "co.uk"),
 ])
 def test_organisational_domain(domain, org):
     assert dmarc.organisational_domain(domain) == org

@@ -161,3 +161,23 @@ def moderate_link(request: HttpRequest, token: str, action: str) -> HttpResponse
         "held": held, "group": held.group, "action": action, "error": error,
         "result": result, "preview": preview(held)}, status=503 if error and "reach" in error
         else 200)
+
+
+def confirm_delivery(request: HttpRequest, token: str) -> HttpResponse:
+    """A delivery change asked for by mail that could not be authenticated: GET shows, POST does."""
+    from messageserver.commands import confirmed_delivery
+
+    try:
+        membership = _membership(tokens.CONFIRM_DELIVERY, token, expires=True)
+        mode = Membership.Delivery(tokens.check(tokens.CONFIRM_DELIVERY, token,
+                                                expires=True)[1]).value
+    except (tokens.BadToken, ValueError, IndexError) as exc:
+        return bad_link(request, exc)
+    done = False
+    if request.method == "POST":
+        with transaction.atomic():
+            done = confirmed_delivery(membership, mode)
+        membership.refresh_from_db()
+    return render(request, "groups/confirm_delivery.html", {
+        "membership": membership, "group": membership.group, "done": done,
+        "label": Membership.Delivery(mode).label, "mode": mode})
