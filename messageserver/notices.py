@@ -22,7 +22,7 @@ from django.utils import timezone
 from groups import links
 from groups.env import PROJECT_DIR
 from groups.models import Group, HeldMessage, Membership, NoticeTemplate
-from messageserver import outbox
+from messageserver import attachedmail, outbox
 
 # Plain-text mail must not be HTML-escaped: a separate engine with autoescape off.
 _ENGINE = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=False)
@@ -68,8 +68,7 @@ def build(group: Group | None, to: list[str], subject: str, body: str, *,
         msg[name] = value
     msg.set_content(body)
     if attach is not None:
-        msg.add_attachment(attach, maintype="message", subtype="rfc822",
-                           filename="held-message.eml")
+        attachedmail.attach_message(msg, attach, "held-message.eml")
     return msg
 
 
