@@ -26,12 +26,17 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from groups.env import get_env
 from groups.internalhttp import token_ok
 from groups.models import Group, Membership, Message, OutboxItem
-from messageserver import deliveryevents, metrics, moderation, pipeline, posts
+from messageserver import deliveryevents, envelope, metrics, moderation, pipeline, posts
 from messageserver.inbound import InboundMail
 from messageserver.mailparse import parse
 
 log = logging.getLogger(__name__)
 MAX_BODY = get_env().max_message_size * 2 + 65536  # base64 inflates by 4/3
+
+
+# A refusal's SMTP code follows its enhanced status (RFC 3463): 552 for "too big",
+# 554 for a message that can't be taken at all; 550 for the rest (mailbox/policy).
+REFUSAL_CODES = {"5.3.4": 552, "5.6.0": 554}
 
 
 class FieldError(Exception):
@@ -97,7 +102,7 @@ def recipient_check(request: HttpRequest, body: dict) -> HttpResponse:
 
 @internal
 def inbound(request: HttpRequest, body: dict) -> HttpResponse:
-    mail_from = _str(body, "mail_from", required=False)
+    mail_from = envelope.reverse_path(_str(body, "mail_from", required=False))
     rcpts = body.get("rcpt_tos")
     if not isinstance(rcpts, list) or not rcpts or not all(isinstance(r, str) for r in rcpts):
         raise FieldError({"rcpt_tos": "must be a non-empty list of addresses"})
@@ -114,7 +119,8 @@ def inbound(request: HttpRequest, body: dict) -> HttpResponse:
             reason = f"message held for moderation: {taken[0].reason}"
     else:
         first = results[0][1]
-        code, status, reason = 550, first.status or "5.7.1", first.reason
+        status = first.status or "5.7.1"
+        code, reason = REFUSAL_CODES.get(status, 550), first.reason
     return JsonResponse({"code": code, "status": status, "reason": reason, "results": out})
 
 
@@ -130,6 +136,9 @@ def web_post(request: HttpRequest, body: dict) -> HttpResponse:
     html = _str(body, "html", required=False)
     if not text.strip() and not html.strip():
         raise FieldError({"text": "a post needs a body"})
+    for name, value in (("subject", subject), ("text", text), ("html", html)):
+        if "\x00" in value:
+            raise FieldError({name: "may not contain NUL characters"})
     if "\n" in subject or "\r" in subject:
         raise FieldError({"subject": "may not contain line breaks"})
     reply_to = None

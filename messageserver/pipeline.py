@@ -15,7 +15,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from groups.models import Group
-from messageserver import addresses, mailparse, metrics, outcomes
+from messageserver import acceptance, addresses, envelope, metrics, outcomes
 from messageserver.addresses import Destination
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import ForeignDomain, Outcome, UnknownRecipient
@@ -66,14 +66,32 @@ def check_recipient(address: str) -> Outcome:
 
 def handle_inbound(mail_from: str, rcpt_tos: list[str], raw: bytes, *, via: str = "smtp",
                    peer: str = "", now: datetime | None = None) -> list[tuple[str, Outcome]]:
-    """Dispose of one message for each recipient; returns once it is durably handled."""
-    inbound = InboundMail(mail_from=mail_from or "", raw=raw, parsed=mailparse.parse(raw),
+    """Dispose of one message for each recipient; returns once it is durably handled.
+
+    A message that can't be taken at all (messageserver.acceptance) is refused
+    for every recipient. Recipients naming the same destination (RCPT repeated,
+    or the same group in another case) are handled once and share the answer:
+    one transaction is one post, however it was addressed.
+    """
+    mail_from = envelope.reverse_path(mail_from)
+    try:
+        parsed = acceptance.parse_acceptable(raw)
+    except acceptance.Unacceptable as exc:
+        refused = outcomes.rejected(exc.reason, status=exc.status)
+        metrics.INBOUND.labels(outcome=refused.kind).inc()
+        log.info("inbound from=%s via=%s refused: %s %s", mail_from, via, exc.status, exc.reason)
+        return [(rcpt, refused) for rcpt in rcpt_tos]
+    inbound = InboundMail(mail_from=mail_from, raw=raw, parsed=parsed,
                           now=now or timezone.now(), via=via, peer=peer)
     results = []
+    done: dict[Destination, Outcome] = {}
     for rcpt in rcpt_tos:
         try:
             dest, group = addresses.resolve(rcpt)
-            outcome = _handler(dest.kind)(inbound, dest, group)
+            if dest in done:
+                outcome = done[dest]
+            else:
+                outcome = done[dest] = _handler(dest.kind)(inbound, dest, group)
         except ForeignDomain as exc:
             outcome = outcomes.rejected(f"relaying denied: {exc}", status="5.7.1")
         except UnknownRecipient as exc:
