@@ -141,3 +141,11 @@ def test_the_null_sender_in_any_spelling_never_posts(demo_group, mail_from):
     [(_, outcome)] = pipeline.handle_inbound(mail_from, [POST], mail("null_sender_autoreply.eml"))
     assert outcome.kind == "dropped" and "empty envelope sender" in outcome.reason
     assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("command", ["help", "subscribe"])
+def test_the_null_sender_is_never_answered(demo_group, command):
+    raw = mail("null_sender_help.eml").replace(b"demo+help@", f"demo+{command}@".encode())
+    [(_, outcome)] = pipeline.handle_inbound("<>", [f"demo+{command}@groups.localhost"], raw)
+    assert outcome.kind == "dropped" and "empty envelope sender" in outcome.reason
+    assert not OutboxItem.objects.exists()
