@@ -40,3 +40,39 @@ def test_mail_to_the_owners_carries_a_readable_original(demo_group):
     [attached] = list(forwarded.iter_attachments())
     assert attached["Content-Transfer-Encoding"] == "8bit"
     assert attached.get_content()["Subject"] == "Grüße aus Köln"
+
+
+def test_the_delivered_notice_opens_in_a_mail_client(demo_group, tmp_path):
+    """Through the real Karl (footer, DKIM) to a real SMTP sink: what the moderator receives."""
+    import email
+    import email.policy
+    import time
+
+    from groups.models import OutboxItem
+    from messageserver import outbox
+    from tests.karl.conftest import EventReceiver, KarlProcess, start_sink
+
+    Membership.objects.filter(email="bob@example.org").update(posting_status="moderated")
+    assert deliver("bob@example.org", f"demo@{DOMAIN}", mail("member_post_8bit.eml")).kind == "held"
+    sink, receiver = start_sink(), EventReceiver()
+    (tmp_path / "karl").mkdir()
+    karl = KarlProcess(tmp_path / "karl", sink.url, receiver.url).start()
+    try:
+        OutboxItem.objects.exclude(description__contains="alice@example.org").delete()
+        assert outbox.dispatch_due(client=karl.client()) == 1
+        deadline = time.monotonic() + 20
+        while not sink.handler.messages:
+            assert time.monotonic() < deadline, karl.logs()
+            time.sleep(0.1)
+    finally:
+        karl.stop()
+        sink.controller.stop()
+        receiver.stop()
+    [received] = sink.handler.messages
+    notice = email.message_from_bytes(received.data, policy=email.policy.default)
+    [attached] = list(notice.iter_attachments())
+    assert attached.get_content_type() == "message/rfc822"
+    assert attached["Content-Transfer-Encoding"] in ("7bit", "8bit")
+    held = attached.get_content()
+    assert held["Subject"] == "Grüße aus Köln"
+    assert held.get_body(("plain",)).get_content().strip().startswith("Ärger über Öl")
