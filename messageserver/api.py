@@ -208,6 +208,9 @@ def health(request: HttpRequest) -> HttpResponse:
         checks["database"] = "ok"
         checks["outbox_pending"] = OutboxItem.objects.filter(
             state=OutboxItem.State.PENDING).count()
+        # refused by Karl (a platform bug, reported to errord; see manage.py outbox --failed)
+        checks["outbox_failed"] = OutboxItem.objects.filter(
+            state=OutboxItem.State.FAILED).count()
     except Exception as exc:  # report, don't crash: this is what /health is for
         ok = False
         checks["database"] = f"error: {exc}"

@@ -89,6 +89,13 @@ def test_site_admin_and_owner_see_it_and_a_retry_after_the_fix_delivers(refused,
     admin.force_login(root)
     page = admin.get(reverse("site_outbox")).content.decode()
     assert "demo #1" in page and "line break" in page
+    member = Client()
+    member.force_login(User.objects.create_user("bob@example.org", "bob@example.org", "pw"))
+    for outsider in (Client(), member):
+        assert outsider.get(reverse("site_outbox")).status_code == 302  # to the login page
+        assert outsider.post(reverse("site_outbox"), {"id": [item.id]}).status_code == 302
+    item.refresh_from_db()
+    assert item.state == OutboxItem.State.FAILED  # nobody but a site admin retried it
 
     alice = User.objects.create_user("alice@example.org", "alice@example.org", "pw")
     owner = Client()
@@ -132,3 +139,9 @@ def test_outbox_command_retry_names_unknown_ids(refused):
     out = io.StringIO()
     call_command("outbox", stdout=out)
     assert "pending" in out.getvalue() and "failed" in out.getvalue()
+
+
+@pytest.mark.urls("messageserver.urls")
+def test_health_counts_failed_items(refused):
+    checks = Client().get("/health").json()["checks"]
+    assert checks["outbox_failed"] == 1
