@@ -149,3 +149,37 @@ def test_the_null_sender_is_never_answered(demo_group, command):
     [(_, outcome)] = pipeline.handle_inbound("<>", [f"demo+{command}@groups.localhost"], raw)
     assert outcome.kind == "dropped" and "empty envelope sender" in outcome.reason
     assert not OutboxItem.objects.exists()
+
+
+@pytest.mark.urls("messageserver.urls")
+@pytest.mark.parametrize("field", ["subject", "text", "html"])
+def test_a_web_post_with_nul_is_refused_naming_the_field(demo_group, field):
+    from django.test import Client
+
+    from groups.env import get_env
+
+    payload = {"group": "demo", "sender_email": "bob@example.org", "subject": "Hi",
+               "text": "hello", "html": "<p>hello</p>"}
+    payload[field] = payload[field] + "\x00"
+    response = Client().post("/v1/posts", payload, content_type="application/json",
+                             headers={"Authorization":
+                                      f"Bearer {get_env().internal_api_token}"})
+    assert response.status_code == 422, response.content
+    assert response.json()["fields"] == {field: "may not contain NUL characters"}
+    assert not Message.objects.exists()
+
+
+@pytest.mark.urls("messageserver.urls")
+@pytest.mark.parametrize("raw, code", [(b"", 554), (nested_multipart(300), 554),
+                                       (many_attached_messages(600), 552)])
+def test_the_inbound_api_answers_the_refusal_code(demo_group, raw, code):
+    from django.test import Client
+
+    from groups.env import get_env
+
+    response = Client().post("/v1/inbound", {
+        "mail_from": "<>", "rcpt_tos": [POST], "data_b64": base64.b64encode(raw).decode()},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {get_env().internal_api_token}"})
+    assert response.status_code == 200
+    assert response.json()["code"] == code
