@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from groups.env import env_int
 from groups.models import OutboxItem
+from messageserver import metrics
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def record_refusal(item: OutboxItem, status: int, body: Any, error: str) -> None
         state=OutboxItem.State.FAILED, attempts=item.attempts + 1,
         next_attempt_at=timezone.now() + refused_retry(),
         last_error=f"{error}: {body}"[:5000])
+    metrics.OUTBOX_REFUSED.labels(kind=item.kind).inc()
     log.warning("Karl refused outbox item %s (%s): %s %s; retrying in %s", item.id,
                 item.description, error, body, refused_retry())
     report(item, status, body, error)

@@ -61,6 +61,10 @@ def refused(demo_group, services, monkeypatch):
 
 def test_a_refused_job_is_reported_to_errord_with_the_job(refused, services):
     item, _ = refused
+    from messageserver import metrics
+
+    assert metrics.REGISTRY.get_sample_value("messageserver_outbox_refused_total",
+                                             {"kind": "job"}) >= 1
     assert item.state == OutboxItem.State.FAILED and item.attempts == 1
     assert "422" in item.last_error and "line break" in item.last_error
     assert item.next_attempt_at > timezone.now() + timedelta(minutes=50)  # retried, later
