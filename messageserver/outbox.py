@@ -4,8 +4,9 @@ Rows are written by the pipeline in the same transaction as the archive, then
 claimed here with a conditional UPDATE (two dispatchers never take the same
 row), submitted, and marked done. Karl being down only delays: the row goes
 back to pending with a growing delay. Karl refusing a row (a bug of ours) is
-reported, shown and retried by messageserver.outboxfailures, never dropped. A row claimed by a dispatcher that died
-is taken back after CLAIM_TIMEOUT, so at worst one job is submitted twice.
+reported, shown and retried by messageserver.outboxfailures, never dropped. A
+row claimed by a dispatcher that died is taken back after CLAIM_TIMEOUT, so at
+worst one job is submitted twice.
 """
 
 from __future__ import annotations
