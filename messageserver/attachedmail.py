@@ -24,7 +24,14 @@ def identity_encoding(raw: bytes) -> str:
 
 
 def attach_message(msg: EmailMessage, raw: bytes, filename: str) -> None:
-    """Attach ``raw`` to ``msg`` as message/rfc822 that any mail client can open."""
+    """Attach ``raw`` to ``msg`` as message/rfc822 that any mail client can open.
+
+    The attached message's header lines are written as they came
+    (``refold_source="none"`` on ``msg``'s policy): refolding a received header
+    can fail on raw 8-bit bytes, and a moderator should see what was sent.
+    Headers the platform sets on ``msg`` itself are folded as before.
+    """
     inner = email.message_from_bytes(raw, policy=email.policy.default)
+    msg.policy = msg.policy.clone(refold_source="none")
     msg.add_attachment(inner, cte=identity_encoding(raw), disposition="attachment",
                        filename=filename)

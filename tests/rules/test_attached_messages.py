@@ -76,3 +76,22 @@ def test_the_delivered_notice_opens_in_a_mail_client(demo_group, tmp_path):
     held = attached.get_content()
     assert held["Subject"] == "Grüße aus Köln"
     assert held.get_body(("plain",)).get_content().strip().startswith("Ärger über Öl")
+
+
+def test_a_received_message_with_raw_8bit_headers_is_attached_as_it_came():
+    """A Mailman 2 bounce from the shared corpus: long header lines with raw 8-bit bytes,
+    which the email package cannot refold; attached unchanged, the notice still builds."""
+    import email
+    import email.policy
+
+    from messageserver import notices
+    from tests.conftest import CORPORA
+
+    raw = (CORPORA / "bounces" / "mailman2" / "simple_39.txt").read_bytes()
+    original = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = notices.build(None, ["alice@example.org"], "Held", "Have a look.\n", attach=raw)
+    out = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    [attached] = list(out.iter_attachments())
+    assert attached["Content-Transfer-Encoding"] == "8bit"
+    assert attached.get_content()["Subject"] == original["Subject"]
+    assert out["Subject"] == "Held"
