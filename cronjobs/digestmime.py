@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.mime.message import MIMEMessage
@@ -30,16 +30,34 @@ from email.utils import format_datetime, formataddr, make_msgid
 from django.conf import settings
 from django.template import Context, Engine
 
-from groups import links
+from groups import links, plaintext
 from groups.env import PROJECT_DIR
 from groups.models import Group, Message
 from messageserver.fanout import encode_header, tagged_subject
 
-_TEXT = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=False)
 _HTML = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=True)
 
 KINDS = ("digest", "plain_digest", "summary")
 FIRST_LINE_CHARS = 160
+
+
+@dataclass
+class AttachmentLink:
+    """An attachment as a text digest names it: the plain digest carries no files."""
+
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+    @property
+    def size_text(self) -> str:
+        size = float(self.size)
+        for unit in ("bytes", "KB", "MB"):
+            if size < 1024 or unit == "MB":
+                return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+            size /= 1024
+        return f"{size:.1f} MB"
 
 
 @dataclass
@@ -57,6 +75,7 @@ class Entry:
     topic_id: int
     topic_subject: str
     topic_url: str
+    attachments: list[AttachmentLink] = field(default_factory=list)
 
 
 @dataclass
@@ -88,7 +107,10 @@ def entries_of(group: Group, messages: list[Message]) -> list[Entry]:
             number=m.number, subject=m.subject, author=author, sender_email=m.sender_email,
             date=m.date, text=m.body_text or "", first_line=first_line(m.body_text),
             url=links.message_url(group.name, m.number), topic_id=m.topic_id,
-            topic_subject=m.topic.subject, topic_url=links.topic_url(group.name, m.topic_id)))
+            topic_subject=m.topic.subject, topic_url=links.topic_url(group.name, m.topic_id),
+            attachments=[AttachmentLink(a.filename, a.content_type, a.size,
+                                        links.attachment_url(group.name, a.id, a.filename))
+                         for a in m.attachments.all()]))
     return out
 
 
@@ -145,7 +167,7 @@ def plain_digest(group: Group, entries: list[Entry], now: datetime) -> bytes:
     end = f"End of {group.display_title} Digest"
     ctx.update(bodies=[(e, escape_1153(e.text)) for e in entries], end_line=end,
                stars="*" * len(end), toc_rule="-" * 70, rule=SEPARATOR_1153)
-    body = _TEXT.get_template("email/digest_plain.txt").render(Context(ctx))
+    body = plaintext.render_file("email/digest_plain.txt", ctx)
     msg = EmailMessage(policy=email.policy.SMTP)
     _headers(msg, group, "plain_digest", entries, now)
     msg.set_content(body)
@@ -156,7 +178,7 @@ def summary(group: Group, entries: list[Entry], now: datetime) -> bytes:
     ctx = _context(group, "summary", entries, now)
     msg = EmailMessage(policy=email.policy.SMTP)
     _headers(msg, group, "summary", entries, now)
-    msg.set_content(_TEXT.get_template("email/digest_summary.txt").render(Context(ctx)))
+    msg.set_content(plaintext.render_file("email/digest_summary.txt", ctx))
     msg.add_alternative(_HTML.get_template("email/digest_summary.html").render(Context(ctx)),
                         subtype="html")
     return msg.as_bytes()

@@ -231,7 +231,8 @@ def job_for(group: Group, kind: str, raw: bytes, members: list[Membership],
 
 def _load(group: Group, numbers: list[int]) -> tuple[list[Message], dict[int, bytes]]:
     messages = list(Message.objects.filter(group=group, number__in=numbers)
-                    .select_related("topic").order_by("number"))
+                    .select_related("topic").prefetch_related("attachments")
+                    .order_by("number"))
     raws = {n: bytes(data) for n, data in RawMessage.objects.filter(
         message__group=group, message__number__in=numbers).values_list("message__number",
                                                                        "data")}

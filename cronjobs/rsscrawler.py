@@ -63,6 +63,7 @@ class FeedResult:
     status: str  # ok | not_modified | failed
     posted: list[int] = field(default_factory=list)  # message numbers (0: held)
     error: str = ""
+    warning: str = ""  # imported, but the feed is ill-formed (shown to the owners)
 
 
 def http_client(cfg: FeedSettings) -> httpx.Client:
@@ -150,8 +151,36 @@ def entry_html(entry: Any) -> str:
     return entry.get("summary") or entry.get("description") or ""
 
 
+_MARKUP_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
+
+
+def entry_title(entry: Any) -> str:
+    """The entry's title as text: an HTML or XHTML title (Atom type="html"/"xhtml") loses
+    its tags and entities, a plain one is kept as written (``a <b>`` may be literal text)."""
+    title = str(entry.get("title") or "")
+    detail = entry.get("title_detail") or {}
+    if str(detail.get("type") or "").lower() in _MARKUP_TYPES:
+        title = html_to_text(title)
+    return " ".join(title.split())
+
+
+def bozo_warning(parsed: Any) -> str:
+    """What was wrong with a feed feedparser read anyway, in words for its owners; "" if clean."""
+    if not parsed.get("bozo"):
+        return ""
+    exc = parsed.get("bozo_exception")
+    if type(exc).__name__ == "CharacterEncodingOverride":
+        return (f"The feed misstates its character set ({exc}); its entries were read as "
+                f"{parsed.get('encoding') or 'the detected encoding'}. Check that the posts "
+                "read correctly, and ask the feed's publisher to declare the right charset.")
+    return (f"The feed is not well-formed XML ({type(exc).__name__}: {exc}); "
+            f"{len(parsed.entries)} entr{'y was' if len(parsed.entries) == 1 else 'ies were'} "
+            "salvaged and imported, but some may be incomplete. Ask the feed's publisher to "
+            "fix it.")
+
+
 def entry_subject(feed: Feed, entry: Any, feed_title: str, text: str) -> str:
-    title = " ".join(str(entry.get("title") or "").split())
+    title = entry_title(entry)
     if not title:
         snippet = " ".join(text.split())[:SNIPPET_CHARS].rstrip()
         link = (entry.get("link") or "").strip()
@@ -220,7 +249,7 @@ def poll(feed: Feed, now: datetime, cfg: FeedSettings, client: httpx.Client) -> 
     entries.reverse()  # feeds list the newest first; post in the order they were written
     keys = entry_keys(entries)
     seen = set(FeedEntry.objects.filter(feed=feed, key__in=keys).values_list("key", flat=True))
-    result = FeedResult(feed.id, "ok")
+    result = FeedResult(feed.id, "ok", warning=bozo_warning(parsed))
     for entry, key in zip(entries, keys, strict=True):
         if key in seen or len(result.posted) >= cfg.max_new_entries:
             continue
@@ -232,16 +261,19 @@ def poll(feed: Feed, now: datetime, cfg: FeedSettings, client: httpx.Client) -> 
         etag=fetched.headers.get("etag", "")[:500],
         modified=fetched.headers.get("last-modified", "")[:200],
         title=feed.title or feed_title[:200])
-    if parsed.get("bozo"):
+    if result.warning:
         log.warning("feed %s (%s) is not well-formed, imported what it could: %s", feed.id,
                     feed.url, parsed.get("bozo_exception"))
     return result
 
 
-def _succeeded(feed: Feed, now: datetime, cfg: FeedSettings) -> None:
-    Feed.objects.filter(pk=feed.pk).update(
-        last_checked_at=now, next_check_at=now + timedelta(minutes=cfg.interval_minutes),
-        consecutive_failures=0, last_error="", failure_reported_at=None)
+def _succeeded(feed: Feed, now: datetime, cfg: FeedSettings, result: FeedResult) -> None:
+    fields: dict[str, Any] = {"last_checked_at": now, "consecutive_failures": 0,
+                              "next_check_at": now + timedelta(minutes=cfg.interval_minutes),
+                              "last_error": "", "failure_reported_at": None}
+    if result.status == "ok":  # a 304 says nothing new about the document's quality
+        fields["last_warning"] = result.warning[:5000]
+    Feed.objects.filter(pk=feed.pk).update(**fields)
 
 
 def backoff(failures: int, cfg: FeedSettings) -> timedelta:
@@ -307,7 +339,7 @@ def _crawl_one(feed: Feed, now: datetime, cfg: FeedSettings, client: httpx.Clien
         _failed(feed, now, cfg, f"internal error: {type(exc).__name__}: {exc}")
         results.append(FeedResult(feed.id, "failed", error=str(exc)))
         return
-    _succeeded(feed, now, cfg)
+    _succeeded(feed, now, cfg, result)
     results.append(result)
     if result.posted:
         log.info("feed %s: posted %d new entries to %s", feed.id, len(result.posted),

@@ -93,3 +93,9 @@ def restore_membership_url(membership_id: int, days: int = 3) -> str:
 
 def confirm_email_url(user_id: int, days: int = 3) -> str:
     return _signed_link("confirm_email", tokens.make(tokens.CONFIRM_EMAIL, user_id, ttl=days * 86400))
+
+
+def attachment_url(group_name: str, attachment_id: int, filename: str) -> str:
+    """An archived attachment's page (access checked there, as for the message itself)."""
+    return absolute(reverse("attachment", urlconf=WEB, args=[group_name, attachment_id,
+                                                             filename or "attachment"]))

@@ -550,6 +550,9 @@ class Feed(models.Model):
     next_check_at = models.DateTimeField(default=timezone.now)
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    last_warning = models.TextField(
+        blank=True, help_text="Why the last read feed was imperfect (ill-formed, wrong "
+                              "charset) though its entries were imported; empty when clean.")
     failure_reported_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -26,12 +26,17 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from groups.env import get_env
 from groups.internalhttp import token_ok
 from groups.models import Group, Membership, Message, OutboxItem
-from messageserver import deliveryevents, metrics, moderation, pipeline, posts
+from messageserver import deliveryevents, envelope, metrics, moderation, pipeline, posts
 from messageserver.inbound import InboundMail
 from messageserver.mailparse import parse
 
 log = logging.getLogger(__name__)
 MAX_BODY = get_env().max_message_size * 2 + 65536  # base64 inflates by 4/3
+
+
+# A refusal's SMTP code follows its enhanced status (RFC 3463): 552 for "too big",
+# 554 for a message that can't be taken at all; 550 for the rest (mailbox/policy).
+REFUSAL_CODES = {"5.3.4": 552, "5.6.0": 554}
 
 
 class FieldError(Exception):
@@ -97,7 +102,7 @@ def recipient_check(request: HttpRequest, body: dict) -> HttpResponse:
 
 @internal
 def inbound(request: HttpRequest, body: dict) -> HttpResponse:
-    mail_from = _str(body, "mail_from", required=False)
+    mail_from = envelope.reverse_path(_str(body, "mail_from", required=False))
     rcpts = body.get("rcpt_tos")
     if not isinstance(rcpts, list) or not rcpts or not all(isinstance(r, str) for r in rcpts):
         raise FieldError({"rcpt_tos": "must be a non-empty list of addresses"})
@@ -117,7 +122,8 @@ def inbound(request: HttpRequest, body: dict) -> HttpResponse:
         first = results[0][1]
         status = first.status or "5.7.1"
         # a temporary refusal (4.x.x: DNS failure while authenticating) asks for a retry
-        code, reason = (451 if status.startswith("4") else 550), first.reason
+        code = 451 if status.startswith("4") else REFUSAL_CODES.get(status, 550)
+        reason = first.reason
     return JsonResponse({"code": code, "status": status, "reason": reason, "results": out})
 
 
@@ -133,6 +139,9 @@ def web_post(request: HttpRequest, body: dict) -> HttpResponse:
     html = _str(body, "html", required=False)
     if not text.strip() and not html.strip():
         raise FieldError({"text": "a post needs a body"})
+    for name, value in (("subject", subject), ("text", text), ("html", html)):
+        if "\x00" in value:
+            raise FieldError({name: "may not contain NUL characters"})
     if "\n" in subject or "\r" in subject:
         raise FieldError({"subject": "may not contain line breaks"})
     reply_to = None
@@ -202,6 +211,9 @@ def health(request: HttpRequest) -> HttpResponse:
         checks["database"] = "ok"
         checks["outbox_pending"] = OutboxItem.objects.filter(
             state=OutboxItem.State.PENDING).count()
+        # refused by Karl (a platform bug, reported to errord; see manage.py outbox --failed)
+        checks["outbox_failed"] = OutboxItem.objects.filter(
+            state=OutboxItem.State.FAILED).count()
     except Exception as exc:  # report, don't crash: this is what /health is for
         ok = False
         checks["database"] = f"error: {exc}"

@@ -18,6 +18,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 import nh3
 
+from messageserver.remoteimages import block_remote_images
+
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 
 
@@ -62,7 +64,7 @@ def header_str(msg: Message, name: str) -> str:
         value = msg.get(name)
     except Exception:
         return ""
-    return "" if value is None else " ".join(_to_str(value).split())
+    return "" if value is None else " ".join(_to_str(value).replace("\x00", "").split())
 
 
 def parse_bytes(raw: bytes) -> Message:
@@ -85,8 +87,12 @@ def _decode_part(part: Message) -> str:
 
 
 def sanitize_html(html: str) -> str:
-    """The one sanitiser for HTML from mail (nh3): pages show only its output."""
-    return nh3.clean(html, link_rel="noopener noreferrer nofollow", url_schemes={"http", "https", "mailto"})
+    """The one sanitiser for HTML from mail (nh3): pages show only its output.
+
+    Remote images (tracking pixels) become links (messageserver.remoteimages).
+    """
+    return block_remote_images(nh3.clean(html, link_rel="noopener noreferrer nofollow",
+                                         url_schemes={"http", "https", "mailto"}))
 
 
 def html_to_text(html: str) -> str:
@@ -198,6 +204,9 @@ def parse(raw: bytes) -> ParsedMail:
     except Exception:
         payload = msg.get_payload(decode=True) or b""
         text, html, attachments = payload.decode("utf-8", "replace"), "", []
+    # Raw NUL bytes are refused at the edge (messageserver.acceptance); an encoded one
+    # (quoted-printable =00, base64) decodes here and must not reach a text column.
+    text, html = text.replace("\x00", ""), html.replace("\x00", "")
     if html:
         html = sanitize_html(html)
         if not text.strip():

@@ -11,3 +11,6 @@ FANOUT = Histogram("messageserver_fanout_recipients", "Recipients per fan-out jo
                    buckets=(1, 10, 100, 1000, 10000, 100000), registry=REGISTRY)
 DELIVERY_EVENTS = Counter("messageserver_delivery_events_total", "Delivery events from Karl",
                           ["state"], registry=REGISTRY)
+OUTBOX_REFUSED = Counter("messageserver_outbox_refused_total",
+                         "Outbox items Karl refused (platform bugs; reported and retried)",
+                         ["kind"], registry=REGISTRY)

@@ -16,16 +16,11 @@ from email.utils import format_datetime, formataddr, make_msgid
 from typing import Any
 
 from django.conf import settings
-from django.template import Context, Engine, Template
 from django.utils import timezone
 
-from groups import links
-from groups.env import PROJECT_DIR
+from groups import links, plaintext
 from groups.models import Group, HeldMessage, Membership, NoticeTemplate
-from messageserver import outbox
-
-# Plain-text mail must not be HTML-escaped: a separate engine with autoescape off.
-_ENGINE = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=False)
+from messageserver import attachedmail, outbox
 
 
 def render(kind: str, group: Group | None, context: dict[str, Any]) -> tuple[str, str]:
@@ -34,10 +29,10 @@ def render(kind: str, group: Group | None, context: dict[str, Any]) -> tuple[str
     if group is not None:
         override = NoticeTemplate.objects.filter(group=group, kind=kind).first()
     if override is not None:
-        subject = Template(override.subject, engine=_ENGINE).render(Context(context))
-        body = Template(override.body, engine=_ENGINE).render(Context(context))
+        subject = plaintext.render_string(override.subject, context)
+        body = plaintext.render_string(override.body, context)
     else:
-        text = _ENGINE.get_template(f"email/{kind}.txt").render(Context(context))
+        text = plaintext.render_file(f"email/{kind}.txt", context)
         subject, _, body = text.partition("\n\n")
     return " ".join(subject.split()), body.strip() + "\n"
 
@@ -68,8 +63,7 @@ def build(group: Group | None, to: list[str], subject: str, body: str, *,
         msg[name] = value
     msg.set_content(body)
     if attach is not None:
-        msg.add_attachment(attach, maintype="message", subtype="rfc822",
-                           filename="held-message.eml")
+        attachedmail.attach_message(msg, attach, "held-message.eml")
     return msg
 
 

@@ -3,8 +3,10 @@
 Rows are written by the pipeline in the same transaction as the archive, then
 claimed here with a conditional UPDATE (two dispatchers never take the same
 row), submitted, and marked done. Karl being down only delays: the row goes
-back to pending with a growing delay. A row claimed by a dispatcher that died
-is taken back after CLAIM_TIMEOUT, so at worst one job is submitted twice.
+back to pending with a growing delay. Karl refusing a row (a bug of ours) is
+reported, shown and retried by messageserver.outboxfailures, never dropped. A
+row claimed by a dispatcher that died is taken back after CLAIM_TIMEOUT, so at
+worst one job is submitted twice.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from groups.models import OutboxItem
+from messageserver import outboxfailures
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ def dispatch_due(client: Any | None = None, limit: int = 50) -> int:
     OutboxItem.objects.filter(state=OutboxItem.State.SENDING,
                               claimed_at__lt=now - CLAIM_TIMEOUT).update(
         state=OutboxItem.State.PENDING)
+    outboxfailures.release_due()
     ids = list(OutboxItem.objects.filter(state=OutboxItem.State.PENDING,
                                          next_attempt_at__lte=now)
                .order_by("id").values_list("id", flat=True)[:limit])
@@ -81,10 +85,8 @@ def dispatch_due(client: Any | None = None, limit: int = 50) -> int:
             if exc.status >= 500 or exc.status == 429:
                 _retry_later(item, str(exc))
                 break
-            OutboxItem.objects.filter(id=item.id).update(
-                state=OutboxItem.State.FAILED, last_error=f"{exc}: {exc.body}"[:5000])
-            log.error("Karl refused outbox item %s (%s): %s %s", item.id, item.description,
-                      exc, exc.body)
+            # A platform bug, not the sender's: reported, shown, retried (outboxfailures).
+            outboxfailures.record_refusal(item, exc.status, exc.body, str(exc))
         else:
             OutboxItem.objects.filter(id=item.id).update(
                 state=OutboxItem.State.DONE, karl_job_id=str(job_id)[:64],

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from groups.env import get_env
 from groups.models import Group, Membership
-from messageserver import addresses, mailparse, metrics, outcomes, senderauth
+from messageserver import acceptance, addresses, envelope, mailparse, metrics, outcomes, senderauth
 from messageserver.addresses import Destination
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import ForeignDomain, Outcome, UnknownRecipient
@@ -131,22 +131,43 @@ def authenticate(raw: bytes, mail_from: str, rcpt_tos: list[str], *, via: str, p
 def handle_inbound(mail_from: str, rcpt_tos: list[str], raw: bytes, *, via: str = "smtp",
                    peer: str = "", helo: str = "", now: datetime | None = None
                    ) -> list[tuple[str, Outcome]]:
-    """Dispose of one message for each recipient; returns once it is durably handled."""
-    raw, verdict = authenticate(raw, mail_from or "", rcpt_tos, via=via, peer=peer, helo=helo)
+    """Dispose of one message for each recipient; returns once it is durably handled.
+
+    A message that can't be taken at all (messageserver.acceptance) is refused
+    for every recipient before anything else looks at it. Then the sender is
+    authenticated and the message stamped with its Authentication-Results.
+    Recipients naming the same destination (RCPT repeated, or the same group in
+    another case) are handled once and share the answer: one transaction is one
+    post, however it was addressed.
+    """
+    mail_from = envelope.reverse_path(mail_from)
+    try:
+        parsed = acceptance.parse_acceptable(raw)
+    except acceptance.Unacceptable as exc:
+        refused = outcomes.rejected(exc.reason, status=exc.status)
+        metrics.INBOUND.labels(outcome=refused.kind).inc()
+        log.info("inbound from=%s via=%s refused: %s %s", mail_from, via, exc.status, exc.reason)
+        return [(rcpt, refused) for rcpt in rcpt_tos]
+    stamped, verdict = authenticate(raw, mail_from, rcpt_tos, via=via, peer=peer, helo=helo)
+    if stamped is not raw:
+        raw, parsed = stamped, mailparse.parse(stamped)
     refusal = senderauth.edge_refusal(verdict) if verdict is not None else None
-    inbound = InboundMail(mail_from=mail_from or "", raw=raw, parsed=mailparse.parse(raw),
+    inbound = InboundMail(mail_from=mail_from, raw=raw, parsed=parsed,
                           now=now or timezone.now(), via=via, peer=peer, helo=helo,
                           auth=verdict)
     results = []
+    done: dict[Destination, Outcome] = {}
     for rcpt in rcpt_tos:
         try:
             dest, group = addresses.resolve(rcpt)
-            if isinstance(group, Group) and not may_see(group, inbound):
-                outcome = _no_such_recipient()
+            if dest in done:
+                outcome = done[dest]
+            elif isinstance(group, Group) and not may_see(group, inbound):
+                outcome = done[dest] = _no_such_recipient()
             elif refusal is not None and dest.kind != "bounce":
-                outcome = refusal
+                outcome = done[dest] = refusal
             else:
-                outcome = _handler(dest.kind)(inbound, dest, group)
+                outcome = done[dest] = _handler(dest.kind)(inbound, dest, group)
         except ForeignDomain as exc:
             outcome = outcomes.rejected(f"relaying denied: {exc}", status="5.7.1")
         except addresses.NoSuchGroup:

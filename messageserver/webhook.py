@@ -35,6 +35,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from groups.env import env_str, get_env
 from messageserver import pipeline
+from messageserver.envelope import reverse_path
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def envelope(fields: dict[str, bytes]) -> tuple[str, list[str], bytes]:
                          "(Mailgun)")
     if not isinstance(mail_from, str):
         raise BadRequest("the envelope sender must be a string")
-    return mail_from.strip(), rcpts, raw
+    return reverse_path(mail_from), rcpts, raw
 
 
 @csrf_exempt

@@ -22,6 +22,7 @@ from messageserver.client import (
     MessageServerError,
     MessageServerUnavailable,
 )
+from messageserver.envelope import reverse_path
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class GroupsHandler:
             data = data.encode("utf-8", "surrogateescape")
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
         try:
-            answer = await self.client.inbound(envelope.mail_from or "", envelope.rcpt_tos,
+            answer = await self.client.inbound(reverse_path(envelope.mail_from), envelope.rcpt_tos,
                                                data, peer=peer, helo=session.host_name or "")
         except MessageServerUnavailable as exc:
             log.warning("hand-off to messageserver failed: %s", exc)

@@ -14,6 +14,7 @@ import signal
 from collections import Counter
 from smtpd import metrics
 from smtpd.handler import GroupsHandler
+from smtpd.replies import with_enhanced_code
 
 from aiohttp import web
 from aiosmtpd.smtp import SMTP
@@ -46,6 +47,12 @@ class LimitedSMTP(SMTP):
         self._counted = True
         metrics.ACTIVE.inc()
         super().connection_made(transport)
+
+    async def push(self, status: str | bytes) -> None:
+        """Every reply, with the enhanced status code aiosmtpd's own 552s lack."""
+        if isinstance(status, str):
+            status = with_enhanced_code(status, self.data_size_limit or 0)
+        await super().push(status)
 
     def _timeout_cb(self) -> None:
         """Say why before hanging up on a client that stalls (RFC 5321 4.5.3.2)."""

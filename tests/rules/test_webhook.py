@@ -115,3 +115,14 @@ def test_webhook_mail_follows_the_same_rules(demo_group):
     assert response.status_code == 200
     [result] = response.json()["results"]
     assert result["outcome"] == "rejected" and "not a member" in result["reason"]
+
+
+@pytest.mark.parametrize("mail_from", ["<>", "", "  "])
+def test_null_sender_by_webhook_is_the_null_sender(demo_group, mail_from):
+    """SendGrid passes the null reverse-path as "<>" or "": one form, so no rule misses it."""
+    raw = mail("member_post.eml").replace(b"Message-ID: <first-post@example.org>\r\n", b"")
+    response = Client().post(URL, sendgrid_form(raw, mail_from=mail_from), headers=basic(SECRET))
+    assert response.status_code == 200, response.content
+    [result] = response.json()["results"]
+    assert result["outcome"] == "dropped" and "empty envelope sender" in result["reason"]
+    assert not Message.objects.exists()

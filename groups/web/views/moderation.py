@@ -26,6 +26,7 @@ from groups.web.forms import AddMembersForm, BulkMemberForm, GroupSettingsForm, 
 from groups.web.heldpreview import preview
 from groups.web.membershipchange import change_status
 from groups.web.pages import paginate
+from messageserver import outboxfailures
 from messageserver.client import MessageServerClient, MessageServerError, MessageServerUnavailable
 
 S = Membership.Status
@@ -42,7 +43,8 @@ def dashboard(request: HttpRequest, group_name: str) -> HttpResponse:
         "pending_messages": HeldMessage.objects.filter(
             group=v.group, state=HeldMessage.State.PENDING).count(),
         "failing_feeds": Feed.objects.filter(group=v.group).filter(
-            Q(active=False) | Q(consecutive_failures__gt=0)).count() if v.is_owner else 0})
+            Q(active=False) | Q(consecutive_failures__gt=0)).count() if v.is_owner else 0,
+        "unsent": list(outboxfailures.failed_items(v.group.name)[:20])})
 
 
 @login_required

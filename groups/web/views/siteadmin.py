@@ -1,4 +1,4 @@
-"""Site admins: the recent errors every process reported to errord.
+"""Site admins: the recent errors every process reported to errord, and what Karl refused.
 
 The page reads errord over its HTTP API; when errord is down the page says
 so plainly instead of failing, since that is exactly when an admin looks.
@@ -6,9 +6,10 @@ so plainly instead of failing, since that is exactly when an admin looks.
 
 from __future__ import annotations
 
+from django.contrib import messages as flash
 from django.contrib.auth.decorators import user_passes_test
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from errord.client import ErrordClient, ErrordError, ErrordUnavailable
 
@@ -32,3 +33,21 @@ def errors(request: HttpRequest) -> HttpResponse:
     return render(request, "groups/site_errors.html", {
         "groups": groups, "problem": problem, "since": since, "sinces": SINCES,
         "service": service or ""}, status=200)
+
+
+@user_passes_test(lambda u: u.is_authenticated and u.is_superuser)
+def outbox(request: HttpRequest) -> HttpResponse:
+    """Outbox items Karl refused (platform bugs, reported to errord); POST retries them."""
+    from groups.models import OutboxItem
+    from messageserver import outboxfailures
+
+    if request.method == "POST":
+        ids = [int(i) for i in request.POST.getlist("id") if i.isdigit()]
+        count = outboxfailures.retry(ids or None)
+        flash.success(request, f"{count} item{'s' if count != 1 else ''} queued again.")
+        return redirect("site_outbox")
+    items = [(item, outboxfailures.group_name(item))
+             for item in outboxfailures.failed_items()[:200]]
+    return render(request, "groups/site_outbox.html", {
+        "items": items,
+        "pending": OutboxItem.objects.filter(state=OutboxItem.State.PENDING).count()})
