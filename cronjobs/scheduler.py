@@ -66,7 +66,8 @@ def tie_children_to(parent: int) -> None:
     from groups.proctree import die_with_parent
 
     def _tie(**kwargs: object) -> None:
-        die_with_parent(parent)
+        if os.getpid() != parent:  # the solo pool sends worker_process_init in the parent
+            die_with_parent(parent)
 
     signals.beat_embedded_init.connect(_tie, weak=False)
     signals.worker_process_init.connect(_tie, weak=False)

@@ -142,11 +142,11 @@ def test_a_pid_lock_is_held_once_and_names_its_holder(tmp_path):
     from groups.pidlock import AlreadyRunning, PidLock
 
     path = tmp_path / "runplatform.pid"
+    root = str(Path(__file__).resolve().parents[1])
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; sys.path.insert(0, %r); from groups.pidlock import PidLock; "
-        "PidLock(%r, 'runplatform').acquire(); print('held', flush=True); time.sleep(60)")
-        % (str(Path(__file__).resolve().parents[1]), str(path))],
-        stdout=subprocess.PIPE, text=True)
+        f"import sys, time; sys.path.insert(0, {root!r}); from groups.pidlock import PidLock; "
+        f"PidLock({str(path)!r}, 'runplatform').acquire(); print('held', flush=True); "
+        "time.sleep(60)")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         try:
