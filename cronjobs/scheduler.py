@@ -7,9 +7,9 @@ SQLite writers few; scale out by running more workers against Redis.
 
 Beat and any pool processes die with this process (groups.proctree): a beat
 left running after a kill would share the schedule with the next one and
-queue every job twice. Failed tasks are reported to errord. ``--run-now`` also queues every job once
-at start (they are idempotent), which is how a fresh machine or a test sees
-them run without waiting for the clock.
+queue every job twice. Failed tasks are reported to errord. ``--run-now``
+also queues every job once at start (they are idempotent), which is how a
+fresh machine or a test sees them run without waiting for the clock.
 """
 
 from __future__ import annotations

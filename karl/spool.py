@@ -355,7 +355,6 @@ class Spool:
             purged += 1
         return purged
 
-
     def purge_keys(self, older_than_ms: int) -> int:
         """Forget idempotency keys whose job was purged before ``older_than_ms``."""
         purged = 0

@@ -50,13 +50,20 @@ def test_a_repeated_submission_returns_the_first_job_and_sends_nothing_again(
     karl.kill9()
     karl.start()
     assert karl.client().submit_job(body, idempotency_key="outbox-1-1700000000000000") == job_id
+    # the same for one transactional message (POST /v1/mail)
+    mail = {"from": "groups@groups.localhost", "to": "mailonce@example.org",
+            "subject": "Welcome", "text": "Hello.\n"}
+    mail_id = karl.client().send_mail(idempotency_key="outbox-9-1700000000000000", **mail)
+    assert karl.client().send_mail(idempotency_key="outbox-9-1700000000000000",
+                                   **mail) == mail_id
     # another key is another job
     other = post(karl, body, "outbox-2-1700000000000000")
     assert other.status_code == 202 and other.json()["id"] != job_id
-    sink.handler.wait_for(6)
+    sink.handler.wait_for(7)
     time.sleep(1.0)  # a repeated copy would have arrived by now
     rcpts = sorted(m.rcpt for m in sink.handler.received())
-    assert rcpts == sorted([f"once{i}@example.org" for i in range(3)] * 2)
+    assert rcpts == sorted([f"once{i}@example.org" for i in range(3)] * 2
+                           + ["mailonce@example.org"])
 
 
 def test_a_key_reused_for_another_body_or_malformed_is_refused(karl_factory, sink, receiver):
