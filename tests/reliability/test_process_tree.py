@@ -219,9 +219,10 @@ def test_kill_9_of_the_process_group_in_a_stream_then_a_restart_loses_nothing(tr
                  f"sender retries, {figures['repeated']} repeated (allowed {KARL_WINDOW})")
 
 
-def test_a_normal_stop_leaves_nothing_running(tree):
+def test_a_normal_stop_leaves_nothing_running(tree, outcomes):
     p, gen = tree["p"], tree["gen"]
     old = gen.tree()
     gen.stop()  # SIGTERM to the group, as Ctrl-C or a service manager does
     assert all_gone(old) == {}
     assert ours(p) == set()
+    outcomes.add("fault", "SIGTERM to the platform's group", f"all {len(old)} processes stopped")
