@@ -5,9 +5,11 @@ else the embedded SQLite broker), so one supervised process runs the whole
 schedule. The worker uses the solo pool: jobs run one at a time, which keeps
 SQLite writers few; scale out by running more workers against Redis.
 
-Failed tasks are reported to errord. ``--run-now`` also queues every job once
-at start (they are idempotent), which is how a fresh machine or a test sees
-them run without waiting for the clock.
+Beat and any pool processes die with this process (groups.proctree): a beat
+left running after a kill would share the schedule with the next one and
+queue every job twice. Failed tasks are reported to errord. ``--run-now``
+also queues every job once at start (they are idempotent), which is how a
+fresh machine or a test sees them run without waiting for the clock.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from errord.install import install_celery
 
     install_celery(service="scheduler")
+    tie_children_to(os.getpid())
     log = logging.getLogger("cronjobs.scheduler")
     safe_broker = broker_url().split("@")[-1]  # never print a password
     log.info("scheduler: beat and worker on %s", safe_broker)
@@ -54,6 +57,20 @@ def main(argv: list[str] | None = None) -> int:
                      f"--schedule={beat_schedule}", "--without-gossip", "--without-mingle",
                      f"--hostname=scheduler@{os.uname().nodename}"])
     return 0
+
+
+def tie_children_to(parent: int) -> None:
+    """Embedded beat and prefork pool processes (forked by Celery) die when ``parent`` dies."""
+    from celery import signals
+
+    from groups.proctree import die_with_parent
+
+    def _tie(**kwargs: object) -> None:
+        if os.getpid() != parent:  # the solo pool sends worker_process_init in the parent
+            die_with_parent(parent)
+
+    signals.beat_embedded_init.connect(_tie, weak=False)
+    signals.worker_process_init.connect(_tie, weak=False)
 
 
 if __name__ == "__main__":

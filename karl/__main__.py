@@ -1,6 +1,8 @@
 """``python -m karl``: run Karl, the sender, with the platform's settings.
 
 Flags override groups.env: --port, --spool, --relays (comma-separated).
+One Karl per spool: a second one on the same spool exits with code 3 naming
+the first (the lock file SPOOL/karl.pid).
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     except SettingError as exc:
         print(f"karl: {exc}", file=sys.stderr)
         return 2
+    from groups.pidlock import AlreadyRunning, PidLock
+
+    try:  # one Karl per spool: a second would deliver the same queue again
+        lock = PidLock(config.spool_dir / "karl.pid", "Karl").acquire()
+    except AlreadyRunning as exc:
+        print(f"karl: {exc} (spool {config.spool_dir})", file=sys.stderr)
+        return 3
     from groups.observability import install_reporting
 
     install_reporting("karl")
@@ -50,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                 print=lambda *_: logging.getLogger("karl").info(
                     "listening on %s:%s, relays %s, spool %s, %d workers", config.bind_address,
                     config.port, ",".join(config.relays), config.spool_dir, config.workers))
+    lock.release()
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from groups.internalhttp import auth_headers, shared_client
+from karl.idempotency import HEADER
 
 
 class KarlError(Exception):
@@ -28,6 +29,10 @@ class KarlUnavailable(Exception):
     """Karl could not be reached (connection refused, timeout)."""
 
 
+def _key_header(key: str | None) -> dict[str, str]:
+    return {HEADER: key} if key else {}
+
+
 class KarlClient:
     def __init__(self, base_url: str | None = None, token: str | None = None,
                  timeout: float = 30.0) -> None:
@@ -41,11 +46,13 @@ class KarlClient:
         self.token = token
         self.timeout = timeout
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, extra_headers: dict[str, str] | None = None,
+              **kwargs: Any) -> Any:
         try:
             response = shared_client().request(method, self.base_url + path,
                                                timeout=self.timeout,
-                                               headers=auth_headers(self.token), **kwargs)
+                                               headers={**auth_headers(self.token),
+                                                        **(extra_headers or {})}, **kwargs)
         except httpx.TransportError as exc:
             raise KarlUnavailable(f"Karl at {self.base_url} is unreachable: {exc}") from exc
         try:
@@ -56,15 +63,21 @@ class KarlClient:
             raise KarlError(response.status_code, body)
         return body
 
-    def submit_job(self, job: dict[str, Any]) -> str:
-        """Spool a job (see karl.contract.JobIn); returns its id once Karl has synced it."""
-        return self._call("POST", "/v1/jobs", json=job)["id"]
+    def submit_job(self, job: dict[str, Any], idempotency_key: str | None = None) -> str:
+        """Spool a job (see karl.contract.JobIn); returns its id once Karl has synced it.
 
-    def send_mail(self, **fields: Any) -> str:
+        With ``idempotency_key``, submitting again returns the job Karl already
+        has for that key and sends nothing twice (karl.idempotency).
+        """
+        return self._call("POST", "/v1/jobs", json=job,
+                          extra_headers=_key_header(idempotency_key))["id"]
+
+    def send_mail(self, idempotency_key: str | None = None, **fields: Any) -> str:
         """One transactional message (karl.contract.MailIn; pass from_= or **{"from": ...})."""
         if "from_" in fields:
             fields["from"] = fields.pop("from_")
-        return self._call("POST", "/v1/mail", json=fields)["id"]
+        return self._call("POST", "/v1/mail", json=fields,
+                          extra_headers=_key_header(idempotency_key))["id"]
 
     def job_status(self, job_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/jobs/{job_id}")

@@ -48,6 +48,7 @@ class KarlConfig:
     smtp_password: str = field(default="", repr=False)
     helo_name: str = ""
     keep_done: int = 7 * 24 * 3600  # how long finished jobs stay visible
+    idempotency_retention: int = 7 * 24 * 3600  # keys outlive their purged job this long
     dns_nameserver: Nameserver | None = None  # None: the system's resolver
     mx_port: int = 25  # where ``mx`` delivery connects (tests use another)
     # relay name: (username, password), taken out of the relay URLs
@@ -115,6 +116,7 @@ def from_env(env: Env | None = None) -> KarlConfig:
         smtp_password=os.environ.get("KARL_SMTP_PASSWORD", ""),
         helo_name=os.environ.get("KARL_HELO_NAME", "").strip() or env.groups_domain,
         keep_done=env_int("KARL_KEEP_DONE", 7 * 24 * 3600, minimum=0),
+        idempotency_retention=env_int("KARL_IDEMPOTENCY_RETENTION", 7 * 24 * 3600, minimum=0),
         dns_nameserver=env_nameserver("KARL_DNS_NAMESERVER"),
         mx_port=_port("KARL_MX_PORT", 25),
     )

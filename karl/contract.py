@@ -92,6 +92,7 @@ class JobStatus(TypedDict):
 
 
 class DeliveryEvent(TypedDict):
+    id: str  # job/recipient/attempt: the receiver applies each id once
     job_id: str
     address: str
     state: str

@@ -146,9 +146,17 @@ _worker: Deliverer | None = None
 _loop: asyncio.AbstractEventLoop | None = None
 
 
-def worker_init(config: KarlConfig) -> None:
+def worker_init(config: KarlConfig, parent: int | None = None) -> None:
+    """Set up a delivery worker; it dies with Karl (``parent``), never outlives it.
+
+    A worker left running after Karl's death would finish its batch and report
+    it to nobody, and the restarted Karl would send the same copies again.
+    """
     global _worker, _loop
+    from groups.proctree import die_with_parent
     from karl.memory import limit_heap_growth
+
+    die_with_parent(parent)
 
     limit_heap_growth()
     _loop = asyncio.new_event_loop()

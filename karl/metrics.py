@@ -18,5 +18,7 @@ LATENCY = Histogram("karl_delivery_seconds", "Time to deliver one batch, per rec
 RELAY_HEALTHY = Gauge("karl_relay_healthy", "1 when the relay is healthy", ["relay"],
                       registry=REGISTRY)
 JOBS = Counter("karl_jobs_accepted", "Jobs accepted", ["kind"], registry=REGISTRY)
+JOBS_REPLAYED = Counter("karl_jobs_replayed", "Submissions answered with the job their "
+                        "Idempotency-Key already named", ["kind"], registry=REGISTRY)
 EVENTS_PENDING = Gauge("karl_events_pending", "Delivery events not yet taken by messageserver",
                        registry=REGISTRY)

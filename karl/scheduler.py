@@ -13,11 +13,12 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
-import random
+import os
 import time
 from collections import OrderedDict, defaultdict
 from typing import Any
 
+from groups import backoff
 from karl import metrics
 from karl.config import KarlConfig
 from karl.delivery import Batch, Deliverer, Outcome, worker_deliver, worker_init
@@ -48,7 +49,7 @@ class PoolRunner:
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         pool = concurrent.futures.ProcessPoolExecutor(
             self.config.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker_init, initargs=(self.config,))
+            initializer=worker_init, initargs=(self.config, os.getpid()))
         # Start every worker now (the pool would start them one at a time, on demand,
         # and a fan-out would wait for their imports and key loading).
         for _ in range(self.config.workers):
@@ -70,9 +71,8 @@ class PoolRunner:
 
 
 def backoff_ms(attempts: int, base: float, cap: float) -> int:
-    """Exponential backoff with +-20% jitter, in milliseconds."""
-    delay = min(cap, base * 2 ** max(0, attempts - 1))
-    return int(delay * random.uniform(0.8, 1.2) * 1000)
+    """Exponential backoff with +-20% jitter (groups.backoff), in milliseconds."""
+    return int(backoff.delay(attempts, base, cap) * 1000)
 
 
 class Scheduler:
@@ -237,10 +237,13 @@ class Scheduler:
             tally[state] = tally.get(state, 0) + 1
             latency.observe(outcome.seconds)
             if state in wanted:
-                events.append({"job_id": batch.job_id, "address": record["address"],
+                # the id names this outcome (job, recipient, attempt): messageserver
+                # applies an event once however often it is posted (deliveryevents)
+                events.append({"id": f"{batch.job_id}/{due.index}/{record['attempts']}",
+                               "job_id": batch.job_id, "address": record["address"],
                                "state": state, "code": outcome.code, "reply": outcome.reply,
                                "at": iso(now), "meta": spec.get("meta") or {}})
-        self.spool.record(changes, events)
+        self.spool.record(changes, events, sync=True)  # delivered is durable before forgotten
         for state, count in tally.items():
             metrics.OUTCOMES.labels(relay=batch.relay, state=state).inc(count)
         if judge_relay and (relay_failed or relay_answered):

@@ -2,7 +2,8 @@
 
 The handlers stay thin (STYLE.md #1): validation is contract.py, storage is
 spool.py, delivery is scheduler.py. Nothing is acknowledged before the spool
-has synced it.
+has synced it, and a job submitted again with its Idempotency-Key is
+answered with the job already spooled (karl.idempotency).
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from groups.internalhttp import json_error, read_json, token_middleware
-from karl import metrics
+from karl import idempotency, metrics
 from karl.config import KarlConfig
 from karl.contract import InvalidRequest, Job, validate_job, validate_mail
 from karl.events import EventReporter
 from karl.mailbuild import build_mail_job
 from karl.relays import RelayPool
 from karl.scheduler import InProcessRunner, PoolRunner, Scheduler
-from karl.spool import Spool, SpoolUnavailable, iso, qkey
+from karl.spool import KeyReused, Spool, SpoolUnavailable, iso, qkey
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +40,33 @@ REPORTER = web.AppKey("reporter", EventReporter)
 WRITER = web.AppKey("writer", concurrent.futures.ThreadPoolExecutor)
 
 
-async def _accept(request: web.Request, job: Job, kind: str) -> web.Response:
+async def _accept(request: web.Request, job: Job, kind: str, data: Any) -> web.Response:
+    """Spool the job (synced) and answer 202; a known Idempotency-Key answers 200 with its job."""
     spool = request.app[SPOOL]
     try:
-        job_id = await asyncio.get_running_loop().run_in_executor(
-            request.app[WRITER], spool.add_job, job)
+        key = idempotency.parse(request.headers.get(idempotency.HEADER))
+    except idempotency.BadKey as exc:
+        return json_error(422, f"invalid {idempotency.HEADER} header",
+                          fields={idempotency.HEADER: str(exc)})
+    fp = idempotency.fingerprint(data) if key is not None else ""
+    try:
+        accepted = await asyncio.get_running_loop().run_in_executor(
+            request.app[WRITER], spool.add_job_once, job, key, fp)
     except SpoolUnavailable as exc:
         log.error("spool unavailable: %s", exc)
         return json_error(503, "spool unavailable, try again later")
+    except KeyReused as exc:
+        return json_error(409, str(exc), fields={idempotency.HEADER: "used for another request"})
+    body = {"id": accepted.job_id, "recipients": accepted.count}
+    if accepted.replayed:
+        log.info("job %s submitted again with key %s: nothing new sent", accepted.job_id, key)
+        metrics.JOBS_REPLAYED.labels(kind=kind).inc()
+        return web.json_response(body, status=200,
+                                 headers={idempotency.REPLAYED_HEADER: "true"})
     metrics.JOBS.labels(kind=kind).inc()
     metrics.QUEUED.inc(len(job.recipients))
     request.app[SCHEDULER].wakeup.set()
-    return web.json_response({"id": job_id, "recipients": len(job.recipients)}, status=202)
+    return web.json_response(body, status=202)
 
 
 async def post_job(request: web.Request) -> web.Response:
@@ -59,7 +75,7 @@ async def post_job(request: web.Request) -> web.Response:
         job = validate_job(data)
     except InvalidRequest as exc:
         return json_error(422, "invalid job", fields=exc.fields)
-    return await _accept(request, job, "job")
+    return await _accept(request, job, "job", data)
 
 
 async def post_mail(request: web.Request) -> web.Response:
@@ -70,7 +86,7 @@ async def post_mail(request: web.Request) -> web.Response:
     except InvalidRequest as exc:
         return json_error(422, "invalid mail", fields=exc.fields)
     job = build_mail_job(mail, domain=config.domain, default_mail_from=f"bounce@{config.domain}")
-    return await _accept(request, job, "mail")
+    return await _accept(request, job, "mail", data)
 
 
 async def get_job(request: web.Request) -> web.Response:
@@ -171,5 +187,6 @@ async def _purge(spool: Spool, config: KarlConfig) -> None:
         await asyncio.sleep(600)
         try:
             spool.purge_finished(int((time.time() - config.keep_done) * 1000))
+            spool.purge_keys(int((time.time() - config.idempotency_retention) * 1000))
         except Exception:
             log.exception("spool clean-up failed")

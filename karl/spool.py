@@ -14,6 +14,10 @@ Keys (all bytes; JOB is a sortable id, IDX 8 hex digits):
   D AT JOB/IDX   dead letter (bounced or expired) index
   E SEQ          delivery event waiting to be reported to messageserver
   X AT JOB       finished job, for clean-up after KARL_KEEP_DONE
+  K KEY          idempotency key -> {job, fp, count} (karl.idempotency)
+  Y AT KEY       key whose job was purged: forgotten after the retention window
+Outcomes are written with sync=True, one write per finished batch, so a
+machine crash (not only a kill) re-sends at most the copies in flight.
 Only the Karl process opens the spool; it is the single writer.
 """
 
@@ -79,6 +83,23 @@ class SpoolUnavailable(Exception):
     """The spool cannot be written (disk full, permissions): Karl answers 503."""
 
 
+class KeyReused(Exception):
+    """An idempotency key already names a job submitted with a different body."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        super().__init__(f"idempotency key {key!r} was used for another request (job {job_id})")
+        self.key, self.job_id = key, job_id
+
+
+@dataclass
+class Accepted:
+    """The answer to a submission: the job, and whether it was already there."""
+
+    job_id: str
+    count: int
+    replayed: bool = False
+
+
 class Spool:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -88,6 +109,7 @@ class Spool:
         self._queue_floor = b"Q"  # no queue entry sorts below this key (see _raise_floor)
         self._writing: Counter[int] = Counter()  # due times of jobs being written now
         self._lock = threading.Lock()
+        self._key_lock = threading.Lock()
         self._last_scan = 0
 
     def close(self) -> None:
@@ -102,13 +124,39 @@ class Spool:
 
     def add_job(self, job: Job) -> str:
         """Write a whole job (synced) and return its id."""
+        return self.add_job_once(job).job_id
+
+    def add_job_once(self, job: Job, key: str | None = None, fp: str = "") -> Accepted:
+        """Write a whole job (synced) unless ``key`` already names one: then that one.
+
+        The key is written in the job's own synced batch, so a job is never on
+        disk without its key nor the key without its job. Callers are
+        serialised (one writer thread, and the key lock), so two submissions
+        with one key at the same moment make one job.
+        """
+        with self._key_lock:
+            if key is not None:
+                raw = self.db.get(b"K" + key.encode())
+                if raw is not None:
+                    known = json.loads(raw)
+                    if fp and known.get("fp") and known["fp"] != fp:
+                        raise KeyReused(key, known["job"])
+                    return Accepted(known["job"], known.get("count", 0), replayed=True)
+            return Accepted(self._add_job(job, key, fp), len(job.recipients))
+
+    def _add_job(self, job: Job, key: str | None, fp: str) -> str:
         with self._lock:  # register the due time before it can be scanned past
             created = now_ms()
             self._writing[created] += 1
         job_id = f"{created:013x}{secrets.token_hex(4)}"
         spec = job.spec() | {"created": created, "count": len(job.recipients)}
+        if key is not None:
+            spec["idempotency_key"] = key
         try:
             with self.db.write_batch(sync=True) as wb:
+                if key is not None:
+                    wb.put(b"K" + key.encode(), _dumps({"job": job_id, "fp": fp,
+                                                        "count": len(job.recipients)}))
                 wb.put(b"J" + job_id.encode(), _dumps(spec))
                 wb.put(b"M" + job_id.encode(), job.message)
                 wb.put(b"P" + job_id.encode(), str(len(job.recipients)).encode())
@@ -230,11 +278,12 @@ class Spool:
     # ------------------------------------------------------------ recording outcomes
 
     def record(self, changes: list[tuple[Due, dict[str, Any], int | None]],
-               events: list[dict[str, Any]], sync: bool = False) -> list[str]:
+               events: list[dict[str, Any]], sync: bool = True) -> list[str]:
         """Apply new recipient records in one batch; returns the ids of jobs now finished.
 
         Each change is (the Due it came from, the new record, the new due time
-        or None when the recipient is finished).
+        or None when the recipient is finished). Synced by default: a delivered
+        recipient forgotten by a machine crash would be sent again.
         """
         finished: list[str] = []
         pending_delta: dict[str, int] = {}
@@ -286,15 +335,33 @@ class Spool:
     # ------------------------------------------------------------ clean-up
 
     def purge_finished(self, older_than_ms: int) -> int:
-        """Forget finished jobs (spec and records) older than ``older_than_ms``."""
+        """Forget finished jobs (spec and records) older than ``older_than_ms``.
+
+        A job's idempotency key outlives it: it is queued for ``purge_keys``.
+        """
         stop = b"X%016d" % older_than_ms
         purged = 0
+        at = now_ms()
         for key in self.db.iterator(start=b"X", stop=stop, include_value=False):
             job_id = key[17:]
+            spec = self.job_spec(job_id.decode())
             with self.db.write_batch() as wb:
+                if spec and spec.get("idempotency_key"):
+                    wb.put(b"Y%016d%s" % (at, spec["idempotency_key"].encode()), b"")
                 wb.delete(b"J" + job_id)
                 for rk in self.db.iterator(prefix=b"R" + job_id + b"/", include_value=False):
                     wb.delete(rk)
+                wb.delete(key)
+            purged += 1
+        return purged
+
+    def purge_keys(self, older_than_ms: int) -> int:
+        """Forget idempotency keys whose job was purged before ``older_than_ms``."""
+        purged = 0
+        for key in self.db.iterator(start=b"Y", stop=b"Y%016d" % older_than_ms,
+                                    include_value=False):
+            with self.db.write_batch() as wb:
+                wb.delete(b"K" + key[17:])
                 wb.delete(key)
             purged += 1
         return purged

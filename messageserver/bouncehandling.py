@@ -115,12 +115,22 @@ def first_delivery(membership: Membership, inbound: InboundMail, kind: str) -> b
     the action commit together (the unique row is also what makes two copies
     processed at the same moment count once).
     """
+    return remember(membership, report_key(inbound), kind, inbound.now)
+
+
+def remember(membership: Membership, report_id: str, kind: str, at: datetime) -> bool:
+    """Record ``report_id`` as acted on for this member; False when it already was.
+
+    The one rule for "act on a report once", shared by bounce mail and Karl's
+    delivery events (messageserver.deliveryevents): call it inside the
+    transaction that acts, so the record and the action commit together.
+    """
     try:
         with transaction.atomic():
-            ProcessedReport.objects.create(membership=membership, report_id=report_key(inbound),
-                                           kind=kind, at=inbound.now)
+            ProcessedReport.objects.create(membership=membership, report_id=report_id,
+                                           kind=kind, at=at)
     except IntegrityError:
-        log.info("%s %s for %s seen before: a redelivery, ignored", kind, report_key(inbound),
+        log.info("%s %s for %s seen before: a redelivery, ignored", kind, report_id,
                  membership.email)
         return False
     return True

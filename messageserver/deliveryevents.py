@@ -3,13 +3,21 @@
 Karl knows addresses, not members: the job's meta names the group (and the
 message number), which is enough to find the membership. The bouncer job
 (cronjobs) reads the BounceEvent rows this writes.
+
+Karl posts events until it gets a 2xx, so a batch whose answer was lost comes
+again: each event is applied once, like bounce mail (bouncehandling), by
+recording its key as a ProcessedReport in the transaction that applies it.
+The key is Karl's event id (job/recipient/attempt), else a hash of the event.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -31,39 +39,61 @@ def verdict(code: int | None, reply: str) -> tuple[str, str]:
     return ("hard" if hard else "soft"), status
 
 
+def event_key(event: dict[str, Any]) -> str:
+    """What names this event across Karl's re-posts (its id, else a hash of what it says)."""
+    eid = event.get("id")
+    if isinstance(eid, str) and 0 < len(eid) <= 400 and eid.isprintable():
+        return "karl:" + eid
+    said = {k: event.get(k) for k in ("job_id", "address", "state", "code", "reply", "at",
+                                               "meta")}
+    canonical = json.dumps(said, sort_keys=True, default=str).encode()
+    return "karl:sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
 def record(events: list[dict[str, Any]]) -> int:
-    """Store bounced/expired events as BounceEvents (and delivered probes); returns matches."""
+    """Store bounced/expired events as BounceEvents (and delivered probes); returns matches.
+
+    An event seen before is skipped (it is not counted in the return value).
+    """
     stored = 0
     for event in events:
         state = event.get("state", "")
         metrics.DELIVERY_EVENTS.labels(state=state or "unknown").inc()
-        meta = event.get("meta") or {}
-        if state == "sent" and meta.get("kind") == "probe" and meta.get("membership"):
-            # A bounce probe got through: the bouncer restores the member.
-            from cronjobs.bouncer import probe_delivered
-
-            at = parse_datetime(event.get("at") or "") or timezone.now()
-            stored += probe_delivered(int(meta["membership"]), at)
-            continue
-        if state not in ("bounced", "expired"):
-            continue
-        group = meta.get("group")
-        address = (event.get("address") or "").lower()
-        if not group or not address:
-            continue
-        membership = Membership.objects.filter(group__name=group, email=address).first()
-        if membership is None:
-            continue
-        kind, status = verdict(event.get("code"), event.get("reply", ""))
-        if state == "expired":
-            kind = "soft"
-        at = parse_datetime(event.get("at") or "") or timezone.now()
-        BounceEvent.objects.create(
-            membership=membership, at=at, kind=kind, status=status,
-            diagnostic=(event.get("reply") or state)[:2000], source="karl",
-            message_number=meta.get("number"))
-        from messageserver import bounces_score
-
-        bounces_score.note_bounce(membership, kind, at)
-        stored += 1
+        with transaction.atomic():
+            stored += _apply(event, state)
     return stored
+
+
+def _apply(event: dict[str, Any], state: str) -> int:
+    from messageserver.bouncehandling import remember
+
+    meta = event.get("meta") or {}
+    at = parse_datetime(event.get("at") or "") or timezone.now()
+    if state == "sent" and meta.get("kind") == "probe" and meta.get("membership"):
+        # A bounce probe got through: the bouncer restores the member.
+        from cronjobs.bouncer import probe_delivered
+
+        membership = Membership.objects.filter(pk=int(meta["membership"])).first()
+        if membership is None or not remember(membership, event_key(event), "delivery", at):
+            return 0
+        return int(probe_delivered(membership.pk, at))
+    if state not in ("bounced", "expired"):
+        return 0
+    group = meta.get("group")
+    address = (event.get("address") or "").lower()
+    if not group or not address:
+        return 0
+    membership = Membership.objects.filter(group__name=group, email=address).first()
+    if membership is None or not remember(membership, event_key(event), "delivery", at):
+        return 0
+    kind, status = verdict(event.get("code"), event.get("reply", ""))
+    if state == "expired":
+        kind = "soft"
+    BounceEvent.objects.create(
+        membership=membership, at=at, kind=kind, status=status,
+        diagnostic=(event.get("reply") or state)[:2000], source="karl",
+        message_number=meta.get("number"))
+    from messageserver import bounces_score
+
+    bounces_score.note_bounce(membership, kind, at)
+    return 1

@@ -234,6 +234,8 @@ def send_monthly_guidelines(now=None) -> int:  # noqa: ANN001
     for group in groups:
         marker = f"{group.name}: guidelines {month}"
         with transaction.atomic():
+            # hold the group while checking: a concurrent run waits, then sees our marker
+            Group.objects.select_for_update().filter(pk=group.pk).exists()
             if OutboxItem.objects.filter(description__startswith=marker).exists():
                 continue
             members = Membership.objects.filter(

@@ -5,8 +5,9 @@ claimed here with a conditional UPDATE (two dispatchers never take the same
 row), submitted, and marked done. Karl being down only delays: the row goes
 back to pending with a growing delay. Karl refusing a row (a bug of ours) is
 reported, shown and retried by messageserver.outboxfailures, never dropped. A
-row claimed by a dispatcher that died is taken back after CLAIM_TIMEOUT, so at
-worst one job is submitted twice.
+row claimed by a dispatcher that died is taken back after CLAIM_TIMEOUT and
+submitted again with the same Idempotency-Key, so Karl answers with the job it
+already has: sent once.
 """
 
 from __future__ import annotations
@@ -46,11 +47,20 @@ def enqueue_mail(description: str = "", **fields: Any) -> OutboxItem:
     return enqueue(OutboxItem.Kind.MAIL, fields, description)
 
 
+def idempotency_key(item: OutboxItem) -> str:
+    """The row's identity as Karl's Idempotency-Key: a row submitted again (its
+    dispatcher was killed before marking it done) is answered with the first job.
+    The creation time is part of it, so a database started afresh next to an old
+    spool never reuses a key."""
+    return f"outbox-{item.id}-{int(item.created_at.timestamp() * 1_000_000)}"
+
+
 def _submit(item: OutboxItem, client: Any) -> str:
+    key = idempotency_key(item)
     if item.kind == OutboxItem.Kind.JOB:
-        return client.submit_job(item.payload)
+        return client.submit_job(item.payload, idempotency_key=key)
     fields = dict(item.payload)
-    return client.send_mail(**fields)
+    return client.send_mail(idempotency_key=key, **fields)
 
 
 def dispatch_due(client: Any | None = None, limit: int = 50) -> int:

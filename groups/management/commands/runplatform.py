@@ -1,4 +1,9 @@
-"""manage.py runplatform: prepare the data directory and run every process."""
+"""manage.py runplatform: prepare the data directory and run every process.
+
+One platform per DATA_DIR: the command holds DATA_DIR/runplatform.pid
+(groups.pidlock) while it runs, and a second one refuses to start, naming the
+first, instead of fighting it over ports.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ import sys
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from groups.env import PROJECT_DIR, get_env
+from groups.pidlock import AlreadyRunning, PidLock
 from groups.supervisor import Supervisor
 
 
@@ -38,6 +44,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         env = get_env()
+        try:
+            lock = PidLock(env.data_dir / "runplatform.pid", "runplatform").acquire()
+        except AlreadyRunning as exc:
+            raise CommandError(f"{exc} (DATA_DIR {env.data_dir})") from None
+        try:
+            self._run(env, options)
+        finally:
+            lock.release()
+
+    def _run(self, env, options) -> None:  # noqa: ANN001
         call_command("migrate", interactive=False, verbosity=0)
         call_command("dkimkey")
         if not options["no_seed"]:
