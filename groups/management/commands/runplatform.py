@@ -9,15 +9,15 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from groups.env import PROJECT_DIR, get_env
+from groups.env import PROJECT_DIR, Env, get_env
 from groups.supervisor import Supervisor
 
 
-def process_specs() -> list[tuple[str, list[str]]]:
+def process_specs(env: Env | None = None) -> list[tuple[str, list[str]]]:
     """Each process and its command line: web and smtpd listen on PUBLIC_BIND_ADDRESS, the
     internal APIs (messageserver, karl, errord) on INTERNAL_BIND_ADDRESS only."""
     py = sys.executable
-    env = get_env()
+    env = env or get_env()
     public, internal = env.public_bind_address, env.internal_bind_address
     specs = [
         ("web", [py, "-m", "groups.webserver", "--host", public]),
