@@ -47,7 +47,8 @@ ROOT_URLCONF = os.environ.get("GROUPS_URLCONF", "groups.urls")
 if ROOT_URLCONF == "messageserver.urls":
     # The internal API answers to the names it is reached by (INTERNAL_BIND_ADDRESS,
     # MESSAGESERVER_URL), not the site's; it builds no links from the request either.
-    ALLOWED_HOSTS = list(ENV.internal_hosts)
+    # The site's names too: a proxy may pass the website's /inbound/webhook on with its Host.
+    ALLOWED_HOSTS = list(dict.fromkeys([*ENV.internal_hosts, *ENV.allowed_hosts]))
 
 TEMPLATES = [
     {

@@ -174,3 +174,14 @@ def test_https_responses_carry_hsts_and_secure_cookies(people, settings):
                                               "password": "correct horse battery staple",
                                               "csrfmiddlewaretoken": token}, secure=True)
     assert response.status_code == 302 and response.cookies["sessionid"]["secure"]
+
+
+def test_the_internal_api_answers_to_internal_names_and_the_site_to_its_own():
+    site = _settings_under({"SITE_URL": "https://lists.example.org",
+                            "INTERNAL_BIND_ADDRESS": "10.0.0.5"})
+    assert site["ALLOWED_HOSTS"] == ["lists.example.org"]
+    internal = _settings_under({"SITE_URL": "https://lists.example.org",
+                                "INTERNAL_BIND_ADDRESS": "10.0.0.5",
+                                "GROUPS_URLCONF": "messageserver.urls"})
+    assert {"10.0.0.5", "127.0.0.1", "lists.example.org"} <= set(internal["ALLOWED_HOSTS"])
+    assert "*" not in internal["ALLOWED_HOSTS"]
