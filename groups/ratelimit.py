@@ -54,7 +54,6 @@ def hit(scope: str, value: str, limit: int, window: int) -> bool:
 
 # Limits, named once: (attempts, window in seconds).
 SIGNUP_PER_IP = (5, 3600)
-SIGNUP_PER_ADDRESS = (3, 3600)
 CONFIRM_PER_ACCOUNT = (10, 3600)
 RESET_PER_IP = (5, 3600)
 RESET_PER_ADDRESS = (3, 3600)

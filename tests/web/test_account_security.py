@@ -156,3 +156,24 @@ def test_a_password_reset_ends_every_session(people):
     assert session.get(reverse("profile")).status_code == 200
     _reset(Client(), "bob@example.org", OWNER_PW)
     assert session.get(reverse("profile")).status_code == 302
+
+
+def test_a_strangers_reset_requests_never_block_the_owners(people):
+    stranger = Client(REMOTE_ADDR="10.6.6.6")
+    for _ in range(5):
+        stranger.post(reverse("password_reset"), {"email": "bob@example.org"})
+    assert "Too many attempts" in stranger.post(
+        reverse("password_reset"), {"email": "bob@example.org"}).content.decode()
+    sent = len(mail.outbox)
+    owner = Client(REMOTE_ADDR="10.7.7.7")
+    assert owner.post(reverse("password_reset"), {"email": "bob@example.org"}).status_code == 302
+    assert len(mail.outbox) == sent + 1
+
+
+def test_a_strangers_sign_ups_never_block_the_owners(db):
+    stranger = Client(REMOTE_ADDR="10.6.6.6")
+    codes = [_signup(stranger, "owner@example.org", STRANGER_PW).status_code
+             for _ in range(6)]
+    assert codes[-1] == 429
+    owner = Client(REMOTE_ADDR="10.7.7.7")
+    assert _signup(owner, "owner@example.org", OWNER_PW).status_code == 200

@@ -82,8 +82,9 @@ class RateLimitedResetForm(PasswordResetForm):
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
         ip = ratelimit.client_ip(self.request) if self.request else "unknown"
+        # per address *from this client*: a stranger's requests never block the owner's
         if not ratelimit.hit("reset-ip", ip, *ratelimit.RESET_PER_IP) or not ratelimit.hit(
-                "reset-address", email, *ratelimit.RESET_PER_ADDRESS):
+                "reset-address", f"{email}\x1f{ip}", *ratelimit.RESET_PER_ADDRESS):
             raise forms.ValidationError(TOO_MANY, code="rate_limited")
         return email
 
@@ -161,11 +162,9 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     status = 200
     if request.method == "POST":
+        # by client only: a limit per address would let a stranger block its owner
         if not ratelimit.hit("signup-ip", ratelimit.client_ip(request),
-                             *ratelimit.SIGNUP_PER_IP) or (
-                form.is_valid() and not ratelimit.hit(
-                    "signup-address", form.cleaned_data["email"],
-                    *ratelimit.SIGNUP_PER_ADDRESS)):
+                             *ratelimit.SIGNUP_PER_IP):
             form.is_valid()
             form.add_error(None, TOO_MANY)
             return render(request, "groups/signup.html", {"form": form}, status=429)
