@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -41,6 +42,15 @@ def is_public(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast
+
+
+def literal_is_private(url: str) -> bool:
+    """True when ``url``'s host is an IP address (not a name) that is not public."""
+    host = urlsplit(url).hostname or ""
+    try:
+        return not is_public(host)
+    except ValueError:  # a name: only its resolved addresses can tell
+        return host.lower() == "localhost" or host.lower().endswith(".localhost")
 
 
 def system_resolve(host: str, port: int) -> list[str]:

@@ -191,6 +191,13 @@ class FeedForm(forms.ModelForm):
             raise forms.ValidationError("The feed address must start with http:// or https://.")
         if Feed.objects.filter(group=self.group, url=url).exists():
             raise forms.ValidationError("This group already has this feed.")
+        from cronjobs.config import FeedSettings
+        from cronjobs.publichttp import literal_is_private
+
+        # An address written as an IP is judged now; a name is judged when it is fetched.
+        if literal_is_private(url) and not FeedSettings.from_env().allow_private:
+            raise forms.ValidationError("Feeds are fetched from public addresses only; this "
+                                        "address is on a private or local network.")
         return url
 
     def clean_poster_email(self) -> str:
