@@ -159,5 +159,11 @@ if SITE_IS_HTTPS:
     CSRF_TRUSTED_ORIGINS = [SITE_URL]
 if ENV.behind_tls_proxy:
     # Only behind a proxy that sets (and overwrites) X-Forwarded-Proto: otherwise a client
-    # could claim https itself.
+    # could claim https itself. Then the app can tell plain http and redirects it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = SITE_IS_HTTPS
+# Chosen, not forgotten (docs/security.md): HSTS covers SITE_URL's host only (sibling names
+# may serve other things) and is not preloaded; without BEHIND_TLS_PROXY the TLS proxy in
+# front, not the app (which cannot see the scheme), redirects http to https.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"] + (
+    [] if ENV.behind_tls_proxy else ["security.W008"])

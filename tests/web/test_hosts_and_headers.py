@@ -185,3 +185,13 @@ def test_the_internal_api_answers_to_internal_names_and_the_site_to_its_own():
                                 "GROUPS_URLCONF": "messageserver.urls"})
     assert {"10.0.0.5", "127.0.0.1", "lists.example.org"} <= set(internal["ALLOWED_HOSTS"])
     assert "*" not in internal["ALLOWED_HOSTS"]
+
+
+@pytest.mark.parametrize("proxy", ["false", "true"])
+def test_django_deploy_checks_pass_under_an_https_site_url(tmp_path, proxy):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "groups.settings", "DATA_DIR": str(tmp_path),
+           "SITE_URL": "https://lists.example.org", "BEHIND_TLS_PROXY": proxy, "DEBUG": "false"}
+    out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level",
+                          "WARNING"], cwd=PROJECT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
