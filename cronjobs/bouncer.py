@@ -139,7 +139,7 @@ def send_probe(m: Membership, now: datetime, nth: int, report: BounceReport) -> 
     group = m.group
     subject, body = notices.render("probe", group, {
         "group": group, "membership": m, "nth": nth,
-        "restore_url": links.restore_membership_url(m.id),
+        "restore_url": links.restore_membership_url(m),
         "group_url": links.group_url(group.name)})
     msg = notices.build(group, [m.email], subject, body)
     verp = bounce_address(m.id, 0)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from groups.env import env_int
+from groups.dnsresolver import Nameserver, env_nameserver
+from groups.env import env_bool, env_int
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,16 @@ class FeedSettings:
     timeout_seconds: int = 20
     max_bytes: int = 5 * 1024 * 1024
     max_new_entries: int = 20  # per poll: a feed that suddenly lists 500 items doesn't flood
+    # Fetch from loopback and private networks too (cronjobs.publichttp): off, since an
+    # owner could otherwise make the crawler read internal services (SSRF).
+    allow_private: bool = False
+    nameserver: Nameserver | None = None  # FEED_NAMESERVER; None: the system's resolver
 
     @classmethod
     def from_env(cls) -> FeedSettings:
-        return cls(interval_minutes=env_int("FEED_INTERVAL_MINUTES", 30, minimum=1),
+        return cls(allow_private=env_bool("FEED_ALLOW_PRIVATE", False),
+                   nameserver=env_nameserver("FEED_NAMESERVER"),
+                   interval_minutes=env_int("FEED_INTERVAL_MINUTES", 30, minimum=1),
                    max_backoff_minutes=env_int("FEED_MAX_BACKOFF_MINUTES", 1440, minimum=1),
                    failures_to_report=env_int("FEED_FAILURES_TO_REPORT", 3, minimum=1),
                    timeout_seconds=env_int("FEED_TIMEOUT_SECONDS", 20, minimum=1),

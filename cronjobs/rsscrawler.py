@@ -33,6 +33,7 @@ import httpx
 import nh3
 from django.db import transaction
 
+from cronjobs import publichttp
 from cronjobs.config import FeedSettings
 from groups import links
 from groups.models import Feed, FeedEntry, Membership
@@ -67,8 +68,15 @@ class FeedResult:
 
 
 def http_client(cfg: FeedSettings) -> httpx.Client:
-    """One client per crawl pass (building its TLS context per feed costs more than the GET)."""
-    return httpx.Client(timeout=cfg.timeout_seconds, follow_redirects=True)
+    """One client per crawl pass (building its TLS context per feed costs more than the GET).
+
+    It connects to public addresses only (cronjobs.publichttp), unless the
+    operator set FEED_ALLOW_PRIVATE.
+    """
+    resolve = (publichttp.nameserver_resolve(cfg.nameserver, cfg.timeout_seconds)
+               if cfg.nameserver else publichttp.system_resolve)
+    return publichttp.public_client(cfg.timeout_seconds, allow_private=cfg.allow_private,
+                                    resolve=resolve)
 
 
 def fetch(feed: Feed, cfg: FeedSettings, client: httpx.Client) -> Fetched:
@@ -86,8 +94,8 @@ def fetch(feed: Feed, cfg: FeedSettings, client: httpx.Client) -> Fetched:
             if resp.status_code == 304:
                 return Fetched(304, b"", dict(resp.headers))
             if resp.status_code != 200:
-                raise FeedError(f"the server answered HTTP {resp.status_code} "
-                                f"{resp.reason_phrase}".rstrip())
+                # the status only: nothing the server wrote is echoed onto the feeds page
+                raise FeedError(f"the server answered HTTP {resp.status_code}")
             body = bytearray()
             for chunk in resp.iter_bytes():
                 body += chunk

@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m errord",
         description="Collect the platform's errors and group them (see manage.py errors).")
-    parser.add_argument("--host", default=env.bind_address,
-                        help=f"address to listen on (default {env.bind_address})")
+    parser.add_argument("--host", default=env.internal_bind_address,
+                        help=f"address to listen on (default {env.internal_bind_address})")
     parser.add_argument("--port", type=int, default=env.errord_port,
                         help=f"port to listen on (default {env.errord_port}, ERRORD_PORT)")
     parser.add_argument("--db", type=Path, default=env.data_dir / "errord.sqlite3",

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -101,6 +102,11 @@ class Env:
     search_client: str
     karl_relays: tuple[str, ...]
     bind_address: str
+    public_bind_address: str
+    internal_bind_address: str
+    allowed_hosts: tuple[str, ...]
+    behind_tls_proxy: bool
+    hsts_seconds: int
     web_port: int
     smtpd_port: int
     messageserver_port: int
@@ -128,12 +134,37 @@ class Env:
             "karl": self.karl_port,
             "errord": self.errord_port,
         }[name]
-        host = "127.0.0.1" if self.bind_address in ("0.0.0.0", "::", "") else self.bind_address
+        bound = self.internal_bind_address
+        host = "127.0.0.1" if bound in ("0.0.0.0", "::", "") else bound
         return f"http://{host}:{port}"
+
+    @property
+    def internal_hosts(self) -> tuple[str, ...]:
+        """Host names the internal HTTP APIs are reached by (for messageserver's Host check)."""
+        hosts = ["127.0.0.1", "localhost", "[::1]", self.internal_bind_address]
+        for name in ("messageserver", "karl", "errord"):
+            host = urlsplit(self.service_url(name)).hostname
+            if host:
+                hosts.append(f"[{host}]" if ":" in host else host)
+        return tuple(dict.fromkeys(h for h in hosts if h not in ("", "0.0.0.0", "::")))
 
     @property
     def dkim_key_path(self) -> Path:
         return self.data_dir / "dkim" / f"{self.groups_domain}.{self.dkim_selector}.pem"
+
+
+def allowed_hosts(site_url: str, extra: str) -> tuple[str, ...]:
+    """The host names the website answers for: SITE_URL's, plus ALLOWED_HOSTS (comma list).
+
+    Django refuses (400) a request whose Host is not among them, so nothing
+    built from the request can name a host an attacker chose.
+    """
+    parts = urlsplit(site_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingError(f"SITE_URL={site_url!r} must be an http:// or https:// URL with a host")
+    hosts = [parts.hostname]
+    hosts += [h.strip().lower() for h in extra.split(",") if h.strip()]
+    return tuple(dict.fromkeys(hosts))
 
 
 def load() -> Env:
@@ -151,6 +182,8 @@ def load() -> Env:
     search_client = env_str("SEARCH_CLIENT", "elasticsearch").lower()
     if search_client not in ("elasticsearch", "opensearch"):
         raise SettingError(f"SEARCH_CLIENT={search_client!r} must be elasticsearch or opensearch")
+    bind_address = env_str("BIND_ADDRESS", "127.0.0.1")
+    site_url = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
     return Env(
         groups_domain=env_str("GROUPS_DOMAIN", "groups.localhost").lower(),
         data_dir=data_dir,
@@ -159,7 +192,12 @@ def load() -> Env:
         elasticsearch_url=env_str("ELASTICSEARCH_URL", ""),
         search_client=search_client,
         karl_relays=relays,
-        bind_address=env_str("BIND_ADDRESS", "127.0.0.1"),
+        bind_address=bind_address,
+        public_bind_address=env_str("PUBLIC_BIND_ADDRESS", bind_address),
+        internal_bind_address=env_str("INTERNAL_BIND_ADDRESS", bind_address),
+        allowed_hosts=allowed_hosts(site_url, env_str("ALLOWED_HOSTS", "")),
+        behind_tls_proxy=env_bool("BEHIND_TLS_PROXY", False),
+        hsts_seconds=env_int("HSTS_SECONDS", 365 * 86400, minimum=0),
         web_port=env_int("WEB_PORT", 8000, minimum=0),
         smtpd_port=env_int("SMTPD_PORT", 2525, minimum=0),
         messageserver_port=env_int("MESSAGESERVER_PORT", 8001, minimum=0),
@@ -168,7 +206,7 @@ def load() -> Env:
         internal_api_token=env_str("INTERNAL_API_TOKEN", "")
         or _secret_from_file(data_dir, "internal_api_token"),
         secret_key=env_str("SECRET_KEY", "") or _secret_from_file(data_dir, "secret_key", 48),
-        site_url=env_str("SITE_URL", "http://localhost:8000").rstrip("/"),
+        site_url=site_url,
         debug=env_bool("DEBUG", False),
         dkim_selector=env_str("DKIM_SELECTOR", "groups"),
         max_message_size=env_int("MAX_MESSAGE_SIZE", 25 * 1024 * 1024, minimum=1024),

@@ -8,11 +8,15 @@ List-Unsubscribe header always matches the view that checks it.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.urls import reverse
 
 from groups import tokens
+
+if TYPE_CHECKING:
+    from groups.models import Membership
 
 WEB = "groups.urls"  # messageserver runs with its own urlconf; links are always the site's
 
@@ -72,10 +76,19 @@ def mute_topic_url(membership_id: int, topic_id: int) -> str:
     return _signed_link("mute_topic", tokens.make(tokens.MUTE_TOPIC, membership_id, topic_id))
 
 
-def moderation_url(held_id: int, action: str) -> str:
-    """A moderator's signed approve/reject link for a held message."""
-    token = tokens.make(tokens.MODERATE, held_id)
-    return absolute(reverse("moderate_link", urlconf=WEB, args=[token, action]))
+MODERATION_LINK_HOURS = 72
+
+
+def moderation_url(held_id: int, action: str, hours: int = MODERATION_LINK_HOURS) -> str:
+    """A moderator's signed link for one decision on a held message.
+
+    The action is inside the token (an approve link can't be turned into a
+    reject), the token expires, and the held message's state makes it one-use.
+    """
+    if action not in ("approve", "reject"):
+        raise ValueError(f"unknown moderation action {action!r}")
+    return _signed_link("moderate_link", tokens.make(tokens.MODERATE_LINK, held_id, action,
+                                                     ttl=hours * 3600))
 
 
 def confirm_subscription_url(membership_id: int) -> str:
@@ -87,8 +100,10 @@ def confirm_delivery_url(token: str) -> str:
     return _signed_link("confirm_delivery", token)
 
 
-def restore_membership_url(membership_id: int, days: int = 3) -> str:
-    return _signed_link("restore_membership", tokens.make(tokens.RESTORE, membership_id, ttl=days * 86400))
+def restore_membership_url(membership: Membership, days: int = 3) -> str:
+    """Undoes the removal (or bouncing spell) current now, and nothing later."""
+    return _signed_link("restore_membership", tokens.make(
+        tokens.RESTORE, membership.pk, membership.removal_serial, ttl=days * 86400))
 
 
 def confirm_email_url(user_id: int, days: int = 3) -> str:

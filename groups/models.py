@@ -214,6 +214,11 @@ class Membership(models.Model):
     # Digests (cronjobs.senddigests): the last message number already sent in a digest.
     digest_last_number = models.PositiveIntegerField(default=0)
     digest_last_sent_at = models.DateTimeField(null=True, blank=True)
+    # Counts the removals (by a complaint, an owner, a ban, leaving) and restores of this
+    # membership. A restore link carries the count it was issued at, so it undoes only that
+    # removal: a later removal or a use of the link moves the count on and the link dies.
+    # The bouncer's own removal does not count: the probe links of that spell still work.
+    removal_serial = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [

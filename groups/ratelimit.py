@@ -1,5 +1,9 @@
 """Rate limits, counted in Django's cache: sign-up, log-in, password reset, command replies.
 
+Sign-up and reset have fixed limits per window (``hit``); log-in failures make
+growing delays (``Backoff``) by client, by account and client, and (short ones)
+by account, so nobody can lock another person out of their account.
+
 The cache is shared by every process (a file cache by default, Redis when
 configured), so a limit holds across processes. A limit is a number of
 attempts per window per key (an IP address, an account name, an address).
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -48,7 +54,75 @@ def hit(scope: str, value: str, limit: int, window: int) -> bool:
 
 # Limits, named once: (attempts, window in seconds).
 SIGNUP_PER_IP = (5, 3600)
-LOGIN_PER_IP = (30, 600)
-LOGIN_PER_ACCOUNT = (10, 600)
+CONFIRM_PER_ACCOUNT = (10, 3600)
 RESET_PER_IP = (5, 3600)
 RESET_PER_ADDRESS = (3, 3600)
+
+
+# --- Growing delays for log-in failures (no lockout anyone else can cause) -----------------
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """After ``free`` failures, each further one makes the key wait twice as long as the last.
+
+    The first wait is ``first`` seconds, the longest ``longest``; a success (or a
+    quiet ``forget`` seconds) clears the count.
+    """
+
+    free: int
+    first: float
+    longest: float
+    forget: int = 86400
+
+    def delay(self, failures: int) -> float:
+        if failures <= self.free:
+            return 0.0
+        return min(self.first * 2 ** (failures - self.free - 1), self.longest)
+
+
+# By client (the guesser's own address: long waits), by account and client (the pair a
+# guesser works on), and by account alone (a distributed guess: short waits only, so a
+# stranger can slow an account's log-in by seconds, never lock its owner out).
+LOGIN_BY_CLIENT = Backoff(free=20, first=1, longest=15 * 60)
+LOGIN_BY_ACCOUNT_AND_CLIENT = Backoff(free=5, first=2, longest=15 * 60)
+LOGIN_BY_ACCOUNT = Backoff(free=50, first=1, longest=30)
+
+
+def now() -> float:
+    """The clock of the backoffs (a test moves it instead of sleeping)."""
+    return time.time()
+
+
+def wait_seconds(scope: str, value: str) -> float:
+    """How long ``value`` must still wait before its next attempt (0: go ahead)."""
+    try:
+        state = cache.get(_key(scope, value))
+    except Exception as exc:
+        log.error("backoff %s not enforced: the cache is unavailable (%s)", scope, exc)
+        return 0.0
+    if not state:
+        return 0.0
+    return max(0.0, state["until"] - now())
+
+
+def failed(scope: str, value: str, backoff: Backoff) -> float:
+    """Count one failure; returns the wait it starts (0 while within the free failures)."""
+    key = _key(scope, value)
+    try:
+        state = cache.get(key) or {"failures": 0, "until": 0.0}
+        state["failures"] += 1
+        wait = backoff.delay(state["failures"])
+        state["until"] = now() + wait
+        cache.set(key, state, timeout=backoff.forget)
+    except Exception as exc:
+        log.error("backoff %s not counted: the cache is unavailable (%s)", scope, exc)
+        return 0.0
+    return wait
+
+
+def succeeded(scope: str, value: str) -> None:
+    try:
+        cache.delete(_key(scope, value))
+    except Exception as exc:
+        log.error("backoff %s not cleared: the cache is unavailable (%s)", scope, exc)

@@ -12,7 +12,7 @@ ENV = get_env()
 
 SECRET_KEY = ENV.secret_key
 DEBUG = ENV.debug
-ALLOWED_HOSTS = ["*"]
+ALLOWED_HOSTS = list(ENV.allowed_hosts)  # SITE_URL's host (+ ALLOWED_HOSTS): never "*"
 SITE_URL = ENV.site_url
 GROUPS_DOMAIN = ENV.groups_domain
 DATA_DIR = ENV.data_dir
@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "groups",
     "search",
 ]
@@ -38,10 +39,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 # messageserver serves its own JSON API from the same project (messageserver/wsgi.py).
 ROOT_URLCONF = os.environ.get("GROUPS_URLCONF", "groups.urls")
+if ROOT_URLCONF == "messageserver.urls":
+    # The internal API answers to the names it is reached by (INTERNAL_BIND_ADDRESS,
+    # MESSAGESERVER_URL), not the site's; it builds no links from the request either.
+    # The site's names too: a proxy may pass the website's /inbound/webhook on with its Host.
+    ALLOWED_HOSTS = list(dict.fromkeys([*ENV.internal_hosts, *ENV.allowed_hosts]))
 
 TEMPLATES = [
     {
@@ -124,3 +131,39 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- HTTPS and browser policy (docs/security.md) ---------------------------------------
+# Every page carries a Content-Security-Policy: our own scripts and styles only (no inline
+# code anywhere in the templates), no plugins, no framing, forms post only to us.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SITE_IS_HTTPS = SITE_URL.startswith("https://")
+if SITE_IS_HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = ENV.hsts_seconds
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = False  # other services may live on sibling names
+    CSRF_TRUSTED_ORIGINS = [SITE_URL]
+if ENV.behind_tls_proxy:
+    # Only behind a proxy that sets (and overwrites) X-Forwarded-Proto: otherwise a client
+    # could claim https itself. Then the app can tell plain http and redirects it.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = SITE_IS_HTTPS
+# Chosen, not forgotten (docs/security.md): HSTS covers SITE_URL's host only (sibling names
+# may serve other things) and is not preloaded; without BEHIND_TLS_PROXY the TLS proxy in
+# front, not the app (which cannot see the scheme), redirects http to https.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"] + (
+    [] if ENV.behind_tls_proxy else ["security.W008"])

@@ -77,9 +77,10 @@ def _base36(n: int) -> str:
 # Purposes, named once so the signer and the checker can't disagree.
 UNSUBSCRIBE = "unsubscribe"  # parts: membership id
 BOUNCE = "bounce"  # parts: membership id, message number (0 for notices)
-MODERATE = "moderate"  # parts: held message id
+MODERATE = "moderate"  # parts: held message id (the reply address of a held notice)
+MODERATE_LINK = "moderate-link"  # parts: held message id, action (expires)
 CONFIRM_SUBSCRIBE = "confirm-subscribe"  # parts: membership id
 MUTE_TOPIC = "mute-topic"  # parts: membership id, topic id
-RESTORE = "restore"  # parts: membership id (expires)
+RESTORE = "restore"  # parts: membership id, removal serial (expires)
 CONFIRM_EMAIL = "confirm-email"  # parts: user id (expires)
 CONFIRM_DELIVERY = "confirm-delivery"  # parts: membership id, delivery mode (expires)

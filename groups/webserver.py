@@ -12,7 +12,7 @@ def main(argv: list[str] | None = None) -> None:
 
     env = get_env()
     parser = argparse.ArgumentParser(prog="web", description="Serve the groups website.")
-    parser.add_argument("--host", default=env.bind_address)
+    parser.add_argument("--host", default=env.public_bind_address)
     parser.add_argument("--port", type=int, default=env.web_port)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)

@@ -87,8 +87,10 @@ class KarlClient:
                           params={"limit": limit, "offset": offset})["dead_letters"]
 
     def health(self) -> dict[str, Any]:
+        """Karl's health; with the token (always sent) it names the relays and their errors."""
         try:
-            response = shared_client().get(self.base_url + "/health", timeout=self.timeout)
+            response = shared_client().get(self.base_url + "/health", timeout=self.timeout,
+                                           headers=auth_headers(self.token))
         except httpx.TransportError as exc:
             raise KarlUnavailable(f"Karl at {self.base_url} is unreachable: {exc}") from exc
         return response.json()

@@ -89,7 +89,7 @@ def from_env(env: Env | None = None) -> KarlConfig:
         raise SettingError(f"KARL_SMTP_STARTTLS={starttls!r} must be opportunistic, "
                            "required or off")
     return KarlConfig(
-        bind_address=env.bind_address,
+        bind_address=env.internal_bind_address,  # an internal API: never the public address
         port=env.karl_port,
         spool_dir=env.data_dir / "karl-spool",
         relays=env.karl_relays,

@@ -12,13 +12,14 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import re
 import time
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from groups.internalhttp import json_error, read_json, token_middleware
+from groups.internalhttp import json_error, read_json, token_middleware, token_ok
 from karl import idempotency, metrics
 from karl.config import KarlConfig
 from karl.contract import InvalidRequest, Job, validate_job, validate_mail
@@ -125,14 +126,27 @@ async def dead_letters(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
+    """Open to anyone (a load balancer's probe): states and counts only.
+
+    The relays themselves (paths, hosts, credentials in a URL) and their last
+    errors are shown only to a caller with the internal token.
+    """
     spool_ok = request.app[SPOOL].check_writable()
     relays = [h.as_dict() for h in request.app[SCHEDULER].relays.relays.values()]
     ok = spool_ok and any(r["healthy"] for r in relays)
-    return web.json_response({"status": "ok" if ok else "degraded", "ok": ok,
-                              "spool": "ok" if spool_ok else "unwritable",
-                              "relays": relays, "in_flight": len(
-                                  request.app[SCHEDULER].in_flight)},
-                             status=200 if spool_ok else 503)
+    body: dict[str, Any] = {"status": "ok" if ok else "degraded", "ok": ok,
+                            "spool": "ok" if spool_ok else "unwritable",
+                            "relays_healthy": sum(1 for r in relays if r["healthy"]),
+                            "relays_total": len(relays),
+                            "in_flight": len(request.app[SCHEDULER].in_flight)}
+    if token_ok(request.headers.get("Authorization"), request.app[CONFIG].token):
+        body["relays"] = [{**r, "relay": _without_password(str(r["relay"]))} for r in relays]
+    return web.json_response(body, status=200 if spool_ok else 503)
+
+
+def _without_password(relay: str) -> str:
+    """smtp://user:secret@host:25 -> smtp://user:***@host:25 (even for the token holder)."""
+    return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", relay)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     env = get_env()
     parser = argparse.ArgumentParser(prog="messageserver", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default=env.bind_address)
+    parser.add_argument("--host", default=env.internal_bind_address)
     parser.add_argument("--port", type=int, default=env.messageserver_port)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)

@@ -36,6 +36,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from groups import links, tokens
+from groups.membership import next_removal
 from groups.models import BounceEvent, Group, Membership, ProcessedReport
 from messageserver import bounces_score, notices, outcomes
 from messageserver.addresses import Destination
@@ -183,21 +184,22 @@ def complaint(membership: Membership, inbound: InboundMail, report: object) -> O
             return outcomes.dropped("this complaint was already acted on (a redelivery)")
         removed = Membership.objects.filter(
             pk=membership.pk, status=Membership.Status.ACTIVE).update(
-            status=Membership.Status.REMOVED)
+            status=Membership.Status.REMOVED, **next_removal())
         if not removed:
             return outcomes.dropped("complaint about a membership that is not active")
-        membership.status = Membership.Status.REMOVED
+        membership.refresh_from_db(fields=["status", "removal_serial"])
         notices.send("complaint_removed", group, membership.email,
                      f"complaint removal of {membership.email}",
                      membership=membership,
-                     restore_url=links.restore_membership_url(membership.pk, RESTORE_DAYS),
+                     restore_url=links.restore_membership_url(membership, RESTORE_DAYS),
                      restore_days=RESTORE_DAYS,
                      feedback_type=feedback_type)
     log.info("spam complaint: %s removed from %s", membership.email, group.name)
     return outcomes.accepted(reason=f"complaint: membership {membership.pk} removed")
 
 
-def restore_membership(membership_id: int, now: datetime | None = None) -> bool:
+def restore_membership(membership_id: int, now: datetime | None = None, *,
+                       removal_serial: int | None = None) -> bool:
     """What the restore link does on POST: the member is back, and is told so.
 
     The link is mailed after a spam complaint removed the member and in every
@@ -207,6 +209,9 @@ def restore_membership(membership_id: int, now: datetime | None = None) -> bool:
     else (banned, left, already restored) is left alone, so a link can't
     re-activate someone who was banned or left since. The "restored" notice is
     queued in the same transaction. Returns whether anything changed.
+
+    ``removal_serial`` is the one the link was issued at: after a later removal
+    (or a first use of the link) it no longer matches and nothing changes.
     """
     from cronjobs.bouncer import probe_delivered
 
@@ -217,12 +222,15 @@ def restore_membership(membership_id: int, now: datetime | None = None) -> bool:
                       .select_related("group", "user").filter(pk=membership_id).first())
         if membership is None:
             return False
+        if removal_serial is not None and membership.removal_serial != removal_serial:
+            return False
         came_back = membership.status == S.REMOVED
         bouncing = membership.bounce_state == Membership.BounceState.BOUNCING
         if not came_back and not (membership.status == S.ACTIVE and bouncing):
             return False
-        if came_back:
-            Membership.objects.filter(pk=membership.pk).update(status=S.ACTIVE)
+        # the link is used up: it (and every link issued with it) restores nothing more
+        Membership.objects.filter(pk=membership.pk).update(
+            **({"status": S.ACTIVE} if came_back else {}), **next_removal())
         if bouncing:
             probe_delivered(membership.pk, now)  # the member says mail reaches them again
         membership.refresh_from_db()

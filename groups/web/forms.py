@@ -84,11 +84,8 @@ class SignupForm(forms.Form):
     password2 = forms.CharField(widget=forms.PasswordInput, label="Password again")
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(
-                "An account with this address exists. Log in, or reset your password.")
-        return email
+        # Never say whether the address has an account (groups.web.signup mails its owner).
+        return self.cleaned_data["email"].strip().lower()
 
     def clean(self):
         data = super().clean()
@@ -101,6 +98,11 @@ class SignupForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return data
+
+
+class ConfirmEmailForm(forms.Form):
+    password = forms.CharField(widget=forms.PasswordInput, label="Password",
+                               help_text="The password you chose when you signed up.")
 
 
 class ProfileForm(forms.ModelForm):
@@ -189,6 +191,13 @@ class FeedForm(forms.ModelForm):
             raise forms.ValidationError("The feed address must start with http:// or https://.")
         if Feed.objects.filter(group=self.group, url=url).exists():
             raise forms.ValidationError("This group already has this feed.")
+        from cronjobs.config import FeedSettings
+        from cronjobs.publichttp import literal_is_private
+
+        # An address written as an IP is judged now; a name is judged when it is fetched.
+        if literal_is_private(url) and not FeedSettings.from_env().allow_private:
+            raise forms.ValidationError("Feeds are fetched from public addresses only; this "
+                                        "address is on a private or local network.")
         return url
 
     def clean_poster_email(self) -> str:
@@ -243,6 +252,11 @@ class AddMembersForm(forms.Form):
     invite = forms.BooleanField(required=False, label="Invite them (they confirm by email) "
                                 "instead of adding them directly")
 
+    def __init__(self, *args, may_add_directly: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not may_add_directly:  # moderators invite; the person confirms
+            del self.fields["invite"]
+
     def clean(self):
         data = super().clean()
         lines = (data.get("addresses") or "").splitlines()
@@ -253,6 +267,7 @@ class AddMembersForm(forms.Form):
             else:
                 lines += upload.read().decode("utf-8-sig", "replace").splitlines()
         data["lines"] = [ln for ln in lines if ln.strip()]
+        data.setdefault("invite", True)
         if not data["lines"] and not self.errors:
             raise forms.ValidationError("Give at least one address, in the box or a CSV file.")
         return data

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
+from groups.membership import ENDED, next_removal
 from groups.models import Membership
 from messageserver import notices
 
@@ -50,7 +51,8 @@ def change_status(membership_id: int, to: str, *, allowed_from: Iterable[str],
         if membership is None or membership.status not in allowed:
             return None
         before = membership.status
-        Membership.objects.filter(pk=membership.pk).update(status=to, **fields)
+        ending = next_removal() if to in ENDED and before not in ENDED else {}
+        Membership.objects.filter(pk=membership.pk).update(status=to, **ending, **fields)
         membership.status = to
         for name, value in fields.items():
             setattr(membership, name, value)

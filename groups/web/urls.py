@@ -24,6 +24,7 @@ urlpatterns = [
     path("accounts/login/", accounts.login, name="login"),
     path("accounts/logout/", accounts.logout, name="logout"),
     path("accounts/profile/", accounts.profile, name="profile"),
+    path("accounts/password/", accounts.password_change, name="password_change"),
     path("accounts/password-reset/", accounts.password_reset, name="password_reset"),
     path("accounts/password-reset/sent/", accounts.password_reset_done,
          name="password_reset_done"),
@@ -37,7 +38,7 @@ urlpatterns = [
     # Signed links from mail (no login needed: the token is the proof)
     path("unsubscribe/<str:token>/", signed.unsubscribe, name="unsubscribe"),
     path("mute/<str:token>/", signed.mute_topic, name="mute_topic"),
-    path("moderate/<str:token>/<str:action>/", signed.moderate_link, name="moderate_link"),
+    path("moderate/<str:token>/", signed.moderate_link, name="moderate_link"),
     path("confirm/subscription/<str:token>/", signed.confirm_subscription,
          name="confirm_subscription"),
     path("restore/<str:token>/", signed.restore_membership, name="restore_membership"),

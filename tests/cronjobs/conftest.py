@@ -51,8 +51,11 @@ def digest_group(demo_group):
 
 
 @pytest.fixture
-def feed_server():
+def feed_server(monkeypatch):
+    """A feed server on loopback; the crawler may fetch from it only with FEED_ALLOW_PRIVATE."""
     from tests.cronjobs.feedserver import FeedServer, start
+
+    monkeypatch.setenv("FEED_ALLOW_PRIVATE", "true")
 
     state = FeedServer()
     httpd = start(state)

@@ -16,7 +16,7 @@ from tests.cronjobs.conftest import jobs
 
 FEEDS = CORPORA / "feeds"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-CFG = FeedSettings()
+CFG = FeedSettings(allow_private=True)  # the feed server is on loopback
 
 
 def expected(folder: str) -> list[dict]:

@@ -230,7 +230,7 @@ def test_tampered_and_misused_signed_links_get_400(site, outcomes):
         r = httpx.get(site.url("web", f"/unsubscribe/{junk}/"), timeout=20)
         assert r.status_code in (400, 404), (junk, r.status_code)
     for bad in [flipped, token[:-6], token + "x", "x" * 40, token[:2] + token[:2:-1]]:
-        for path in [f"/unsubscribe/{bad}/", f"/mute/{bad}/", f"/moderate/{bad}/approve/",
+        for path in [f"/unsubscribe/{bad}/", f"/mute/{bad}/", f"/moderate/{bad}/",
                      f"/confirm/subscription/{bad}/", f"/confirm/email/{bad}/",
                      f"/restore/{bad}/"]:
             r = httpx.get(site.url("web", path), timeout=20)
@@ -240,7 +240,7 @@ def test_tampered_and_misused_signed_links_get_400(site, outcomes):
                        data={"List-Unsubscribe": "One-Click"}, timeout=20)
         assert r.status_code == 400, (bad, r.status_code)
     # A genuine unsubscribe token is not an approval, confirmation or restore token.
-    for path in [f"/moderate/{token}/approve/", f"/confirm/subscription/{token}/",
+    for path in [f"/moderate/{token}/", f"/confirm/subscription/{token}/",
                  f"/confirm/email/{token}/", f"/restore/{token}/", f"/mute/{token}/"]:
         r = httpx.get(site.url("web", path), timeout=20)
         assert r.status_code == 400, (path, r.status_code)
@@ -313,7 +313,7 @@ def test_forms_refuse_posts_without_their_csrf_token(site, outcomes):
 
 
 def test_brute_force_login_is_rate_limited(site, outcomes):
-    """Runs last in the module: it uses up mallory's login attempts."""
+    """Runs last in the module: it makes this client wait (growing delays, no lockout)."""
     client = httpx.Client(base_url=site.url("web"), timeout=20)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"',
                       client.get("/accounts/login/").text).group(1)
@@ -323,15 +323,15 @@ def test_brute_force_login_is_rate_limited(site, outcomes):
                                                   "username": "mallory@example.net",
                                                   "password": f"guess {attempt}"})
         assert r.status_code == 200, r.status_code  # the form again, never a session
-        if "Too many attempts" in r.text:
+        if "Too many failed attempts" in r.text:
             limited_after = attempt
             break
-    assert limited_after is not None and limited_after <= 11, limited_after
+    assert limited_after is not None and limited_after <= 7, limited_after
     right = client.post("/accounts/login/", data={"csrfmiddlewaretoken": token,
                                                   "username": "mallory@example.net",
                                                   "password": PASSWORD})
-    assert right.status_code == 200 and "Too many attempts" in right.text
+    assert right.status_code == 200 and "Too many failed attempts" in right.text
     assert "sessionid" not in client.cookies
     outcomes.add("web", "brute-force login on one account",
-                 f"rate-limited after {limited_after} tries; then even the right password "
-                 "is refused for a while")
+                 f"slowed after {limited_after} tries (growing waits); even the right "
+                 "password waits, from this client only")

@@ -101,6 +101,9 @@ class _MessageServerWSGI:
         self.app = Handler()
 
     def __call__(self, environ, start_response):
+        # The real process allows its internal host names (groups/settings.py); sharing the
+        # website's settings here, the request is addressed to the site's own name.
+        environ["HTTP_HOST"] = "testserver"
         from django.db import connections
 
         try:

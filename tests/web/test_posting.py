@@ -66,8 +66,10 @@ def test_reject_with_reason_through_the_signed_link(messageserver, group, client
                         {"subject": "Off topic", "body": "Buy my boat"})
     held = HeldMessage.objects.get(subject="Off topic")
     url = links.moderation_url(held.pk, "reject").removeprefix("http://testserver")
-    page = clients["anon"].get(url)
+    page = clients["mona"].get(url)  # the moderator, logged in, reads the message
     assert page.status_code == 200 and "Buy my boat" in page.content.decode()
+    page = clients["anon"].get(url)  # whoever else holds the link doesn't
+    assert page.status_code == 200 and "Buy my boat" not in page.content.decode()
     clients["anon"].post(url, {"reason": "Not about hiking"})
     held.refresh_from_db()
     assert held.state == "rejected" and held.decision_reason == "Not about hiking"

@@ -112,17 +112,20 @@ def test_confirm_subscription_then_owner_approval(group):
 def test_restore_membership_only_from_removed_and_expiring(group):
     bob = _bob(group)
     Membership.objects.filter(pk=bob.pk).update(status=Membership.Status.REMOVED)
-    url = _path(links.restore_membership_url(bob.pk))
+    url = _path(links.restore_membership_url(bob))
     Client().post(url)
     bob.refresh_from_db()
     assert bob.status == "active"
-    expired = tokens.make(tokens.RESTORE, bob.pk, ttl=-10)
+    expired = tokens.make(tokens.RESTORE, bob.pk, bob.removal_serial, ttl=-10)
     assert Client().get(reverse("restore_membership", args=[expired])).status_code == 400
 
 
 def test_confirm_email(people):
     user = User.objects.create_user("dan", "dan@example.org", "pw-dan-123456")
     url = _path(links.confirm_email_url(user.pk))
-    Client().post(url)
+    assert Client().post(url, {"password": "not dan's"}).status_code == 400
+    user.refresh_from_db()
+    assert not user.email_confirmed
+    Client().post(url, {"password": "pw-dan-123456"})
     user.refresh_from_db()
     assert user.email_confirmed

@@ -14,19 +14,23 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from groups.env import PROJECT_DIR, get_env
+from groups.env import PROJECT_DIR, Env, get_env
 from groups.pidlock import AlreadyRunning, PidLock
 from groups.supervisor import Supervisor
 
 
-def process_specs() -> list[tuple[str, list[str]]]:
+def process_specs(env: Env | None = None) -> list[tuple[str, list[str]]]:
+    """Each process and its command line: web and smtpd listen on PUBLIC_BIND_ADDRESS, the
+    internal APIs (messageserver, karl, errord) on INTERNAL_BIND_ADDRESS only."""
     py = sys.executable
+    env = env or get_env()
+    public, internal = env.public_bind_address, env.internal_bind_address
     specs = [
-        ("web", [py, "-m", "groups.webserver"]),
-        ("smtpd", [py, "-m", "smtpd"]),
-        ("messageserver", [py, "-m", "messageserver"]),
-        ("karl", [py, "-m", "karl"]),
-        ("errord", [py, "-m", "errord"]),
+        ("web", [py, "-m", "groups.webserver", "--host", public]),
+        ("smtpd", [py, "-m", "smtpd", "--host", public]),
+        ("messageserver", [py, "-m", "messageserver", "--host", internal]),
+        ("karl", [py, "-m", "karl"]),  # karl.config reads INTERNAL_BIND_ADDRESS itself
+        ("errord", [py, "-m", "errord", "--host", internal]),
     ]
     if importlib.util.find_spec("cronjobs.celeryapp") is not None:
         specs.append(("scheduler", [py, "-m", "cronjobs.scheduler"]))
@@ -63,5 +67,5 @@ class Command(BaseCommand):
             specs = [s for s in specs if s[0] in options["only"]]
         self.stdout.write(
             f"Groups platform for {env.groups_domain}: web {settings.SITE_URL}, smtpd "
-            f"{env.bind_address}:{env.smtpd_port}, data in {env.data_dir}. Ctrl-C stops.")
+            f"{env.public_bind_address}:{env.smtpd_port}, data in {env.data_dir}. Ctrl-C stops.")
         Supervisor(specs, cwd=str(PROJECT_DIR)).run()

@@ -18,6 +18,11 @@
     };
     footer.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(refresh, 300); });
   }
+  // Hashtag colours: set from data-color, since the Content-Security-Policy allows no
+  // inline style attributes.
+  document.querySelectorAll(".tag[data-color]").forEach(function (tag) {
+    tag.style.borderColor = tag.getAttribute("data-color");
+  });
   // "Select all" checkbox for bulk actions on member lists.
   var all = document.getElementById("select-all");
   if (all) {

@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from groups import deletion, links
-from groups.membership import add_members
+from groups.membership import add_members, next_removal
 from groups.models import Feed, Hashtag, HeldMessage, Membership, Message, Topic
 from groups.web import access, mail
 from groups.web.footer import FooterError, render_footer
@@ -90,6 +90,8 @@ def _apply_bulk(v: access.Viewer, action: str, ids: list[int]) -> tuple[int, str
             return 0, "A group keeps at least one owner."
         return rows.update(role=role), ""
     if action.startswith("delivery_"):
+        if not v.is_owner:  # an owner's or moderator's delivery: only they or an owner
+            rows = rows.filter(role=R.MEMBER)
         return rows.update(delivery=action.removeprefix("delivery_")), ""
     if not v.is_owner:  # moderators can't remove or ban owners or other moderators
         rows = rows.filter(role=R.MEMBER)
@@ -99,7 +101,8 @@ def _apply_bulk(v: access.Viewer, action: str, ids: list[int]) -> tuple[int, str
     status = {"remove": S.REMOVED, "ban": S.BANNED, "unban": S.UNSUBSCRIBED}[action]
     if action == "unban":
         rows = rows.filter(status=S.BANNED)
-    return rows.update(status=status), ""
+        return rows.update(status=status), ""
+    return rows.update(status=status, **next_removal()), ""
 
 
 @login_required
@@ -137,14 +140,19 @@ def members(request: HttpRequest, group_name: str) -> HttpResponse:
 
 @login_required
 def add(request: HttpRequest, group_name: str) -> HttpResponse:
-    """Add in bulk from a textarea or a CSV file, or invite (they confirm by a signed link)."""
+    """Invite in bulk from a textarea or a CSV file (they confirm by a signed link).
+
+    Only owners (and site admins) may add people directly, without their consent;
+    a moderator's additions are always invitations.
+    """
     v = access.moderator(request, group_name)
-    form = AddMembersForm(request.POST or None, request.FILES or None)
+    form = AddMembersForm(request.POST or None, request.FILES or None,
+                          may_add_directly=v.is_owner)
     report = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            invite = form.cleaned_data["invite"]
+            invite = form.cleaned_data["invite"] or not v.is_owner
             report = add_members(v.group, form.cleaned_data["lines"],
                                  delivery=form.cleaned_data["delivery"],
                                  status=S.INVITED if invite else S.ACTIVE)

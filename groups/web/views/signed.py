@@ -15,8 +15,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 
-from groups import tokens
+from groups import ratelimit, tokens
 from groups.models import Group, HeldMessage, Membership, Topic, TopicPreference, User
+from groups.web import signup
+from groups.web.forms import ConfirmEmailForm
 from groups.web.membershipchange import change_status
 from messageserver.client import MessageServerClient, MessageServerError, MessageServerUnavailable
 
@@ -99,54 +101,100 @@ def confirm_subscription(request: HttpRequest, token: str) -> HttpResponse:
         "membership": membership, "group": group})
 
 
+SUPERSEDED = ("this restore link was for an earlier removal, or has been used already; "
+              "it can't undo what happened since. Ask the group's owners, or join again.")
+
+
 def restore_membership(request: HttpRequest, token: str) -> HttpResponse:
-    """After a complaint removed someone, or their mail bounced: back within the link's days."""
+    """After a complaint removed someone, or their mail bounced: back within the link's days.
+
+    The token names the removal it was issued for (Membership.removal_serial):
+    after a later removal by an owner, or once used, the link shows a clear page.
+    """
     try:
-        membership = _membership(tokens.RESTORE, token, expires=True)
+        parts = tokens.check(tokens.RESTORE, token, expires=True)
+        membership = Membership.objects.select_related("group").get(pk=int(parts[0]))
+        serial = int(parts[1])
     except tokens.BadToken as exc:
         return bad_link(request, exc)
+    except (ValueError, IndexError, Membership.DoesNotExist):
+        return bad_link(request, "this link names a membership that no longer exists")
+    if membership.removal_serial != serial:
+        return bad_link(request, SUPERSEDED)
     restored = False
     if request.method == "POST":
         from messageserver.bouncehandling import restore_membership as restore
 
         # the one rule (and the welcome-back notice): only a removed or bouncing member
-        restored = restore(membership.pk)
+        restored = restore(membership.pk, removal_serial=serial)
         membership.refresh_from_db()
+        if not restored and membership.removal_serial != serial:
+            return bad_link(request, SUPERSEDED)
     return render(request, "groups/restore_membership.html", {
         "membership": membership, "group": membership.group, "restored": restored,
         "bouncing": membership.bounce_state == Membership.BounceState.BOUNCING})
 
 
 def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
+    """Activate a sign-up: needs the mailbox (this link) and the password chosen at sign-up.
+
+    The address's owner, following a stranger's sign-up link, can't activate it
+    without the stranger's password; the page sends them to choose their own
+    (password reset), which takes the account over (groups.web.signup).
+    """
     try:
         parts = tokens.check(tokens.CONFIRM_EMAIL, token, expires=True)
         user = User.objects.get(pk=int(parts[0]))
     except (tokens.BadToken, ValueError, IndexError, User.DoesNotExist) as exc:
         return bad_link(request, exc if isinstance(exc, tokens.BadToken)
                         else "this link names an account that no longer exists")
-    if request.method == "POST":
-        with transaction.atomic():
-            User.objects.filter(pk=user.pk).update(email_confirmed=True, is_active=True)
-            # Memberships made by email before the account existed now belong to it.
-            Membership.objects.filter(email=user.email.lower(), user=None).update(user=user)
-        flash.success(request, "Your email address is confirmed. You can log in now.")
-        return redirect("login")
-    return render(request, "groups/confirm_email.html", {"account": user})
+    form = ConfirmEmailForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and not user.email_confirmed:
+        if not ratelimit.hit("confirm-account", str(user.pk), *ratelimit.CONFIRM_PER_ACCOUNT):
+            form.is_valid()
+            form.add_error(None, "Too many attempts. Please wait a while, or choose a new "
+                           "password instead.")
+            status = 429
+        elif form.is_valid() and user.check_password(form.cleaned_data["password"]):
+            signup.activate(user)
+            flash.success(request, "Your email address is confirmed. You can log in now.")
+            return redirect("login")
+        else:
+            form.add_error("password", "This is not the password chosen at sign-up. If you "
+                           "didn't sign up, or forgot it, choose a new password instead.")
+            status = 400
+    return render(request, "groups/confirm_email.html", {"account": user, "form": form},
+                  status=status)
 
 
-def moderate_link(request: HttpRequest, token: str, action: str) -> HttpResponse:
-    """A moderator's emailed approve/reject link: preview, then decide through messageserver."""
+def moderate_link(request: HttpRequest, token: str) -> HttpResponse:
+    """A moderator's emailed approve or reject link: the action is signed inside the token.
+
+    The link expires (links.MODERATION_LINK_HOURS) and is one-use: once the held
+    message is decided, it decides nothing more. Whoever holds the link without
+    being logged in as one of the group's moderators may take the decision it
+    names, but never sees the held message: a forwarded notice leaks no post.
+    """
+    try:
+        parts = tokens.check(tokens.MODERATE_LINK, token, expires=True)
+        held = HeldMessage.objects.select_related("group").get(pk=int(parts[0]))
+        action = parts[1]
+    except tokens.BadToken as exc:
+        return bad_link(request, exc)
+    except (ValueError, IndexError, HeldMessage.DoesNotExist):
+        return bad_link(request, "this held message no longer exists")
     if action not in ("approve", "reject"):
         return bad_link(request, "the action must be approve or reject")
-    try:
-        parts = tokens.check(tokens.MODERATE, token)
-        held = HeldMessage.objects.select_related("group").get(pk=int(parts[0]))
-    except (tokens.BadToken, ValueError, IndexError, HeldMessage.DoesNotExist) as exc:
-        return bad_link(request, exc if isinstance(exc, tokens.BadToken)
-                        else "this held message no longer exists")
+    from groups.web.access import membership_for
+
+    membership = membership_for(held.group, request.user)
+    is_moderator = bool(request.user.is_authenticated and (
+        request.user.is_superuser or (membership is not None and membership.is_active
+                                      and membership.is_moderator)))
     error = result = None
     if request.method == "POST" and held.state == HeldMessage.State.PENDING:
-        who = request.user.email if request.user.is_authenticated else "moderator (signed link)"
+        who = request.user.email if is_moderator else "moderator (signed link)"
         try:
             result = MessageServerClient().moderate(held.pk, action, who,
                                                     request.POST.get("reason", "")[:2000])
@@ -159,8 +207,9 @@ def moderate_link(request: HttpRequest, token: str, action: str) -> HttpResponse
 
     return render(request, "groups/moderate_link.html", {
         "held": held, "group": held.group, "action": action, "error": error,
-        "result": result, "preview": preview(held)}, status=503 if error and "reach" in error
-        else 200)
+        "result": result, "is_moderator": is_moderator,
+        "preview": preview(held) if is_moderator else None},
+        status=503 if error and "reach" in error else 200)
 
 
 def confirm_delivery(request: HttpRequest, token: str) -> HttpResponse:

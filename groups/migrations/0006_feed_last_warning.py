@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('groups', '0004_topic_list_page_index'),
+        ('groups', '0005_senderauth'),
     ]
 
     operations = [
