@@ -36,6 +36,10 @@ _prctl = _libc.prctl  # looked up now: a forked child must not load anything
 _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
                    ctypes.c_ulong]
 _prctl.restype = ctypes.c_int
+_signal = _libc.signal  # signal(2): async-signal-safe, unlike Python's signal.signal
+_signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+_signal.restype = ctypes.c_void_p
+_SIG_IGN = 1
 
 
 def arm(sig: int = signal.SIGKILL) -> None:
@@ -55,13 +59,20 @@ def die_with_parent(parent: int | None, sig: int = signal.SIGKILL) -> None:
         os._exit(1)  # the parent died before we armed: nobody would ever signal us
 
 
-def preexec(parent: int, sig: int = signal.SIGKILL) -> Callable[[], None]:
+def preexec(parent: int, sig: int = signal.SIGKILL, *,
+            ignore_interrupt: bool = False) -> Callable[[], None]:
     """A ``preexec_fn`` that ties the child to ``parent`` (runs between fork and exec).
 
     Only async-signal-safe work happens in it: one prctl (already resolved),
-    one getppid, and _exit.
+    one getppid, and _exit. With ``ignore_interrupt`` the child also ignores
+    SIGINT: it shares the terminal's foreground group with its supervisor, so
+    a Ctrl-C would otherwise reach it directly (a KeyboardInterrupt traceback
+    in every child) while the supervisor is already stopping it with SIGTERM.
+    Python keeps an inherited SIG_IGN for SIGINT, so the child stays quiet.
     """
     def _tie() -> None:
         if _prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0 or os.getppid() != parent:
             os._exit(127)
+        if ignore_interrupt:
+            _signal(signal.SIGINT, _SIG_IGN)
     return _tie

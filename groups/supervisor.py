@@ -77,11 +77,12 @@ class Supervisor:
     def start(self, child: Child) -> None:
         # Same process group as the supervisor; killed by the kernel if the supervisor
         # dies. Popen is called from the main thread only (the parent-death signal
-        # follows the thread that forked).
+        # follows the thread that forked). Ctrl-C reaches the supervisor alone:
+        # it stops the children with SIGTERM.
         child.port_taken = False
         child.proc = subprocess.Popen(
             child.argv, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, preexec_fn=proctree.preexec(os.getpid()),
+            stderr=subprocess.STDOUT, preexec_fn=proctree.preexec(os.getpid(), ignore_interrupt=True),
         )
         child.started_at = time.monotonic()
         reader = threading.Thread(target=self._pump, args=(child, child.proc.stdout), daemon=True)

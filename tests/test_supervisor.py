@@ -162,3 +162,36 @@ def test_a_pid_lock_is_held_once_and_names_its_holder(tmp_path):
         holder.wait()
     with PidLock(path, "runplatform"):  # the kernel dropped the dead holder's lock
         assert path.read_text().strip() == str(os.getpid())
+
+
+CTRL_C = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {root!r})
+    from groups.supervisor import Supervisor
+    py = sys.executable
+    Supervisor([
+        ("quiet", [py, "-c", "import time; print('quiet up', flush=True); time.sleep(60)"]),
+    ], cwd={root!r}, grace=5).run()
+""")
+
+
+def test_ctrl_c_to_the_foreground_group_stops_children_without_tracebacks(tmp_path):
+    """A terminal's Ctrl-C signals the whole foreground group: children must leave it to
+    the supervisor (SIGTERM, a clean stop) instead of dying of KeyboardInterrupt."""
+    root = str(Path(__file__).resolve().parents[1])
+    script = tmp_path / "sup.py"
+    script.write_text(CTRL_C.format(root=root))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if subprocess.run(["pgrep", "-f", "quiet up"], capture_output=True).returncode == 0:
+            break
+        time.sleep(0.2)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert "quiet up" in out and "stopping" in out
+    assert "KeyboardInterrupt" not in out and "Traceback" not in out, out
+    assert subprocess.run(["pgrep", "-f", "quiet up"], capture_output=True).stdout == b""
