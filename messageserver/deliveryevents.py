@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from groups.models import BounceEvent, Membership
-from messageserver import metrics
+from messageserver import membership_actions, metrics
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 HARD_STATUSES = ("5.1.", "5.4.4")
@@ -40,10 +40,8 @@ def record(events: list[dict[str, Any]]) -> int:
         meta = event.get("meta") or {}
         if state == "sent" and meta.get("kind") == "probe" and meta.get("membership"):
             # A bounce probe got through: the bouncer restores the member.
-            from cronjobs.bouncer import probe_delivered
-
             at = parse_datetime(event.get("at") or "") or timezone.now()
-            stored += probe_delivered(int(meta["membership"]), at)
+            stored += membership_actions.probe_delivered(int(meta["membership"]), at)
             continue
         if state not in ("bounced", "expired"):
             continue
