@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from groups.internalhttp import auth_headers
+from platformcore.internalhttp import auth_headers
 
 
 class ErrordError(RuntimeError):
@@ -35,12 +35,12 @@ class ErrordUnavailable(ErrordError):
 
 
 class ErrordClient:
-    """Client of errord's HTTP API; settings default to ``groups.env.get_env()``."""
+    """Client of errord's HTTP API; settings default to ``platformcore.env.get_env()``."""
 
     def __init__(self, base_url: str | None = None, token: str | None = None,
                  timeout: float = 5.0):
         if base_url is None or token is None:
-            from groups.env import get_env
+            from platformcore.env import get_env
 
             env = get_env()
             base_url = base_url or env.service_url("errord")

@@ -1,7 +1,7 @@
 """Wire a process to errord: logging, uncaught exceptions, asyncio, Celery, Django.
 
 ``install(service)`` is called once by each process's entry point (through
-``groups.observability.install_reporting``); calling it again is harmless. It
+``platformcore.observability.install_reporting``); calling it again is harmless. It
 adds the ``ErrordHandler`` to the root logger and wraps ``sys.excepthook`` and
 ``threading.excepthook`` (the previous hooks still run, so the traceback is
 still printed locally). Event loops set ``asyncio_exception_handler``; Celery

@@ -1,6 +1,6 @@
 """``python -m karl``: run Karl, the sender, with the platform's settings.
 
-Flags override groups.env: --port, --spool, --relays (comma-separated).
+Flags override platformcore.env: --port, --spool, --relays (comma-separated).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from groups.env import SettingError
+from platformcore.env import SettingError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m karl", description=(
         "Karl: spools jobs in LevelDB, personalises, DKIM-signs and delivers them. "
-        "Settings come from the environment (groups/env.py and KARL_* knobs)."))
+        "Settings come from the environment (platformcore/env.py and KARL_* knobs)."))
     parser.add_argument("--port", type=int, help="listen port (default KARL_PORT)")
     parser.add_argument("--spool", type=Path, help="spool directory (default DATA_DIR/karl-spool)")
     parser.add_argument("--relays", help="comma-separated smtp://host:port, maildir:PATH or mx")
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingError as exc:
         print(f"karl: {exc}", file=sys.stderr)
         return 2
-    from groups.observability import install_reporting
+    from platformcore.observability import install_reporting
 
     install_reporting("karl")
     from karl.memory import limit_heap_growth

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from groups.internalhttp import auth_headers, shared_client
+from platformcore.internalhttp import auth_headers, shared_client
 
 
 class KarlError(Exception):
@@ -32,7 +32,7 @@ class KarlClient:
     def __init__(self, base_url: str | None = None, token: str | None = None,
                  timeout: float = 30.0) -> None:
         if base_url is None or token is None:
-            from groups.env import get_env
+            from platformcore.env import get_env
 
             env = get_env()
             base_url = base_url or env.service_url("karl")

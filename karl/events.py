@@ -12,9 +12,9 @@ import logging
 
 import httpx
 
-from groups.internalhttp import auth_headers
 from karl import metrics
 from karl.spool import Spool
+from platformcore.internalhttp import auth_headers
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from groups.env import get_env
-from groups.internalhttp import auth_headers, shared_client
+from platformcore.env import get_env
+from platformcore.internalhttp import auth_headers, shared_client
 
 
 class MessageServerUnavailable(Exception):

@@ -26,12 +26,12 @@ from django.conf import settings
 from django.db import transaction
 
 from groups import links, ratelimit, tokens
-from groups.env import env_int
 from groups.models import Group, Membership
 from messageserver import automated, membership_actions, notices, outcomes
 from messageserver.addresses import Destination
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
+from platformcore.env import env_int
 
 log = logging.getLogger(__name__)
 

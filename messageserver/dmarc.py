@@ -33,8 +33,8 @@ import dns.exception
 import dns.name
 import dns.resolver
 
-from groups.dnsresolver import make_resolver, parse_nameserver
-from groups.env import env_int, env_str
+from platformcore.dnsresolver import make_resolver, parse_nameserver
+from platformcore.env import env_int, env_str
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from django.template import Context, Engine, Template
 from django.utils import timezone
 
 from groups import links
-from groups.env import PROJECT_DIR
 from groups.models import Group, HeldMessage, Membership, NoticeTemplate
 from messageserver import outbox
+from platformcore.env import PROJECT_DIR
 
 # Plain-text mail must not be HTML-escaped: a separate engine with autoescape off.
 _ENGINE = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=False)

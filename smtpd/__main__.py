@@ -6,8 +6,8 @@ import argparse
 import asyncio
 from smtpd.server import serve
 
-from groups.env import get_env
-from groups.observability import install_reporting
+from platformcore.env import get_env
+from platformcore.observability import install_reporting
 
 
 def main(argv: list[str] | None = None) -> None:

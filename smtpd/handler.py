@@ -14,12 +14,12 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from groups.env import get_env
 from messageserver.client import (
     AsyncMessageServerClient,
     MessageServerError,
     MessageServerUnavailable,
 )
+from platformcore.env import get_env
 
 log = logging.getLogger(__name__)
 

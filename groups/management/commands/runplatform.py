@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from groups.env import PROJECT_DIR, get_env
 from groups.supervisor import Supervisor
+from platformcore.env import PROJECT_DIR, get_env
 
 
 def process_specs() -> list[tuple[str, list[str]]]:
