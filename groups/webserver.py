@@ -21,10 +21,11 @@ def main(argv: list[str] | None = None) -> None:
     django.setup()
     from waitress import serve
 
+    from errord.install import install as errord_install
     from groups.wsgi import application
     from platformcore.observability import install_reporting
 
-    install_reporting("web")
+    install_reporting("web", errord_install)
     serve(application, host=args.host, port=args.port, threads=args.threads,
           max_request_body_size=env.max_message_size * 2, ident="groups")
 

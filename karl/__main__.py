@@ -38,9 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingError as exc:
         print(f"karl: {exc}", file=sys.stderr)
         return 2
+    from errord.install import install as errord_install
     from platformcore.observability import install_reporting
 
-    install_reporting("karl")
+    install_reporting("karl", errord_install)
     from karl.memory import limit_heap_growth
     from karl.server import make_app
 

@@ -31,12 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     from django.core.wsgi import get_wsgi_application
     from waitress import create_server
 
+    from errord.install import install as errord_install
     from messageserver import api, outbox
     from platformcore.observability import install_reporting
 
     application = get_wsgi_application()
     # After Django configured logging (which replaces the root handlers).
-    install_reporting("messageserver")
+    install_reporting("messageserver", errord_install)
     log = logging.getLogger("messageserver")
 
     stop = threading.Event()

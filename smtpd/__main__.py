@@ -6,6 +6,7 @@ import argparse
 import asyncio
 from smtpd.server import serve
 
+from errord.install import install as errord_install
 from platformcore.env import get_env
 from platformcore.observability import install_reporting
 
@@ -16,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=env.bind_address)
     parser.add_argument("--port", type=int, default=env.smtpd_port)
     args = parser.parse_args(argv)
-    install_reporting("smtpd")
+    install_reporting("smtpd", errord_install)
     asyncio.run(serve(args.host, args.port))
 
 
