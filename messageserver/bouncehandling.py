@@ -37,6 +37,7 @@ from groups import tokens
 from groups.models import BounceEvent, Group, Membership, ProcessedReport
 from messageserver import bounces_score, membership_actions, outcomes
 from messageserver.addresses import Destination
+from messageserver.bounces import BounceReport, parse_bounce
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
 
@@ -60,9 +61,7 @@ def member_for_token(token: str) -> tuple[Membership, int] | None:
     return membership, number
 
 
-def _parse(raw: bytes):  # noqa: ANN202 - the parser's BounceReport
-    from messageserver.bounces import parse_bounce
-
+def _parse(raw: bytes) -> BounceReport:
     return parse_bounce(raw)
 
 

@@ -31,6 +31,7 @@ from messageserver import automated, membership_actions, notices, outcomes
 from messageserver.addresses import Destination
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
+from messageserver.posts import find_membership
 from platformcore.env import env_int
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,6 @@ def sender_of(inbound: InboundMail) -> str:
 
 
 def _membership(group: Group, inbound: InboundMail) -> Membership | None:
-    from messageserver.posts import find_membership
-
     return find_membership(group, inbound)
 
 

@@ -21,6 +21,7 @@ from messageserver import (
     automated,
     dmarc,
     fanout,
+    hooks,
     moderation,
     outcomes,
     policy,
@@ -109,8 +110,6 @@ def accept(group: Group, inbound: InboundMail, membership: Membership | None, *,
                               nonmember=nonmember)
     count = fanout.queue_fanout(message, inbound.raw, tags)
     log.info("archived %s #%s (%s), fan-out to %d", group.name, message.number, source, count)
-    from messageserver import hooks
-
     hooks.message_archived(message)
     return message
 
