@@ -1,9 +1,9 @@
 """The one way other processes talk to Karl (docs/design.md: nobody builds Karl's URLs by hand).
 
 Synchronous (httpx) because its callers are Django code and management
-commands. ``KarlError`` carries the HTTP status and the JSON body (a 422
-names each bad field); ``KarlUnavailable`` means Karl could not be reached,
-so the caller should keep the work and retry.
+commands. ``KarlError`` (Karl refused, 4xx) carries the HTTP status and the JSON
+body (a 422 names each bad field); ``KarlUnavailable`` means Karl could not be
+reached or failed (5xx, 429), so the caller should keep the work and retry.
 """
 
 from __future__ import annotations
@@ -12,20 +12,22 @@ from typing import Any
 
 import httpx
 
-from platformcore.internalhttp import auth_headers, shared_client
+from platformcore.internalhttp import (
+    ServiceInvalid,
+    ServiceRefused,
+    ServiceUnavailable,
+    answer,
+    auth_headers,
+    shared_client,
+    unreachable,
+)
 
-
-class KarlError(Exception):
-    """Karl answered with a 4xx or 5xx."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        message = body.get("error") if isinstance(body, dict) else str(body)[:200]
-        super().__init__(f"Karl answered {status}: {message}")
-        self.status, self.body = status, body
-
-
-class KarlUnavailable(Exception):
-    """Karl could not be reached (connection refused, timeout)."""
+# The shared hierarchy (platformcore.internalhttp), under Karl's names: KarlUnavailable
+# (not reached, 5xx, 429: keep the work, retry), KarlError (Karl refused it, 4xx; a 422
+# is a KarlInvalid whose body names each bad field).
+KarlUnavailable = ServiceUnavailable
+KarlError = ServiceRefused
+KarlInvalid = ServiceInvalid
 
 
 class KarlClient:
@@ -46,15 +48,9 @@ class KarlClient:
             response = shared_client().request(method, self.base_url + path,
                                                timeout=self.timeout,
                                                headers=auth_headers(self.token), **kwargs)
-        except httpx.TransportError as exc:
-            raise KarlUnavailable(f"Karl at {self.base_url} is unreachable: {exc}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text
-        if response.status_code >= 400:
-            raise KarlError(response.status_code, body)
-        return body
+        except httpx.HTTPError as exc:
+            raise unreachable("Karl", self.base_url, exc) from exc
+        return answer("Karl", response)
 
     def submit_job(self, job: dict[str, Any]) -> str:
         """Spool a job (see karl.contract.JobIn); returns its id once Karl has synced it."""
@@ -76,6 +72,6 @@ class KarlClient:
     def health(self) -> dict[str, Any]:
         try:
             response = shared_client().get(self.base_url + "/health", timeout=self.timeout)
-        except httpx.TransportError as exc:
-            raise KarlUnavailable(f"Karl at {self.base_url} is unreachable: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise unreachable("Karl", self.base_url, exc) from exc
         return response.json()
