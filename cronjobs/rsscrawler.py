@@ -38,6 +38,7 @@ from groups import links
 from groups.models import Feed, FeedEntry, Membership
 from messageserver import mailparse, notices, posts
 from messageserver.inbound import InboundMail
+from platformcore.backoff import delay as backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +247,8 @@ def _succeeded(feed: Feed, now: datetime, cfg: FeedSettings) -> None:
 
 def backoff(failures: int, cfg: FeedSettings) -> timedelta:
     """How long a feed that failed ``failures`` times in a row waits before the next try."""
-    minutes = cfg.interval_minutes * 2 ** min(failures, 20)
-    return timedelta(minutes=min(minutes, cfg.max_backoff_minutes))
+    return timedelta(minutes=backoff_delay(failures + 1, cfg.interval_minutes,
+                                           cfg.max_backoff_minutes, jitter=0))
 
 
 def _failed(feed: Feed, now: datetime, cfg: FeedSettings, error: str) -> None:

@@ -13,7 +13,6 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
-import random
 import time
 from collections import OrderedDict, defaultdict
 from typing import Any
@@ -23,6 +22,7 @@ from karl.config import KarlConfig
 from karl.delivery import Batch, Deliverer, Outcome, worker_deliver, worker_init
 from karl.relays import RelayPool
 from karl.spool import Due, Spool, iso, now_ms
+from platformcore import backoff
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,8 @@ class PoolRunner:
 
 
 def backoff_ms(attempts: int, base: float, cap: float) -> int:
-    """Exponential backoff with +-20% jitter, in milliseconds."""
-    delay = min(cap, base * 2 ** max(0, attempts - 1))
-    return int(delay * random.uniform(0.8, 1.2) * 1000)
+    """Exponential backoff with +-20% jitter (platformcore.backoff), in milliseconds."""
+    return int(backoff.delay(attempts, base, cap) * 1000)
 
 
 class Scheduler:

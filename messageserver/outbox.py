@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -22,6 +21,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from groups.models import OutboxItem
+from platformcore import backoff
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def dispatch_due(client: Any | None = None, limit: int = 50) -> int:
 
 
 def _retry_later(item: OutboxItem, error: str) -> None:
-    delay = min(MAX_DELAY, 2 ** min(item.attempts, 10)) * random.uniform(0.8, 1.2)
+    delay = backoff.delay(item.attempts + 1, 1.0, MAX_DELAY)
     OutboxItem.objects.filter(id=item.id).update(
         state=OutboxItem.State.PENDING, attempts=item.attempts + 1,
         next_attempt_at=timezone.now() + timedelta(seconds=delay), last_error=error[:5000])
