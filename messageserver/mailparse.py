@@ -18,6 +18,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 import nh3
 
+from platformcore import htmltext
+
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 
 
@@ -89,12 +91,7 @@ def sanitize_html(html: str) -> str:
     return nh3.clean(html, link_rel="noopener noreferrer nofollow", url_schemes={"http", "https", "mailto"})
 
 
-def html_to_text(html: str) -> str:
-    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>", "\n", html)
-    text = nh3.clean(text, tags=set())
-    import html as htmllib
-
-    return re.sub(r"\n{3,}", "\n\n", htmllib.unescape(text)).strip()
+html_to_text = htmltext.html_to_text  # the one rule (platformcore.htmltext)
 
 
 def message_ids(value: str) -> list[str]:
