@@ -21,8 +21,8 @@ from messageserver import (
     automated,
     dmarc,
     fanout,
+    holding,
     hooks,
-    moderation,
     outcomes,
     policy,
     threader,
@@ -89,8 +89,8 @@ def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source
     if decision.action == "reject":
         return outcomes.rejected(decision.reason)
     if decision.action == "hold":
-        held = moderation.hold(group, inbound, membership, decision.reason,
-                               nonmember=decision.nonmember, source=source)
+        held = holding.hold(group, inbound, membership, decision.reason,
+                            nonmember=decision.nonmember, source=source)
         return outcomes.held(decision.reason, held.id)
     if inbound.parsed.from_email:
         # Warm the DMARC cache outside the transaction: a slow DNS answer must not
