@@ -5,7 +5,8 @@ The state machine (Groups.io's defaults, each a site setting in BounceSettings):
     ok --(one hard bounce, or soft bounces on soft_min_days distinct days
           within soft_window_days)--> bouncing (fan-out and digests skip them)
     bouncing: a probe goes out at once and every probe_interval_days
-    bouncing --(a probe is delivered: probe_delivered())--> ok, record cleared
+    bouncing --(a probe is delivered: membership_actions.probe_delivered())--> ok,
+              record cleared
     bouncing --(probes_to_remove probes bounced, or that many went out and the
                 last one's interval passed without a delivery)--> removed,
                 and the member and the owners are told
@@ -29,13 +30,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Value
-from django.db.models.functions import Greatest
 
 from cronjobs.config import BounceSettings
 from groups import links
-from groups.models import BounceEvent, DigestRun, Group, Membership
-from messageserver import notices, outbox
+from groups.models import BounceEvent, DigestRun, Membership
+from messageserver import membership_actions, notices, outbox
 from messageserver.fanout import bounce_address
 
 log = logging.getLogger(__name__)
@@ -76,21 +75,17 @@ def should_bounce(m: Membership, now: datetime, cfg: BounceSettings) -> str:
 
 
 _CLEAR = {"bounce_score": 0, "first_bounce_at": None, "last_bounce_at": None}
-_RESTORE = {**_CLEAR, "bounce_state": Membership.BounceState.OK, "bouncing_since": None,
-            "probes_sent": 0, "last_probe_at": None}
 
 
 def _check_ok_member(m: Membership, now: datetime, cfg: BounceSettings,
                      report: BounceReport) -> None:
     reason = should_bounce(m, now, cfg)
     if reason:
-        if Membership.objects.filter(pk=m.pk, bounce_state=Membership.BounceState.OK).update(
-                bounce_state=Membership.BounceState.BOUNCING, bouncing_since=now,
-                probes_sent=0, last_probe_at=None):
+        marked = membership_actions.mark_bouncing(m, now)
+        if marked is not None:
             log.info("bouncer: %s is bouncing (%s); delivery stopped", _label(m), reason)
             report.marked.append(_label(m))
-            m.refresh_from_db()
-            _check_bouncing_member(m, now, cfg, report)
+            _check_bouncing_member(marked, now, cfg, report)
         return
     last = m.last_bounce_at or m.first_bounce_at
     if last is not None and last < now - timedelta(days=cfg.soft_window_days):
@@ -167,25 +162,8 @@ def send_probe(m: Membership, now: datetime, nth: int, report: BounceReport) -> 
 
 def _remove(m: Membership, now: datetime, probes: int, bounced: int,
             report: BounceReport) -> None:
-    group = m.group
-    with transaction.atomic():
-        if not Membership.objects.filter(pk=m.pk, status=Membership.Status.ACTIVE,
-                                         bounce_state=Membership.BounceState.BOUNCING).update(
-                status=Membership.Status.REMOVED):
-            return
-        ctx = {"group": group, "membership": m, "probes": probes, "bounced": bounced,
-               "bouncing_since": m.bouncing_since, "group_url": links.group_url(group.name)}
-        subject, body = notices.render("bounce_removed", group, ctx)
-        notices.queue(notices.build(group, [m.email], subject, body), [m.email],
-                      f"{group.name}: removed {m.email} for bouncing", group)
-        owners = list(Membership.objects.filter(
-            group=group, role=Membership.Role.OWNER, status=Membership.Status.ACTIVE)
-            .values_list("email", flat=True))
-        if owners:
-            subject, body = notices.render("bounce_removed_owner", group, ctx)
-            notices.queue(notices.build(group, owners, subject, body), owners,
-                          f"{group.name}: owners told {m.email} was removed for bouncing",
-                          group)
+    if membership_actions.remove_for_bouncing(m, probes=probes, bounced=bounced) is None:
+        return
     log.info("bouncer: removed %s after %d probes (%d bounced)", _label(m), probes, bounced)
     report.removed.append(_label(m))
 
@@ -206,22 +184,3 @@ def run_bouncer(now: datetime, cfg: BounceSettings | None = None) -> BounceRepor
     if report.marked or report.probed or report.removed:
         log.info("bouncer: %s", report.summary())
     return report
-
-
-def probe_delivered(membership_id: int, at: datetime) -> bool:
-    """A probe reached the member (Karl's "sent" event for a job with meta.kind "probe").
-
-    The member is restored: delivery resumes and the bounce record starts afresh.
-    Returns False when there was nothing to restore (not bouncing, or a probe
-    from before the current episode).
-    """
-    # Digests resume from now: what was posted while mail bounced is not sent in a flood.
-    latest = Group.objects.filter(memberships__pk=membership_id).values_list(
-        "last_message_number", flat=True).first() or 0
-    updated = Membership.objects.filter(
-        pk=membership_id, bounce_state=Membership.BounceState.BOUNCING,
-        bouncing_since__lte=at).update(**_RESTORE, digest_last_number=Greatest(
-            "digest_last_number", Value(latest)))
-    if updated:
-        log.info("bouncer: a probe reached membership %s; delivery restored", membership_id)
-    return bool(updated)

@@ -34,7 +34,7 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 
-from groups.env import env_int, get_env
+from platformcore.env import env_int, get_env
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groups.settings")
 

@@ -2,7 +2,7 @@
 
 Each job takes its settings object as an argument (defaulting to ``X.from_env()``),
 so a test passes the values it means instead of patching the environment, and a
-mistyped value stops the job with groups.env's clear SettingError, never a
+mistyped value stops the job with platformcore.env's clear SettingError, never a
 silent default. The defaults are Groups.io's.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from groups.dnsresolver import Nameserver, env_nameserver
-from groups.env import env_bool, env_int
+from platformcore.dnsresolver import Nameserver, env_nameserver
+from platformcore.env import env_bool, env_int
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class DigestSettings:
     def from_env(cls) -> DigestSettings:
         hour = env_int("DIGEST_DEFAULT_HOUR", 0, minimum=0)
         if hour > 23:
-            from groups.env import SettingError
+            from platformcore.env import SettingError
 
             raise SettingError(f"DIGEST_DEFAULT_HOUR={hour} must be between 0 and 23")
         early = env_int("DIGEST_EARLY_MESSAGES", 12, minimum=1)

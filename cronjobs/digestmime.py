@@ -31,9 +31,9 @@ from django.conf import settings
 from django.template import Context, Engine
 
 from groups import links, plaintext
-from groups.env import PROJECT_DIR
 from groups.models import Group, Message
 from messageserver.fanout import encode_header, tagged_subject
+from platformcore.env import PROJECT_DIR
 
 _HTML = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=True)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from messageserver import bouncehandling, moderation, notices
+from search.catchup import index_missing
+
 
 def run_housekeeping(now: datetime) -> str:
-    from messageserver import bouncehandling, moderation, notices
-    from search.catchup import index_missing
-
     expired = moderation.expire_due(now)
     reminders = notices.send_monthly_guidelines(now)
     indexed = index_missing(now)

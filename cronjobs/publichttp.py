@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from groups.dnsresolver import Nameserver, make_resolver
+from platformcore.dnsresolver import Nameserver, make_resolver
 
 Resolve = Callable[[str, int], list[str]]
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,7 +29,6 @@ from urllib.parse import urlsplit
 
 import feedparser
 import httpx
-import nh3
 from django.db import transaction
 
 from cronjobs import publichttp
@@ -39,6 +37,8 @@ from groups import links
 from groups.models import Feed, FeedEntry, Membership
 from messageserver import mailparse, notices, posts
 from messageserver.inbound import InboundMail
+from platformcore.backoff import delay as backoff_delay
+from platformcore.htmltext import html_to_text
 
 log = logging.getLogger(__name__)
 
@@ -139,17 +139,6 @@ def entry_keys(entries: list[Any]) -> list[str]:
         keys.append(key if seen[key] == 1 or not key.startswith("sha256:")
                     else f"{key}#{seen[key]}")
     return keys
-
-
-_BLOCK_END = re.compile(r"(?i)<br\s*/?>|</p\s*>|</div\s*>|</li\s*>|</h[1-6]\s*>")
-
-
-def html_to_text(markup: str) -> str:
-    """Readable plain text of an entry's (already sanitised) HTML."""
-    text = _BLOCK_END.sub("\n", markup or "")
-    text = html.unescape(nh3.clean(text, tags=set()))
-    lines = [" ".join(line.split()) for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def entry_html(entry: Any) -> str:
@@ -286,8 +275,8 @@ def _succeeded(feed: Feed, now: datetime, cfg: FeedSettings, result: FeedResult)
 
 def backoff(failures: int, cfg: FeedSettings) -> timedelta:
     """How long a feed that failed ``failures`` times in a row waits before the next try."""
-    minutes = cfg.interval_minutes * 2 ** min(failures, 20)
-    return timedelta(minutes=min(minutes, cfg.max_backoff_minutes))
+    return timedelta(minutes=backoff_delay(failures + 1, cfg.interval_minutes,
+                                           cfg.max_backoff_minutes, jitter=0))
 
 
 def _failed(feed: Feed, now: datetime, cfg: FeedSettings, error: str) -> None:

@@ -5,7 +5,7 @@ else the embedded SQLite broker), so one supervised process runs the whole
 schedule. The worker uses the solo pool: jobs run one at a time, which keeps
 SQLite writers few; scale out by running more workers against Redis.
 
-Beat and any pool processes die with this process (groups.proctree): a beat
+Beat and any pool processes die with this process (platformcore.proctree): a beat
 left running after a kill would share the schedule with the next one and
 queue every job twice. Failed tasks are reported to errord. ``--run-now``
 also queues every job once at start (they are idempotent), which is how a
@@ -63,7 +63,7 @@ def tie_children_to(parent: int) -> None:
     """Embedded beat and prefork pool processes (forked by Celery) die when ``parent`` dies."""
     from celery import signals
 
-    from groups.proctree import die_with_parent
+    from platformcore.proctree import die_with_parent
 
     def _tie(**kwargs: object) -> None:
         if os.getpid() != parent:  # the solo pool sends worker_process_init in the parent

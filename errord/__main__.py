@@ -13,7 +13,7 @@ from aiohttp import web
 from errord.selfreport import StoreHandler
 from errord.server import make_app
 from errord.store import Store
-from groups.env import PROJECT_DIR, get_env
+from platformcore.env import PROJECT_DIR, get_env
 
 log = logging.getLogger("errord")
 

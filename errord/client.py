@@ -1,8 +1,9 @@
 """The one way other code talks to errord (sync, httpx).
 
 Used by the logging handler (in its background thread) and by
-``manage.py errors``. Connection failures raise ``ErrordUnavailable`` so a
-caller can tell "errord is down" from "errord refused this".
+``manage.py errors``. Errors are platformcore.internalhttp's: ``ErrordUnavailable``
+(down, 5xx) so a caller can tell "errord is down" from "errord refused this"
+(``ErrordRefused``); ``ErrordError`` is either.
 """
 
 from __future__ import annotations
@@ -12,35 +13,28 @@ from urllib.parse import quote
 
 import httpx
 
-from groups.internalhttp import auth_headers
+from platformcore.internalhttp import (
+    ServiceError,
+    ServiceRefused,
+    ServiceUnavailable,
+    answer,
+    auth_headers,
+    unreachable,
+)
 
-
-class ErrordError(RuntimeError):
-    """errord answered, but with an error status; ``status`` and ``body`` say why."""
-
-    def __init__(self, status: int, body: Any):
-        message = body.get("error") if isinstance(body, dict) else str(body)
-        super().__init__(f"errord answered {status}: {message}")
-        self.status = status
-        self.body = body
-
-
-class ErrordUnavailable(ErrordError):
-    """errord could not be reached (refused, timed out, DNS)."""
-
-    def __init__(self, base_url: str, reason: str):
-        RuntimeError.__init__(self, f"errord at {base_url} is unreachable: {reason}")
-        self.status = 0
-        self.body = None
+# The shared hierarchy (platformcore.internalhttp), under errord's names.
+ErrordError = ServiceError  # any failed call: refused, invalid or unavailable
+ErrordRefused = ServiceRefused
+ErrordUnavailable = ServiceUnavailable
 
 
 class ErrordClient:
-    """Client of errord's HTTP API; settings default to ``groups.env.get_env()``."""
+    """Client of errord's HTTP API; settings default to ``platformcore.env.get_env()``."""
 
     def __init__(self, base_url: str | None = None, token: str | None = None,
                  timeout: float = 5.0):
         if base_url is None or token is None:
-            from groups.env import get_env
+            from platformcore.env import get_env
 
             env = get_env()
             base_url = base_url or env.service_url("errord")
@@ -61,15 +55,9 @@ class ErrordClient:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise ErrordUnavailable(self.base_url, str(exc) or type(exc).__name__) from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text
-        if response.status_code >= 400:
-            raise ErrordError(response.status_code, body)
-        return body
+        except httpx.HTTPError as exc:
+            raise unreachable("errord", self.base_url, exc) from exc
+        return answer("errord", response)
 
     def report(self, report: dict[str, Any]) -> dict[str, Any]:
         """Send one report (see ``errord.reports`` for its fields)."""

@@ -81,7 +81,7 @@ class ErrordHandler(logging.Handler):
                  give_up_after: float = 30.0, max_pause: float = 2.0,
                  level: int = logging.ERROR):
         super().__init__(level)
-        from groups.env import PROJECT_DIR
+        from platformcore.env import PROJECT_DIR
 
         self.service = service
         self.host = socket.gethostname()

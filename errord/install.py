@@ -1,24 +1,23 @@
 """Wire a process to errord: logging, uncaught exceptions, asyncio, Celery, Django.
 
 ``install(service)`` is called once by each process's entry point (through
-``groups.observability.install_reporting``); calling it again is harmless. It
+``platformcore.observability.install_reporting``); calling it again is harmless. It
 adds the ``ErrordHandler`` to the root logger and wraps ``sys.excepthook`` and
 ``threading.excepthook`` (the previous hooks still run, so the traceback is
 still printed locally). Event loops set ``asyncio_exception_handler``; Celery
-workers call ``install_celery``; Django's 500s arrive through
-``got_request_exception`` when Django is configured. Nothing here imports
-Django or Celery unless the process already uses them.
+workers call ``install_celery``. Django's 500s are connected by the Django
+app itself (groups.errorreports), so errord never imports Django; nothing
+here imports Celery unless the process asks for it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from typing import Any
 
-from errord.handler import ErrordHandler, mark_reported, reporting_suppressed
+from errord.handler import ErrordHandler, reporting_suppressed
 
 _handler: ErrordHandler | None = None
 _install_lock = threading.Lock()
@@ -42,7 +41,6 @@ def install(service: str, **handler_options: Any) -> ErrordHandler:
                 _handler = ErrordHandler(service, **handler_options)
             root.addHandler(_handler)
         _install_hooks()
-        _install_django()
     return _handler
 
 
@@ -120,34 +118,3 @@ def install_celery(app_or_signal: Any = None, service: str = "worker") -> Errord
     signals.after_setup_logger.connect(_readd_handler, weak=False,
                                        dispatch_uid="errord.after_setup_logger")
     return handler
-
-
-def django_got_request_exception(sender: Any = None, request: Any = None,
-                                 **kwargs: Any) -> None:
-    """Receiver of Django's ``got_request_exception``: report a 500 with its request."""
-    exc = sys.exc_info()[1]
-    if _handler is None or exc is None:
-        return
-    context: dict[str, Any] = {}
-    if request is not None:
-        context = {"method": getattr(request, "method", ""),
-                   "path": getattr(request, "path", "")}
-        user = getattr(request, "user", None)
-        if user is not None and getattr(user, "is_authenticated", False):
-            context["user"] = str(getattr(user, "pk", ""))
-    _handler.report_exception(exc, message=f"{context.get('method', '')} "
-                              f"{context.get('path', '')} failed".strip(),
-                              logger="django.request", context=context)
-    mark_reported(exc)
-
-
-def _install_django() -> None:
-    """Connect the 500 receiver when this process runs Django (imported lazily)."""
-    if "django" not in sys.modules and not os.environ.get("DJANGO_SETTINGS_MODULE"):
-        return
-    try:
-        from django.core.signals import got_request_exception
-    except ImportError:
-        return
-    got_request_exception.connect(django_got_request_exception, weak=False,
-                                  dispatch_uid="errord.got_request_exception")

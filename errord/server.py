@@ -4,7 +4,7 @@ Routes: ``POST /v1/errors`` (one report or ``{"errors": [...]}``, 202),
 ``GET /v1/errors`` (groups, filtered by ``since`` seconds, ``service``,
 ``limit``), ``GET /v1/errors/{fingerprint}`` (one group and its last
 occurrences), ``GET /health`` (open) and ``GET /metrics`` (Prometheus text).
-Every route but /health needs the internal token (groups.internalhttp).
+Every route but /health needs the internal token (platformcore.internalhttp).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 from errord.durations import parse_duration
 from errord.reports import InvalidReport, parse_body
 from errord.store import Store
-from groups.internalhttp import json_error, read_json, token_middleware
+from platformcore.internalhttp import json_error, read_json, token_middleware
 
 log = logging.getLogger("errord.server")
 

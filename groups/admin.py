@@ -1,9 +1,14 @@
 """The Django admin for site admins: every model, searchable."""
 
+from collections.abc import Callable
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from groups import models
+from messageserver import membership_actions
 
 
 @admin.register(models.User)
@@ -21,12 +26,46 @@ class GroupAdmin(admin.ModelAdmin):
     list_filter = ("privacy", "join_policy", "posting_policy")
 
 
+def _membership_action(name: str, label: str, call: Callable[[int], object]) -> Callable:
+    """An admin action that applies one membership action to each selected row."""
+
+    def act(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        changed = sum(call(pk) is not None for pk in queryset.values_list("pk", flat=True))
+        modeladmin.message_user(request, f"{label}: {changed} of {queryset.count()} changed.")
+
+    act.__name__ = name
+    act.short_description = label  # type: ignore[attr-defined]
+    return act
+
+
 @admin.register(models.Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """Memberships; their state changes only through the membership actions (never by
+    editing the columns), so the admin obeys the same transitions and sends the same
+    notices as the website and email commands."""
+
     list_display = ("email", "group", "role", "status", "delivery", "posting_status", "bounce_state")
     search_fields = ("email", "display_name")
     list_filter = ("role", "status", "delivery", "bounce_state")
     raw_id_fields = ("user", "group")
+    readonly_fields = ("status", "delivery", "posting_status", "bounce_state")
+    actions = [
+        _membership_action("approve", "Approve join requests", membership_actions.approve),
+        _membership_action("decline", "Decline join requests", membership_actions.decline),
+        _membership_action("remove", "Remove", membership_actions.remove),
+        _membership_action("ban", "Ban", membership_actions.ban),
+        _membership_action("unban", "Unban", membership_actions.unban),
+        _membership_action("restore", "Restore (removed or bouncing)",
+                           lambda pk: membership_actions.restore(pk) or None),
+    ] + [
+        _membership_action(f"posting_{value}", f"Posting: {label}",
+                           lambda pk, v=value: membership_actions.set_posting_status(pk, v))
+        for value, label in models.Membership.PostingStatus.choices
+    ] + [
+        _membership_action(f"delivery_{value}", f"Delivery: {label}",
+                           lambda pk, v=value: membership_actions.set_delivery(pk, v))
+        for value, label in models.Membership.Delivery.choices
+    ]
 
 
 @admin.register(models.Topic)

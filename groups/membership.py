@@ -15,7 +15,6 @@ from email.utils import parseaddr
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import F
 
 from groups.models import Group, Membership, User
 
@@ -90,19 +89,4 @@ def subscribe_user(group: Group, user: User, **fields) -> Membership:
         group=group, email=user.email.lower(),
         defaults={"user": user, "display_name": user.display_name, **fields})
     return membership
-
-
-# Statuses that end a membership; moving into one (other than by the bouncer) is a removal
-# that restore links issued earlier must not undo.
-ENDED = frozenset({Membership.Status.REMOVED, Membership.Status.BANNED,
-                   Membership.Status.UNSUBSCRIBED})
-
-
-def next_removal() -> dict[str, F]:
-    """Fields to write with a removal or a restore: every earlier restore link dies.
-
-    Used as ``.update(status=..., **next_removal())`` so the count moves in the
-    same UPDATE as the status (see Membership.removal_serial).
-    """
-    return {"removal_serial": F("removal_serial") + 1}
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.template import Context, Engine, Template
 
-from groups.env import PROJECT_DIR
+from platformcore.env import PROJECT_DIR
 
 ENGINE = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=False)
 

@@ -1,4 +1,4 @@
-"""Django settings: every value comes from groups.env, so all processes agree."""
+"""Django settings: every value comes from platformcore.env, so all processes agree."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import dj_database_url
 
-from groups.env import PROJECT_DIR, get_env
+from platformcore.env import PROJECT_DIR, get_env
 
 ENV = get_env()
 

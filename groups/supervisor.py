@@ -1,7 +1,7 @@
 """Run every process of the platform in the foreground, as `make run` does.
 
 Each child's output is prefixed with its name; a child that dies is reported
-(to the log, and so to errord) and restarted with a growing delay (groups.backoff;
+(to the log, and so to errord) and restarted with a growing delay (platformcore.backoff;
 a child that failed because its port is taken waits longer: another platform
 is probably running); SIGINT or SIGTERM stops them all, politely first
 (SIGTERM), then SIGKILL after a grace period. The supervisor itself holds no
@@ -9,7 +9,7 @@ state worth keeping.
 
 One tree: the children stay in the supervisor's process group (an operator's
 ``kill -9 -PGID`` stops everything) and each is tied to the supervisor with the
-parent-death signal (groups.proctree), so a supervisor killed with -9 takes
+parent-death signal (platformcore.proctree), so a supervisor killed with -9 takes
 its children with it, and they take theirs (Karl's workers, Celery's beat).
 """
 
@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from groups import backoff, proctree
+from platformcore import backoff, proctree
 
 log = logging.getLogger("supervisor")
 COLORS = ["36", "32", "35", "33", "34", "31", "96"]

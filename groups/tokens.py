@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import time
 
-from groups.env import get_env
+from platformcore.env import get_env
 
 MAC_LENGTH = 20  # hex digits: 80 bits, ample against forgery of one link
 

@@ -15,8 +15,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from groups.env import get_env
-from groups.internalhttp import token_ok
+from platformcore.env import get_env
+from platformcore.internalhttp import token_ok
 
 REGISTRY = CollectorRegistry()
 LATENCY = Histogram("web_request_seconds", "Web request latency by view", ["view"],

@@ -8,7 +8,7 @@ import os
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groups.settings")
-    from groups.env import get_env
+    from platformcore.env import get_env
 
     env = get_env()
     parser = argparse.ArgumentParser(prog="web", description="Serve the groups website.")
@@ -21,10 +21,11 @@ def main(argv: list[str] | None = None) -> None:
     django.setup()
     from waitress import serve
 
-    from groups.observability import install_reporting
+    from errord.install import install as errord_install
     from groups.wsgi import application
+    from platformcore.observability import install_reporting
 
-    install_reporting("web")
+    install_reporting("web", errord_install)
     serve(application, host=args.host, port=args.port, threads=args.threads,
           max_request_body_size=env.max_message_size * 2, ident="groups")
 

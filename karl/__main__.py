@@ -1,6 +1,6 @@
 """``python -m karl``: run Karl, the sender, with the platform's settings.
 
-Flags override groups.env: --port, --spool, --relays (comma-separated).
+Flags override platformcore.env: --port, --spool, --relays (comma-separated).
 One Karl per spool: a second one on the same spool exits with code 3 naming
 the first (the lock file SPOOL/karl.pid).
 """
@@ -14,13 +14,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from groups.env import SettingError
+from platformcore.env import SettingError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m karl", description=(
         "Karl: spools jobs in LevelDB, personalises, DKIM-signs and delivers them. "
-        "Settings come from the environment (groups/env.py and KARL_* knobs)."))
+        "Settings come from the environment (platformcore/env.py and KARL_* knobs)."))
     parser.add_argument("--port", type=int, help="listen port (default KARL_PORT)")
     parser.add_argument("--spool", type=Path, help="spool directory (default DATA_DIR/karl-spool)")
     parser.add_argument("--relays", help="comma-separated smtp://host:port, maildir:PATH or mx")
@@ -40,16 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     except SettingError as exc:
         print(f"karl: {exc}", file=sys.stderr)
         return 2
-    from groups.pidlock import AlreadyRunning, PidLock
+    from platformcore.pidlock import AlreadyRunning, PidLock
 
     try:  # one Karl per spool: a second would deliver the same queue again
         lock = PidLock(config.spool_dir / "karl.pid", "Karl").acquire()
     except AlreadyRunning as exc:
         print(f"karl: {exc} (spool {config.spool_dir})", file=sys.stderr)
         return 3
-    from groups.observability import install_reporting
+    from errord.install import install as errord_install
+    from platformcore.observability import install_reporting
 
-    install_reporting("karl")
+    install_reporting("karl", errord_install)
     from karl.memory import limit_heap_growth
     from karl.server import make_app
 

@@ -1,9 +1,9 @@
 """The one way other processes talk to Karl (docs/design.md: nobody builds Karl's URLs by hand).
 
 Synchronous (httpx) because its callers are Django code and management
-commands. ``KarlError`` carries the HTTP status and the JSON body (a 422
-names each bad field); ``KarlUnavailable`` means Karl could not be reached,
-so the caller should keep the work and retry.
+commands. ``KarlError`` (Karl refused, 4xx) carries the HTTP status and the JSON
+body (a 422 names each bad field); ``KarlUnavailable`` means Karl could not be
+reached or failed (5xx, 429), so the caller should keep the work and retry.
 """
 
 from __future__ import annotations
@@ -12,21 +12,23 @@ from typing import Any
 
 import httpx
 
-from groups.internalhttp import auth_headers, shared_client
 from karl.idempotency import HEADER
+from platformcore.internalhttp import (
+    ServiceInvalid,
+    ServiceRefused,
+    ServiceUnavailable,
+    answer,
+    auth_headers,
+    shared_client,
+    unreachable,
+)
 
-
-class KarlError(Exception):
-    """Karl answered with a 4xx or 5xx."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        message = body.get("error") if isinstance(body, dict) else str(body)[:200]
-        super().__init__(f"Karl answered {status}: {message}")
-        self.status, self.body = status, body
-
-
-class KarlUnavailable(Exception):
-    """Karl could not be reached (connection refused, timeout)."""
+# The shared hierarchy (platformcore.internalhttp), under Karl's names: KarlUnavailable
+# (not reached, 5xx, 429: keep the work, retry), KarlError (Karl refused it, 4xx; a 422
+# is a KarlInvalid whose body names each bad field).
+KarlUnavailable = ServiceUnavailable
+KarlError = ServiceRefused
+KarlInvalid = ServiceInvalid
 
 
 def _key_header(key: str | None) -> dict[str, str]:
@@ -37,7 +39,7 @@ class KarlClient:
     def __init__(self, base_url: str | None = None, token: str | None = None,
                  timeout: float = 30.0) -> None:
         if base_url is None or token is None:
-            from groups.env import get_env
+            from platformcore.env import get_env
 
             env = get_env()
             base_url = base_url or env.service_url("karl")
@@ -53,15 +55,9 @@ class KarlClient:
                                                timeout=self.timeout,
                                                headers={**auth_headers(self.token),
                                                         **(extra_headers or {})}, **kwargs)
-        except httpx.TransportError as exc:
-            raise KarlUnavailable(f"Karl at {self.base_url} is unreachable: {exc}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text
-        if response.status_code >= 400:
-            raise KarlError(response.status_code, body)
-        return body
+        except httpx.HTTPError as exc:
+            raise unreachable("Karl", self.base_url, exc) from exc
+        return answer("Karl", response)
 
     def submit_job(self, job: dict[str, Any], idempotency_key: str | None = None) -> str:
         """Spool a job (see karl.contract.JobIn); returns its id once Karl has synced it.
@@ -91,6 +87,6 @@ class KarlClient:
         try:
             response = shared_client().get(self.base_url + "/health", timeout=self.timeout,
                                            headers=auth_headers(self.token))
-        except httpx.TransportError as exc:
-            raise KarlUnavailable(f"Karl at {self.base_url} is unreachable: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise unreachable("Karl", self.base_url, exc) from exc
         return response.json()

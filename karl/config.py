@@ -1,6 +1,6 @@
-"""Karl's settings: groups.env for what every process shares, KARL_* for Karl's own knobs.
+"""Karl's settings: platformcore.env for what every process shares, KARL_* for Karl's own knobs.
 
-Read once at start-up with the strict parsers of groups/env.py, so a mistyped
+Read once at start-up with the strict parsers of platformcore/env.py, so a mistyped
 number stops Karl with a clear message rather than running with a default.
 
 Relay URLs are parsed here too (transports.parse_relay_url), and any
@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from groups.dnsresolver import Nameserver, env_nameserver
-from groups.env import Env, SettingError, env_bool, env_float, env_int, get_env
 from karl.transports import STARTTLS_MODES, parse_relay_url
+from platformcore.dnsresolver import Nameserver, env_nameserver
+from platformcore.env import Env, SettingError, env_bool, env_float, env_int, get_env
 
 
 @dataclass(frozen=True)

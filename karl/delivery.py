@@ -153,8 +153,8 @@ def worker_init(config: KarlConfig, parent: int | None = None) -> None:
     it to nobody, and the restarted Karl would send the same copies again.
     """
     global _worker, _loop
-    from groups.proctree import die_with_parent
     from karl.memory import limit_heap_growth
+    from platformcore.proctree import die_with_parent
 
     die_with_parent(parent)
 

@@ -12,9 +12,10 @@ import logging
 
 import httpx
 
-from groups.internalhttp import auth_headers
 from karl import metrics
 from karl.spool import Spool
+from platformcore import backoff
+from platformcore.internalhttp import auth_headers
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class EventReporter:
         self.stopping = False
 
     async def run(self) -> None:
-        delay = 0.5
+        failures = 0
         async with httpx.AsyncClient(timeout=30, headers=auth_headers(self.token)) as client:
             while not self.stopping:
                 pending = self.spool.pending_events(self.batch)
@@ -47,9 +48,10 @@ class EventReporter:
                     ok, problem = False, f"{type(exc).__name__}: {exc}"
                 if ok:
                     self.spool.drop_events([key for key, _ in pending])
-                    delay = 0.5
+                    failures = 0
                     continue
+                failures += 1
+                delay = backoff.delay(failures, 0.5, 60.0, jitter=0)
                 log.warning("messageserver did not take %d delivery events (%s); retrying in "
                             "%.0fs", len(pending), problem, delay)
                 await asyncio.sleep(delay)
-                delay = min(60.0, delay * 2)

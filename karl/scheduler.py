@@ -18,12 +18,12 @@ import time
 from collections import OrderedDict, defaultdict
 from typing import Any
 
-from groups import backoff
 from karl import metrics
 from karl.config import KarlConfig
 from karl.delivery import Batch, Deliverer, Outcome, worker_deliver, worker_init
 from karl.relays import RelayPool
 from karl.spool import Due, Spool, iso, now_ms
+from platformcore import backoff
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class PoolRunner:
 
 
 def backoff_ms(attempts: int, base: float, cap: float) -> int:
-    """Exponential backoff with +-20% jitter (groups.backoff), in milliseconds."""
+    """Exponential backoff with +-20% jitter (platformcore.backoff), in milliseconds."""
     return int(backoff.delay(attempts, base, cap) * 1000)
 
 

@@ -19,7 +19,6 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from groups.internalhttp import json_error, read_json, token_middleware, token_ok
 from karl import idempotency, metrics
 from karl.config import KarlConfig
 from karl.contract import InvalidRequest, Job, validate_job, validate_mail
@@ -28,6 +27,7 @@ from karl.mailbuild import build_mail_job
 from karl.relays import RelayPool
 from karl.scheduler import InProcessRunner, PoolRunner, Scheduler
 from karl.spool import KeyReused, Spool, SpoolUnavailable, iso, qkey
+from platformcore.internalhttp import json_error, read_json, token_middleware, token_ok
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import dns.asyncresolver
 
-from groups.dnsresolver import Nameserver, make_resolver
 from karl.mxroute import Route, find_route
 from karl.smtpclient import Reply, SMTPConnection, SMTPConnectionError
+from platformcore.dnsresolver import Nameserver, make_resolver
 
 if TYPE_CHECKING:
     from karl.config import KarlConfig

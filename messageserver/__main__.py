@@ -15,7 +15,7 @@ import threading
 def main(argv: list[str] | None = None) -> None:
     os.environ["GROUPS_URLCONF"] = "messageserver.urls"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groups.settings")
-    from groups.env import get_env
+    from platformcore.env import get_env
 
     env = get_env()
     parser = argparse.ArgumentParser(prog="messageserver", description=__doc__,
@@ -31,12 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     from django.core.wsgi import get_wsgi_application
     from waitress import create_server
 
-    from groups.observability import install_reporting
+    from errord.install import install as errord_install
     from messageserver import api, outbox
+    from platformcore.observability import install_reporting
 
     application = get_wsgi_application()
     # After Django configured logging (which replaces the root handlers).
-    install_reporting("messageserver")
+    install_reporting("messageserver", errord_install)
     log = logging.getLogger("messageserver")
     from messageserver import senderauth
 

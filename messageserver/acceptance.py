@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from email.message import Message
 
-from groups.env import env_int
 from messageserver import mailparse
 from messageserver.mailparse import ParsedMail
+from platformcore.env import env_int
 
 DEFAULT_MAX_DEPTH = 50
 DEFAULT_MAX_PARTS = 500

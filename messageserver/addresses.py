@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.utils import parseaddr
 
-from groups.env import get_env
 from messageserver.outcomes import ForeignDomain, UnknownRecipient
+from platformcore.env import get_env
 
 COMMANDS = frozenset({
     "subscribe", "unsubscribe", "owner", "help", "digest", "nomail", "single", "request",

@@ -23,12 +23,12 @@ from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from groups.env import get_env
-from groups.internalhttp import token_ok
 from groups.models import Group, Membership, Message, OutboxItem
 from messageserver import deliveryevents, envelope, metrics, moderation, pipeline, posts
 from messageserver.inbound import InboundMail
 from messageserver.mailparse import parse
+from platformcore.env import get_env
+from platformcore.internalhttp import token_ok
 
 log = logging.getLogger(__name__)
 MAX_BODY = get_env().max_message_size * 2 + 65536  # base64 inflates by 4/3

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 
-from groups.env import get_env
 from messageserver.inbound import InboundMail
+from platformcore.env import get_env
 
 # Senders that are machines whatever the headers say; the first set never posts either.
 DAEMONS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})

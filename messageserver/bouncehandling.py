@@ -13,8 +13,7 @@ member's bounce score (bounces_score), which cronjobs.bouncer acts on;
 delay warnings, auto-replies and "delivered" reports never count. An ARF
 complaint (RFC 5965) means the member called our mail spam: they are
 removed at once and sent a signed link that restores the membership for
-three days (the website's ``restore_membership`` view, or ``restore_membership``
-here). An auth-failure report (DKIM/SPF failed somewhere) is about our
+three days (membership_actions.remove_for_complaint and membership_actions.restore). An auth-failure report (DKIM/SPF failed somewhere) is about our
 mail, not the member's wish, and removes nobody.
 
 Each report is acted on once: its own Message-ID (else a hash of its bytes)
@@ -33,19 +32,17 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from groups import links, tokens
-from groups.membership import next_removal
+from groups import tokens
 from groups.models import BounceEvent, Group, Membership, ProcessedReport
-from messageserver import bounces_score, notices, outcomes
+from messageserver import bounces_score, membership_actions, outcomes
 from messageserver.addresses import Destination
+from messageserver.bounces import BounceReport, parse_bounce
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
 
 log = logging.getLogger(__name__)
 
-RESTORE_DAYS = 3
 COUNTED = ("hard", "soft")
 # Feedback types that are reports about our mail, not the member's wish to stop it.
 NOT_A_MEMBER_COMPLAINT = ("auth-failure", "not-spam")
@@ -64,9 +61,7 @@ def member_for_token(token: str) -> tuple[Membership, int] | None:
     return membership, number
 
 
-def _parse(raw: bytes):  # noqa: ANN202 - the parser's BounceReport
-    from messageserver.bounces import parse_bounce
-
+def _parse(raw: bytes) -> BounceReport:
     return parse_bounce(raw)
 
 
@@ -182,59 +177,7 @@ def complaint(membership: Membership, inbound: InboundMail, report: object) -> O
     with transaction.atomic():
         if not first_delivery(membership, inbound, "complaint"):
             return outcomes.dropped("this complaint was already acted on (a redelivery)")
-        removed = Membership.objects.filter(
-            pk=membership.pk, status=Membership.Status.ACTIVE).update(
-            status=Membership.Status.REMOVED, **next_removal())
-        if not removed:
+        if membership_actions.remove_for_complaint(membership, feedback_type) is None:
             return outcomes.dropped("complaint about a membership that is not active")
-        membership.refresh_from_db(fields=["status", "removal_serial"])
-        notices.send("complaint_removed", group, membership.email,
-                     f"complaint removal of {membership.email}",
-                     membership=membership,
-                     restore_url=links.restore_membership_url(membership, RESTORE_DAYS),
-                     restore_days=RESTORE_DAYS,
-                     feedback_type=feedback_type)
     log.info("spam complaint: %s removed from %s", membership.email, group.name)
     return outcomes.accepted(reason=f"complaint: membership {membership.pk} removed")
-
-
-def restore_membership(membership_id: int, now: datetime | None = None, *,
-                       removal_serial: int | None = None) -> bool:
-    """What the restore link does on POST: the member is back, and is told so.
-
-    The link is mailed after a spam complaint removed the member and in every
-    bounce probe. A "removed" membership becomes active again; one whose mail
-    was bouncing (still active, or removed by the bouncer) gets delivery back
-    with a fresh bounce record, by the same rule as a delivered probe. Anything
-    else (banned, left, already restored) is left alone, so a link can't
-    re-activate someone who was banned or left since. The "restored" notice is
-    queued in the same transaction. Returns whether anything changed.
-
-    ``removal_serial`` is the one the link was issued at: after a later removal
-    (or a first use of the link) it no longer matches and nothing changes.
-    """
-    from cronjobs.bouncer import probe_delivered
-
-    now = now or timezone.now()
-    S = Membership.Status
-    with transaction.atomic():
-        membership = (Membership.objects.select_for_update(of=("self",))
-                      .select_related("group", "user").filter(pk=membership_id).first())
-        if membership is None:
-            return False
-        if removal_serial is not None and membership.removal_serial != removal_serial:
-            return False
-        came_back = membership.status == S.REMOVED
-        bouncing = membership.bounce_state == Membership.BounceState.BOUNCING
-        if not came_back and not (membership.status == S.ACTIVE and bouncing):
-            return False
-        # the link is used up: it (and every link issued with it) restores nothing more
-        Membership.objects.filter(pk=membership.pk).update(
-            **({"status": S.ACTIVE} if came_back else {}), **next_removal())
-        if bouncing:
-            probe_delivered(membership.pk, now)  # the member says mail reaches them again
-        membership.refresh_from_db()
-        notices.membership_restored(membership, removed=came_back)
-    log.info("restore link: %s in %s restored (%s)", membership.email, membership.group.name,
-             "was removed" if came_back else "was bouncing")
-    return True

@@ -13,35 +13,24 @@ from typing import Any
 
 import httpx
 
-from groups.env import get_env
-from groups.internalhttp import auth_headers, shared_client
+from platformcore.env import get_env
+from platformcore.internalhttp import (
+    ServiceRefused,
+    ServiceUnavailable,
+    answer,
+    auth_headers,
+    shared_client,
+    unreachable,
+)
 
-
-class MessageServerUnavailable(Exception):
-    """messageserver could not be reached or failed (5xx): try again later."""
-
-
-class MessageServerError(Exception):
-    """messageserver refused the request (4xx)."""
-
-    def __init__(self, status: int, body: dict[str, Any]):
-        super().__init__(f"messageserver answered {status}: {body.get('error', body)}")
-        self.status = status
-        self.body = body
+# The shared hierarchy (platformcore.internalhttp), under messageserver's names.
+MessageServerUnavailable = ServiceUnavailable  # not reached, 5xx, 429: try again later
+MessageServerError = ServiceRefused  # refused (4xx); ``body`` says why
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:
-    """The JSON body of a 2xx answer; the error classes of this module for the rest."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = {"error": response.text[:500]}
-    if response.status_code >= 500:
-        raise MessageServerUnavailable(
-            f"messageserver failed ({response.status_code}): {body.get('error', body)}")
-    if response.status_code >= 400:
-        raise MessageServerError(response.status_code, body)
-    return body
+    """The JSON body of a 2xx answer; the shared errors for the rest."""
+    return answer("messageserver", response)
 
 
 class MessageServerClient:
@@ -58,7 +47,7 @@ class MessageServerClient:
             response = shared_client().request(method, self.base_url + path, json=json,
                                                headers=self._headers, timeout=self._timeout)
         except httpx.HTTPError as exc:
-            raise MessageServerUnavailable(f"messageserver unreachable: {exc}") from exc
+            raise unreachable("messageserver", self.base_url, exc) from exc
         return _answer(response)
 
     # -- the API ----------------------------------------------------------
@@ -124,7 +113,7 @@ class AsyncMessageServerClient:
         try:
             response = await self._client.request(method, self.base_url + path, json=json)
         except httpx.HTTPError as exc:
-            raise MessageServerUnavailable(f"messageserver unreachable: {exc}") from exc
+            raise unreachable("messageserver", self.base_url, exc) from exc
         return _answer(response)
 
     async def check_recipient(self, address: str) -> dict[str, Any]:

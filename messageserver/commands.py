@@ -32,12 +32,13 @@ from django.conf import settings
 from django.db import transaction
 
 from groups import links, ratelimit, tokens
-from groups.env import env_int
-from groups.models import Group, Membership, User
-from messageserver import automated, notices, outcomes, senderauth
+from groups.models import Group, Membership
+from messageserver import automated, membership_actions, notices, outcomes, senderauth
 from messageserver.addresses import Destination
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
+from messageserver.posts import find_membership
+from platformcore.env import env_int
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,6 @@ def sender_of(inbound: InboundMail) -> str:
 
 
 def _membership(group: Group, inbound: InboundMail) -> Membership | None:
-    from messageserver.posts import find_membership
-
     return find_membership(group, inbound)
 
 
@@ -144,51 +143,40 @@ def request_command(inbound: InboundMail) -> tuple[str, str]:
     return "", ""
 
 
-def _upsert(req: Request, status: str) -> Membership:
-    """The sender's membership, created or moved to ``status`` (never changing its role)."""
+def _row(req: Request) -> Membership:
+    """The sender's membership row, made (outside the group) when there is none."""
     m = req.membership
     if m is not None and m.email == req.sender:
-        Membership.objects.filter(pk=m.pk).update(status=status)
-        m.status = status
         return m
-    user = User.objects.filter(email__iexact=req.sender).first()
-    m, created = Membership.objects.get_or_create(
-        group=req.group, email=req.sender,
-        defaults={"status": status, "user": user,
-                  "display_name": (req.inbound.parsed.from_name or "")[:150]})
-    if not created:
-        Membership.objects.filter(pk=m.pk).update(status=status)
-        m.status = status
-    return m
+    return membership_actions.membership_row(req.group, req.sender,
+                                             display_name=req.inbound.parsed.from_name or "")
 
 
 def subscribe(req: Request) -> Outcome:
     group, m = req.group, req.membership
-    S = Membership.Status
     if m is not None and m.email != req.sender:
         m = None  # matched on the envelope sender: subscribe the From address
-    if m is not None and m.status == S.ACTIVE:
+    route = membership_actions.join_route(group, m)
+    if route == membership_actions.ALREADY:
         return req.done(f"You are already a member of {group.display_title}",
                         f"{m.email} is already subscribed to {group.display_title}.",
                         "subscribe")
-    if m is not None and m.status == S.BANNED:
+    if route == membership_actions.BANNED:
         return req.refuse(f"{req.sender} may not join {group.display_title}.", "subscribe")
-    if m is not None and m.status == S.PENDING_APPROVAL:
+    if route == membership_actions.WAITING:
         req.answer("pending", f"pending reminder {m.email}", membership=m)
         return outcomes.accepted(reason="subscribe: still waiting for an owner")
-    invited = m is not None and m.status == S.INVITED
-    if group.join_policy == Group.JoinPolicy.INVITE and not invited:
+    if route == membership_actions.INVITE_ONLY:
         return req.refuse(
             f"{group.display_title} is open by invitation only. If you would like an "
             f"invitation, write to the owners at {group.address('owner')}.", "subscribe")
-    if group.join_policy == Group.JoinPolicy.APPROVAL and not invited:
-        m = _upsert(req, S.PENDING_APPROVAL)
-        if may_answer(m.email):
-            notices.subscription_pending(m, answering=req.message_id)
-        else:  # the owners must still hear of the request
-            _tell_owners_pending(m)
+    m = _row(req)
+    if route == membership_actions.NEEDS_APPROVAL:
+        # the owners must hear of the request even when the requester's answers are spent
+        membership_actions.request_join(m, answering=req.message_id,
+                                        tell_member=may_answer(m.email))
         return outcomes.accepted(reason="subscribe: waiting for owner approval")
-    m = _upsert(req, S.PENDING_CONFIRM)
+    m = membership_actions.ask_confirmation(m) or m
     token = tokens.make(tokens.CONFIRM_SUBSCRIBE, m.id)
     address = confirm_address(group, token)
     if may_answer(m.email):
@@ -197,12 +185,6 @@ def subscribe(req: Request) -> Outcome:
                      confirm_address=address,
                      confirm_url=links.confirm_subscription_url(m.id))
     return outcomes.accepted(reason="subscribe: confirmation sent")
-
-
-def _tell_owners_pending(m: Membership) -> None:
-    for owner in notices.moderators(m.group):
-        notices.send("pending_owner", m.group, owner, f"join request {m.email} for {owner}",
-                     membership=m, members_url=links.group_url(m.group.name))
 
 
 def confirm_address(group: Group, token: str) -> str:
@@ -237,8 +219,7 @@ def _delivery(mode: str) -> Callable[[Request], Outcome]:
         label = Membership.Delivery(mode).label
         if not senderauth.vouched(req.inbound.auth):
             return _ask_delivery(req, m, mode, label)
-        Membership.objects.filter(pk=m.pk).update(delivery=mode)
-        m.delivery = mode
+        m = membership_actions.set_delivery(m, mode, by_member=True) or m
         req.answer("delivery_changed", f"delivery {mode} for {m.email}", to=m.email,
                    membership=m, delivery_label=label)
         return outcomes.accepted(reason=f"delivery is now {mode}")
@@ -325,33 +306,11 @@ def _confirm(req: Request, token: str) -> Outcome:
         return _confirm_unsubscribe(req, m)
 
 
-def activate(membership: Membership) -> str:
-    """Move a confirmed subscriber on: to pending approval or active, with its notices.
-
-    The one step after a subscriber confirmed, by reply or on the web (the
-    website's confirm view should call this too, so both send the welcome).
-    Returns the new status, or "" when the membership was not waiting to confirm.
-    """
-    S = Membership.Status
-    group = membership.group
-    nxt = S.PENDING_APPROVAL if group.join_policy == Group.JoinPolicy.APPROVAL else S.ACTIVE
-    taken = Membership.objects.filter(pk=membership.pk, status__in=[
-        S.PENDING_CONFIRM, S.INVITED]).update(status=nxt)
-    if not taken:
-        return ""
-    membership.status = nxt
-    if nxt == S.ACTIVE:
-        notices.welcome(membership)
-    else:
-        notices.subscription_pending(membership)
-    return nxt
-
-
 def _confirm_subscribe(req: Request, m: Membership) -> Outcome:
     if m.status == Membership.Status.ACTIVE:
         return req.done(f"You are already a member of {req.group.display_title}",
                         f"{m.email} is already subscribed.", "confirm")
-    status = activate(m)
+    status = membership_actions.confirm(m)
     if not status:
         return req.refuse("this confirmation is no longer valid: send a new request to "
                           f"{req.group.address('subscribe')}.", "confirm")
@@ -359,14 +318,9 @@ def _confirm_subscribe(req: Request, m: Membership) -> Outcome:
 
 
 def _confirm_unsubscribe(req: Request, m: Membership) -> Outcome:
-    S = Membership.Status
-    taken = Membership.objects.filter(pk=m.pk, status__in=[
-        S.ACTIVE, S.PENDING_CONFIRM, S.PENDING_APPROVAL]).update(status=S.UNSUBSCRIBED)
-    if not taken:
+    if membership_actions.leave(m) is None:
         return req.done(f"You are not a member of {req.group.display_title}",
                         f"{m.email} is not subscribed (any more).", "confirm")
-    m.status = S.UNSUBSCRIBED
-    notices.goodbye(m)
     return outcomes.accepted(reason=f"{m.email} unsubscribed")
 
 
@@ -376,11 +330,10 @@ def confirmed_delivery(m: Membership, mode: str) -> bool:
     The one step both confirmations take: an active member only, and the
     member hears of it as after a command. False when nothing was changed.
     """
-    taken = Membership.objects.filter(pk=m.pk, status=Membership.Status.ACTIVE).update(
-        delivery=mode)
-    if not taken:
+    changed = membership_actions.set_delivery(m, mode, by_member=True)
+    if changed is None:
         return False
-    m.delivery = mode
+    m.delivery = changed.delivery
     if may_answer(m.email):
         notices.send("delivery_changed", m.group, m.email, f"delivery {mode} for {m.email}",
                      membership=m, delivery_label=Membership.Delivery(mode).label)

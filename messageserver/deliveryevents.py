@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from groups.models import BounceEvent, Membership
-from messageserver import metrics
+from messageserver import bounces_score, membership_actions, metrics
+from messageserver.bouncehandling import remember
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 HARD_STATUSES = ("5.1.", "5.4.4")
@@ -65,18 +66,14 @@ def record(events: list[dict[str, Any]]) -> int:
 
 
 def _apply(event: dict[str, Any], state: str) -> int:
-    from messageserver.bouncehandling import remember
-
     meta = event.get("meta") or {}
     at = parse_datetime(event.get("at") or "") or timezone.now()
     if state == "sent" and meta.get("kind") == "probe" and meta.get("membership"):
-        # A bounce probe got through: the bouncer restores the member.
-        from cronjobs.bouncer import probe_delivered
-
+        # A bounce probe got through: the member's delivery is restored.
         membership = Membership.objects.filter(pk=int(meta["membership"])).first()
         if membership is None or not remember(membership, event_key(event), "delivery", at):
             return 0
-        return int(probe_delivered(membership.pk, at))
+        return int(membership_actions.probe_delivered(membership.pk, at))
     if state not in ("bounced", "expired"):
         return 0
     group = meta.get("group")
@@ -93,7 +90,5 @@ def _apply(event: dict[str, Any], state: str) -> int:
         membership=membership, at=at, kind=kind, status=status,
         diagnostic=(event.get("reply") or state)[:2000], source="karl",
         message_number=meta.get("number"))
-    from messageserver import bounces_score
-
     bounces_score.note_bounce(membership, kind, at)
     return 1

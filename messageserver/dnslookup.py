@@ -25,8 +25,8 @@ import dns.exception
 import dns.rdata
 import dns.resolver
 
-from groups.dnsresolver import make_resolver, parse_nameserver
-from groups.env import env_int, env_str
+from platformcore.dnsresolver import make_resolver, parse_nameserver
+from platformcore.env import env_int, env_str
 
 TEMPFAIL_TTL = 60.0
 NEGATIVE_TTL = 300.0

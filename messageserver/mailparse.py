@@ -19,6 +19,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 import nh3
 
 from messageserver.remoteimages import block_remote_images
+from platformcore import htmltext
 
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 
@@ -95,12 +96,7 @@ def sanitize_html(html: str) -> str:
                                          url_schemes={"http", "https", "mailto"}))
 
 
-def html_to_text(html: str) -> str:
-    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>", "\n", html)
-    text = nh3.clean(text, tags=set())
-    import html as htmllib
-
-    return re.sub(r"\n{3,}", "\n\n", htmllib.unescape(text)).strip()
+html_to_text = htmltext.html_to_text  # the one rule (platformcore.htmltext)
 
 
 def message_ids(value: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""The moderation queue: hold a message, then approve, reject or expire it.
+"""The moderation queue: approve, reject or expire a held message (messageserver.holding
+holds it).
 
 A held message keeps its raw bytes in the database until decided, so nothing
 held is lost on restart. Approval sends it through ``posts.accept`` exactly as
@@ -9,13 +10,12 @@ moderators clicking at once approve it only once.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
-from groups.models import Group, HeldMessage, Membership, Message
-from messageserver import mailparse, notices, outcomes
+from groups.models import HeldMessage, Membership, Message
+from messageserver import mailparse, notices, outcomes, posts
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
 
@@ -26,24 +26,8 @@ class ModerationError(Exception):
     """The held message can't take this decision (gone, already decided)."""
 
 
-def hold(group: Group, inbound: InboundMail, membership: Membership | None, reason: str,
-         *, nonmember: bool = False, source: str = "email") -> HeldMessage:
-    with transaction.atomic():
-        held = HeldMessage.objects.create(
-            group=group, membership=membership, raw=inbound.raw, mail_from=inbound.mail_from,
-            sender_email=inbound.parsed.from_email or inbound.mail_from,
-            subject=inbound.parsed.subject[:500], reason=reason[:200], nonmember=nonmember,
-            source=source, created_at=inbound.now,
-            expires_at=inbound.now + timedelta(days=group.moderation_expiry_days),
-        )
-        notices.message_held(held)
-    return held
-
-
 def decide(held_id: int, action: str, moderator: str, reason: str = "") -> Outcome:
     """Approve or reject a pending held message (action "approve" or "reject")."""
-    from messageserver import posts
-
     if action not in ("approve", "reject"):
         raise ModerationError(f"unknown action {action!r}: use approve or reject")
     now = timezone.now()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -26,6 +25,7 @@ from django.utils import timezone
 
 from groups.models import OutboxItem
 from messageserver import outboxfailures
+from platformcore import backoff
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +88,10 @@ def dispatch_due(client: Any | None = None, limit: int = 50) -> int:
         item = OutboxItem.objects.get(id=item_id)
         try:
             job_id = _submit(item, client)
-        except KarlUnavailable as exc:
+        except KarlUnavailable as exc:  # not reached, 5xx, 429 (platformcore.internalhttp)
             _retry_later(item, str(exc))
             break  # Karl is down: the rest would fail the same way
-        except KarlError as exc:
-            if exc.status >= 500 or exc.status == 429:
-                _retry_later(item, str(exc))
-                break
+        except KarlError as exc:  # Karl refused the row (4xx)
             # A platform bug, not the sender's: reported, shown, retried (outboxfailures).
             outboxfailures.record_refusal(item, exc.status, exc.body, str(exc))
         else:
@@ -106,7 +103,7 @@ def dispatch_due(client: Any | None = None, limit: int = 50) -> int:
 
 
 def _retry_later(item: OutboxItem, error: str) -> None:
-    delay = min(MAX_DELAY, 2 ** min(item.attempts, 10)) * random.uniform(0.8, 1.2)
+    delay = backoff.delay(item.attempts + 1, 1.0, MAX_DELAY)
     OutboxItem.objects.filter(id=item.id).update(
         state=OutboxItem.State.PENDING, attempts=item.attempts + 1,
         next_attempt_at=timezone.now() + timedelta(seconds=delay), last_error=error[:5000])
@@ -195,3 +192,11 @@ def run_dispatcher(stop: threading.Event, poll: float = 1.0) -> None:
 
 def wake() -> None:
     _wakeup.set()
+
+
+def retry_failed(ids: list[int] | None = None) -> int:
+    """Rows Karl refused (all, or those of ``ids``) sent again now; returns how many."""
+    count = outboxfailures.retry(ids)
+    if count:
+        wake()
+    return count

@@ -30,9 +30,9 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from groups.env import env_int
 from groups.models import OutboxItem
 from messageserver import metrics
+from platformcore.env import env_int
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +108,15 @@ def failed_items(group_name_: str | None = None) -> QuerySet[OutboxItem]:
 
 
 def retry(ids: list[int] | None = None) -> int:
-    """Failed rows (all, or those of ``ids``) pending again now; returns how many."""
+    """Failed rows (all, or those of ``ids``) pending again now; returns how many.
+
+    The dispatcher takes them on its next pass (messageserver.outbox.retry_failed
+    also wakes it, when it runs in this process).
+    """
     rows = OutboxItem.objects.filter(state=OutboxItem.State.FAILED)
     if ids is not None:
         rows = rows.filter(id__in=ids)
-    count = rows.update(state=OutboxItem.State.PENDING, next_attempt_at=timezone.now())
-    if count:
-        from messageserver import outbox
-
-        outbox.wake()
-    return count
+    return rows.update(state=OutboxItem.State.PENDING, next_attempt_at=timezone.now())
 
 
 def release_due() -> int:

@@ -18,50 +18,57 @@ answer (``NO_SUCH_RECIPIENT``), which names no group.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from django.utils import timezone
 
-from groups.env import get_env
 from groups.models import Group, Membership
-from messageserver import acceptance, addresses, envelope, mailparse, metrics, outcomes, senderauth
+from messageserver import (
+    acceptance,
+    addresses,
+    bouncehandling,
+    commands,
+    envelope,
+    mailparse,
+    metrics,
+    modreply,
+    outcomes,
+    posts,
+    senderauth,
+)
 from messageserver.addresses import Destination
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import ForeignDomain, Outcome, UnknownRecipient
+from platformcore.env import get_env
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[InboundMail, Destination, "Group | None"], Outcome]
 
-# kind -> "module:function"; modules are imported on first use.
-HANDLERS: dict[str, str] = {
-    "post": "messageserver.pipeline:handle_post",
-    "command": "messageserver.commands:handle_command",
-    "confirm": "messageserver.commands:handle_confirm",
-    "moderation": "messageserver.modreply:handle_moderation_reply",
-    "bounce": "messageserver.bouncehandling:handle_bounce",
+
+def handle_post(inbound: InboundMail, dest: Destination, group: Group | None) -> Outcome:
+    assert group is not None
+    return posts.submit_post(group, inbound)
+
+
+# kind -> its handler, imported like any other code (no strings: a reader and the import
+# contracts see every step).
+HANDLERS: dict[str, Handler] = {
+    "post": handle_post,
+    "command": commands.handle_command,
+    "confirm": commands.handle_confirm,
+    "moderation": modreply.handle_moderation_reply,
+    "bounce": bouncehandling.handle_bounce,
 }
 
 
 def _handler(kind: str) -> Handler:
-    module_name, _, func = HANDLERS[kind].partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
+        return HANDLERS[kind]
+    except KeyError:
         raise UnknownRecipient(f"{kind} addresses are not served here") from None
-    return getattr(module, func)
-
-
-def handle_post(inbound: InboundMail, dest: Destination, group: Group | None) -> Outcome:
-    from messageserver import posts
-
-    assert group is not None
-    return posts.submit_post(group, inbound)
 
 
 NO_SUCH_RECIPIENT = "no such recipient here"

@@ -21,7 +21,8 @@ from messageserver import (
     automated,
     dmarc,
     fanout,
-    moderation,
+    holding,
+    hooks,
     outcomes,
     policy,
     threader,
@@ -91,8 +92,8 @@ def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source
     if decision.action == "reject":
         return outcomes.rejected(decision.reason)
     if decision.action == "hold":
-        held = moderation.hold(group, inbound, membership, decision.reason,
-                               nonmember=decision.nonmember, source=source)
+        held = holding.hold(group, inbound, membership, decision.reason,
+                            nonmember=decision.nonmember, source=source)
         return outcomes.held(decision.reason, held.id)
     if inbound.parsed.from_email:
         # Warm the DMARC cache outside the transaction: a slow DNS answer must not
@@ -112,8 +113,6 @@ def accept(group: Group, inbound: InboundMail, membership: Membership | None, *,
                               nonmember=nonmember)
     count = fanout.queue_fanout(message, inbound.raw, tags)
     log.info("archived %s #%s (%s), fan-out to %d", group.name, message.number, source, count)
-    from messageserver import hooks
-
     hooks.message_archived(message)
     return message
 

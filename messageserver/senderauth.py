@@ -50,10 +50,10 @@ from authres import (
 from authres.arc import ARCAuthenticationResult
 from authres.dmarc import DMARCAuthenticationResult
 
-from groups.env import env_bool
 from messageserver import dmarc, dnslookup
 from messageserver.dnslookup import TempFail
 from messageserver.outcomes import Outcome, rejected
+from platformcore.env import env_bool
 
 log = logging.getLogger(__name__)
 

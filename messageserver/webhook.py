@@ -33,9 +33,9 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from groups.env import env_str, get_env
 from messageserver import pipeline
 from messageserver.envelope import reverse_path
+from platformcore.env import env_str, get_env
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ MAX_PER_PAGE = 100
 def _configured_backend() -> SearchBackend:
     from django.db import connection
 
-    from groups.env import get_env
+    from platformcore.env import get_env
 
     env = get_env()
     if env.elasticsearch_url:

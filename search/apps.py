@@ -25,7 +25,7 @@ def celery_app():
     transaction, which needs no worker and cannot fall behind; a queue earns its
     keep when the engine is a server that may be down (retries with backoff).
     """
-    from groups.env import get_env
+    from platformcore.env import get_env
 
     if not get_env().redis_url:
         return None

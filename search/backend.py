@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from django.utils.safestring import SafeString, mark_safe
 
+from platformcore.htmltext import html_to_text
+
 if TYPE_CHECKING:
     from groups.models import Message
 
@@ -120,8 +122,6 @@ def body_of(message: Message) -> str:
     """The text indexed for a message: its plain body, else its HTML as text."""
     text = message.body_text
     if not text.strip() and message.body_html:
-        from messageserver.mailparse import html_to_text
-
         text = html_to_text(message.body_html)
     return text[:MAX_BODY_CHARS]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+import search
 from groups.models import Message
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,6 @@ BATCH = 1000
 
 def index_missing(now: datetime, lookback: timedelta = LOOKBACK) -> int:
     """Index the messages archived since ``now - lookback`` that the engine lacks."""
-    import search
-
     backend = search.get_backend()
     recent = (Message.objects.filter(deleted=False, created_at__gte=now - lookback)
               .order_by("pk").values_list("pk", flat=True))

@@ -1,6 +1,6 @@
 """Who may read which archive, for search: the one rule, applied inside every backend.
 
-The rule itself lives in ``groups.web.access.readable_groups`` (public archives
+The rule itself lives in ``groups.visibility.readable_groups`` (public archives
 for everyone; members-only archives and hidden groups for their active
 members; site admins everything), which the website's pages already use. It is
 not written a second time here: search only narrows it to the groups asked for.
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from django.contrib.auth.models import AnonymousUser
 
 from groups.models import Group
-from groups.web.access import readable_groups
+from groups.visibility import readable_groups
 
 
 def readable_group_ids(user, groups: Iterable[Group | int | str] | None = None) -> list[int]:

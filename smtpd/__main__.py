@@ -6,8 +6,9 @@ import argparse
 import asyncio
 from smtpd.server import serve
 
-from groups.env import get_env
-from groups.observability import install_reporting
+from errord.install import install as errord_install
+from platformcore.env import get_env
+from platformcore.observability import install_reporting
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=env.bind_address)
     parser.add_argument("--port", type=int, default=env.smtpd_port)
     args = parser.parse_args(argv)
-    install_reporting("smtpd")
+    install_reporting("smtpd", errord_install)
     asyncio.run(serve(args.host, args.port))
 
 

@@ -16,13 +16,13 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from groups.env import get_env
 from messageserver.client import (
     AsyncMessageServerClient,
     MessageServerError,
     MessageServerUnavailable,
 )
 from messageserver.envelope import reverse_path
+from platformcore.env import get_env
 
 log = logging.getLogger(__name__)
 

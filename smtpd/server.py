@@ -21,8 +21,8 @@ from aiosmtpd.smtp import SMTP
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from groups.env import env_int, get_env
-from groups.internalhttp import token_middleware
+from platformcore.env import env_int, get_env
+from platformcore.internalhttp import token_middleware
 
 log = logging.getLogger("smtpd")
 

@@ -16,9 +16,9 @@ import time
 import httpx
 import pytest
 
-from groups import env as envmod
 from groups.management.commands.runplatform import process_specs
 from karl.config import from_env as karl_config
+from platformcore import env as envmod
 from tests.conftest import free_port
 
 

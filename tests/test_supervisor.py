@@ -49,7 +49,7 @@ TREE = textwrap.dedent("""
     # "parent" starts a grandchild the way Karl starts its workers: it arms the
     # parent-death signal itself, with the pid its parent handed over.
     grandchild = ("import os, sys, time; sys.path.insert(0, {root!r}); "
-                  "from groups.proctree import die_with_parent; "
+                  "from platformcore.proctree import die_with_parent; "
                   "die_with_parent(int(sys.argv[1])); time.sleep(120)")
     parent = ("import os, subprocess, sys, time; "
               f"subprocess.Popen([sys.executable, '-c', {{grandchild!r}}, str(os.getpid())]); "
@@ -139,12 +139,12 @@ def test_a_child_whose_port_is_taken_is_not_restarted_in_a_tight_loop(tmp_path):
 
 
 def test_a_pid_lock_is_held_once_and_names_its_holder(tmp_path):
-    from groups.pidlock import AlreadyRunning, PidLock
+    from platformcore.pidlock import AlreadyRunning, PidLock
 
     path = tmp_path / "runplatform.pid"
     root = str(Path(__file__).resolve().parents[1])
     holder = subprocess.Popen([sys.executable, "-c", (
-        f"import sys, time; sys.path.insert(0, {root!r}); from groups.pidlock import PidLock; "
+        f"import sys, time; sys.path.insert(0, {root!r}); from platformcore.pidlock import PidLock; "
         f"PidLock({str(path)!r}, 'runplatform').acquire(); print('held', flush=True); "
         "time.sleep(60)")], stdout=subprocess.PIPE, text=True)
     try:

@@ -1,6 +1,6 @@
 """Loaded first by pytest (-p tests.testenv): give the test run its own settings.
 
-It must run before Django's settings are imported, since groups.env reads the
+It must run before Django's settings are imported, since platformcore.env reads the
 environment once: a throwaway DATA_DIR (secrets, spool, attachments, SQLite)
 so tests never touch ./var, and fixed values for the domain and site URL.
 """

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest
 
 from groups.models import Group, Membership
+from groups.visibility import readable_groups  # noqa: F401  (the rule, for the views)
 
 
 @dataclass
@@ -112,17 +113,3 @@ def visible_groups(user):
         Q(user=user) | Q(email=user.email.lower()), status=Membership.Status.ACTIVE
     ).values("group_id")
     return groups.filter(~Q(privacy=Group.Privacy.HIDDEN) | Q(pk__in=mine))
-
-
-def readable_groups(user):
-    """Groups whose archive this user may read (for search and feeds)."""
-    groups = Group.objects.all()
-    if user.is_authenticated and user.is_superuser:
-        return groups
-    public = Q(privacy=Group.Privacy.PUBLIC)
-    if not user.is_authenticated:
-        return groups.filter(public)
-    mine = Membership.objects.filter(
-        Q(user=user) | Q(email=user.email.lower()), status=Membership.Status.ACTIVE
-    ).values("group_id")
-    return groups.filter(public | Q(pk__in=mine))

@@ -12,6 +12,8 @@ import re
 from email.message import Message
 from email.utils import getaddresses
 
+from platformcore import htmltext
+
 # The lookbehind makes every match start at the beginning of a token, so a long run of
 # address characters without an "@" costs linear time, not quadratic.
 ADDRESS_RE = re.compile(r"(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
@@ -136,14 +138,7 @@ def cut_returned(text: str) -> str:
     return text
 
 
-def html_to_text(html: str) -> str:
-    text = re.sub(r"(?is)<(script|style).*?</\1>", " ", html)
-    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</tr>|</li>|</h\d>", "\n", text)
-    text = re.sub(r"<[^>]+>", " ", text)
-    for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&nbsp;", " "), ("&quot;", '"'),
-                         ("&amp;", "&"), ("&#64;", "@")):
-        text = text.replace(entity, char)
-    return text
+html_to_text = htmltext.html_to_text  # the one rule (platformcore.htmltext)
 
 
 def returned_headers(msg: Message) -> Message | None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from cronjobs.bouncer import probe_delivered, run_bouncer
+from cronjobs.bouncer import run_bouncer
 from cronjobs.config import BounceSettings
 from groups import tokens
 from groups.models import Membership, Message
 from messageserver import deliveryevents, fanout
+from messageserver.membership_actions import probe_delivered
 from tests.cronjobs.conftest import jobs, parsed, post
 
 START = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)

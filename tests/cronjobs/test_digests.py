@@ -162,7 +162,7 @@ def test_after_a_scheduler_outage_each_member_gets_one_catch_up_digest_an_hour(d
 def test_the_digest_size_cap_is_a_strict_setting(monkeypatch):
     import pytest
 
-    from groups.env import SettingError
+    from platformcore.env import SettingError
 
     monkeypatch.setenv("DIGEST_MAX_MESSAGES", "30")
     assert DigestSettings.from_env().max_messages == 30

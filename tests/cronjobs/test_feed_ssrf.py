@@ -17,8 +17,8 @@ from dnslib import AAAA, A
 from cronjobs import publichttp
 from cronjobs.config import FeedSettings
 from cronjobs.rsscrawler import crawl
-from groups.dnsresolver import parse_nameserver
 from groups.models import Feed
+from platformcore.dnsresolver import parse_nameserver
 from tests.conftest import CORPORA
 from tests.dnszone import ZoneResolver, nameserver, start_dns_server
 

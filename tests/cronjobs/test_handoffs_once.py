@@ -20,9 +20,9 @@ from django.test import Client
 
 from cronjobs.config import DigestSettings
 from cronjobs.digests import send_digests
-from groups.env import get_env
 from groups.models import BounceEvent, Membership, OutboxItem
 from messageserver import outbox
+from platformcore.env import get_env
 from tests.cronjobs.conftest import post
 from tests.karl.conftest import TOKEN, EventReceiver, KarlProcess, start_sink
 

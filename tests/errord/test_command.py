@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from groups.env import get_env
+from platformcore.env import get_env
 from tests.conftest import free_port
 from tests.errord.conftest import ErrordProcess
 
@@ -41,7 +41,7 @@ def errors(*args: str) -> str:
 
 
 def test_the_table_shows_count_service_error_and_where(errord_url, service):
-    from groups.env import PROJECT_DIR
+    from platformcore.env import PROJECT_DIR
 
     with errord_url.client() as client:
         for _ in range(3):

@@ -34,7 +34,9 @@ def test_a_django_500_is_reported_with_its_request(handler, client, service, set
     from django.test import Client
 
     settings.ROOT_URLCONF = "tests.errord.crash_urls"
-    errord_install._install_django()
+    from groups import errorreports
+
+    errorreports.connect()
     response = Client(raise_request_exception=False).get("/broken/?page=2")
     assert response.status_code == 500
     group = wait_for(lambda: client.groups(service=service), timeout=1.0)[0]

@@ -6,7 +6,7 @@ import logging
 
 from errord.selfreport import StoreHandler
 from errord.store import Store
-from groups.env import PROJECT_DIR
+from platformcore.env import PROJECT_DIR
 
 
 def test_errord_errors_are_stored_directly(tmp_path):

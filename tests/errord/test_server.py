@@ -22,7 +22,7 @@ PROJECT_TB = (
 
 
 def report(service: str, line: int = 10, **extra) -> dict:
-    from groups.env import PROJECT_DIR
+    from platformcore.env import PROJECT_DIR
 
     return {"service": service, "host": "web-1", "pid": 4242, "level": "ERROR",
             "message": "could not thread a message",

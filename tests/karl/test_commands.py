@@ -9,9 +9,9 @@ import dkim
 import pytest
 from django.core.management import call_command
 
-from groups.env import get_env
 from karl.compose import Composer
 from karl.dkimsign import load_key
+from platformcore.env import get_env
 from tests.karl.conftest import karl_mail
 
 

@@ -13,8 +13,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from groups.env import load
 from karl.config import from_env
+from platformcore.env import load
 from tests.karl.conftest import _shared_key
 from tests.karl.deliver import deliver, karl_config
 from tests.karl.securesink import certificate, start_secure_sink

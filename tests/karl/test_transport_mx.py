@@ -16,10 +16,10 @@ from collections.abc import Iterator
 import pytest
 from dnslib import AAAA, MX, A
 
-from groups.dnsresolver import parse_nameserver
-from groups.env import SettingError, load
 from karl.config import from_env
 from karl.transports import MXTransport
+from platformcore.dnsresolver import parse_nameserver
+from platformcore.env import SettingError, load
 from tests.conftest import free_port
 from tests.dnszone import ZoneResolver, nameserver, start_dns_server
 from tests.karl.conftest import karl_mail

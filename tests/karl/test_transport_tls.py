@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from groups.env import SettingError
+from platformcore.env import SettingError
 from tests.karl.conftest import start_sink
 from tests.karl.deliver import deliver, karl_config
 from tests.karl.securesink import certificate, start_secure_sink

@@ -19,7 +19,7 @@ from django.utils import timezone
 from groups import tokens
 from groups.membership import add_members
 from groups.models import BounceEvent, Membership, OutboxItem
-from messageserver import bouncehandling, mailparse, pipeline
+from messageserver import mailparse, membership_actions, pipeline
 from tests.conftest import CORPORA, mail
 from tests.mailhandling.helpers import job_for
 
@@ -158,7 +158,7 @@ def test_spam_complaint_removes_the_member_and_mails_a_restore_link(posted):
     again = _deliver(_complaint("abuse"), verp)
     assert again.kind == "dropped" and OutboxItem.objects.count() == 1
     # the restore link's action, and the welcome back it mails
-    assert bouncehandling.restore_membership(dora.pk) is True
+    assert membership_actions.restore(dora.pk) is True
     dora.refresh_from_db()
     assert dora.status == Membership.Status.ACTIVE
     back = OutboxItem.objects.latest("pk")
@@ -167,7 +167,7 @@ def test_spam_complaint_removes_the_member_and_mails_a_restore_link(posted):
                                        policy=email.policy.default)
     assert welcome["Subject"] == "[demo] Welcome back to Demo group"
     assert "Your membership of Demo group is restored" in welcome.get_content()
-    assert bouncehandling.restore_membership(dora.pk) is False
+    assert membership_actions.restore(dora.pk) is False
     assert OutboxItem.objects.count() == 2  # once only
 
 

@@ -156,7 +156,7 @@ def test_the_null_sender_is_never_answered(demo_group, command):
 def test_a_web_post_with_nul_is_refused_naming_the_field(demo_group, field):
     from django.test import Client
 
-    from groups.env import get_env
+    from platformcore.env import get_env
 
     payload = {"group": "demo", "sender_email": "bob@example.org", "subject": "Hi",
                "text": "hello", "html": "<p>hello</p>"}
@@ -175,7 +175,7 @@ def test_a_web_post_with_nul_is_refused_naming_the_field(demo_group, field):
 def test_the_inbound_api_answers_the_refusal_code(demo_group, raw, code):
     from django.test import Client
 
-    from groups.env import get_env
+    from platformcore.env import get_env
 
     response = Client().post("/v1/inbound", {
         "mail_from": "<>", "rcpt_tos": [POST], "data_b64": base64.b64encode(raw).decode()},

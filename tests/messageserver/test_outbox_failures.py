@@ -19,9 +19,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from groups.env import get_env
 from groups.models import OutboxItem, User
 from messageserver import outbox, outboxfailures, pipeline
+from platformcore.env import get_env
 from tests.conftest import mail
 from tests.errord.conftest import ErrordProcess, wait_for
 from tests.karl.conftest import EventReceiver, KarlProcess, start_sink

@@ -24,8 +24,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from groups import links
-from groups.env import SettingError, allowed_hosts
 from groups.models import HeldMessage, Membership
+from platformcore.env import SettingError, allowed_hosts
 from tests.web.conftest import make_post
 
 pytestmark = pytest.mark.django_db

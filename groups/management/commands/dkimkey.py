@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from groups.env import env_bool, get_env
 from karl.dkimkeys import dns_record, ed25519_selector, ensure_ed25519_key, ensure_key
+from platformcore.env import env_bool, get_env
 
 
 def _quoted(value: str) -> str:

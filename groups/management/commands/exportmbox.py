@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from groups.models import Group, Message
-from search.mboximport import export_archive
+from importers.mbox import export_archive
 
 
 class Command(BaseCommand):

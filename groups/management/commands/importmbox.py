@@ -1,7 +1,7 @@
 """manage.py importmbox GROUP FILE: import an mbox file or a Maildir into a group's archive.
 
 Nobody is emailed; duplicates (same Message-ID) are skipped; threads, dates and
-authors are kept. See search.mboximport.
+authors are kept. See importers.mbox.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from groups.models import Group
-from search.mboximport import ImportError_, import_archive, read_archive
+from importers.mbox import ImportError_, import_archive, read_archive
 
 
 class Command(BaseCommand):

@@ -7,6 +7,7 @@ from django.db.models import Count
 
 from groups.models import OutboxItem
 from messageserver import outboxfailures
+from messageserver.outbox import retry_failed
 
 
 class Command(BaseCommand):
@@ -34,7 +35,7 @@ class Command(BaseCommand):
                 if missing:
                     raise CommandError(f"not failed outbox items: {', '.join(map(str, missing))}"
                                        " (see manage.py outbox --failed)")
-            count = outboxfailures.retry(ids)
+            count = retry_failed(ids)
             self.stdout.write(f"{count} failed item{'s' if count != 1 else ''} queued again; "
                               "messageserver's dispatcher sends them on its next pass")
             return

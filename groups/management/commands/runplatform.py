@@ -1,7 +1,7 @@
 """manage.py runplatform: prepare the data directory and run every process.
 
 One platform per DATA_DIR: the command holds DATA_DIR/runplatform.pid
-(groups.pidlock) while it runs, and a second one refuses to start, naming the
+(platformcore.pidlock) while it runs, and a second one refuses to start, naming the
 first, instead of fighting it over ports.
 """
 
@@ -14,9 +14,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from groups.env import PROJECT_DIR, Env, get_env
-from groups.pidlock import AlreadyRunning, PidLock
 from groups.supervisor import Supervisor
+from platformcore.env import PROJECT_DIR, Env, get_env
+from platformcore.pidlock import AlreadyRunning, PidLock
 
 
 def process_specs(env: Env | None = None) -> list[tuple[str, list[str]]]:

@@ -10,15 +10,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from groups.membership import subscribe_user
-from groups.models import Group, Hashtag, HashtagPreference, Membership, Topic, TopicPreference
+from groups.models import Hashtag, HashtagPreference, Membership, Topic, TopicPreference
 from groups.web import access
 from groups.web.forms import SubscriptionForm
-from groups.web.membershipchange import change_status
+from messageserver import membership_actions
 
 S = Membership.Status
-# A join may start from any status but these two (join() turns them away first).
-JOINABLE = [s for s in S.values if s not in (S.ACTIVE, S.BANNED)]
 
 
 @login_required
@@ -36,21 +33,25 @@ def join(request: HttpRequest, group_name: str) -> HttpResponse:
     """Open groups take you at once, approval groups queue you, invite-only needs an invite."""
     v = access.viewer(request, group_name)
     group, m = v.group, v.membership
-    if m is not None and m.status == S.ACTIVE:
+    route = membership_actions.join_route(group, m)
+    if route == membership_actions.ALREADY:
         flash.info(request, f"You are already a member of {group.name}.")
-    elif m is not None and m.status == S.BANNED:
+    elif route == membership_actions.BANNED:
         flash.error(request, "You can't join this group.")
-    elif group.join_policy == Group.JoinPolicy.INVITE and not (m and m.status == S.INVITED):
+    elif route == membership_actions.INVITE_ONLY:
         flash.error(request, "This group is by invitation only.")
+    elif route == membership_actions.WAITING:
+        flash.info(request, "Your request to join was sent to the group's owners.")
     else:
-        status = S.ACTIVE
-        if group.join_policy == Group.JoinPolicy.APPROVAL and not (m and m.status == S.INVITED):
-            status = S.PENDING_APPROVAL
         with transaction.atomic():
-            if m is None:  # a new row starts as "unsubscribed", so the change below notifies
-                m = subscribe_user(group, request.user, status=S.UNSUBSCRIBED)
-            change_status(m.pk, status, allowed_from=JOINABLE, user=request.user)
-        if status == S.ACTIVE:
+            if m is None:
+                m = membership_actions.membership_row(group, request.user.email,
+                                                      user=request.user)
+            if route == membership_actions.NEEDS_APPROVAL:
+                membership_actions.request_join(m, user=request.user)
+            else:
+                membership_actions.join(m, user=request.user)
+        if route == membership_actions.OPEN:
             flash.success(request, f"Welcome to {group.display_title}.")
         else:
             flash.info(request, "Your request to join was sent to the group's owners.")
@@ -69,7 +70,7 @@ def leave(request: HttpRequest, group_name: str) -> HttpResponse:
             group=v.group, role=Membership.Role.OWNER, status=S.ACTIVE).exclude(pk=m.pk).exists():
         flash.error(request, "You are the group's only owner: make someone else owner first.")
         return redirect("group_home", v.group.name)
-    change_status(m.pk, S.UNSUBSCRIBED, allowed_from=[S.ACTIVE])
+    membership_actions.leave(m)
     flash.success(request, f"You left {v.group.display_title}.")
     if not v.can_see_group or not v.group.is_listed:
         return redirect("my_groups")
@@ -92,7 +93,10 @@ def subscription(request: HttpRequest, group_name: str) -> HttpResponse:
     prefs = dict(HashtagPreference.objects.filter(membership=m).values_list("hashtag_id", "mode"))
     form = SubscriptionForm(request.POST or None, instance=m)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        form.save(commit=False)  # the delivery goes through its action, the rest is prose
+        Membership.objects.filter(pk=m.pk).update(display_name=m.display_name,
+                                                  message_selection=m.message_selection)
+        membership_actions.set_delivery(m, m.delivery, by_member=True)
         for tag in hashtags:
             mode = request.POST.get(f"hashtag_{tag.pk}", "")
             if mode in TopicPreference.Mode.values:

@@ -8,25 +8,26 @@ moderator's emailed reply, so an approved message goes out exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from groups import deletion, links
-from groups.membership import add_members, next_removal
+from groups.membership import add_members
 from groups.models import Feed, Hashtag, HeldMessage, Membership, Message, Topic
 from groups.web import access, mail
 from groups.web.footer import FooterError, render_footer
 from groups.web.forms import AddMembersForm, BulkMemberForm, GroupSettingsForm, HashtagForm
 from groups.web.heldpreview import preview
-from groups.web.membershipchange import change_status
 from groups.web.pages import paginate
-from messageserver import outboxfailures
+from messageserver import membership_actions, outboxfailures
 from messageserver.client import MessageServerClient, MessageServerError, MessageServerUnavailable
 
 S = Membership.Status
@@ -92,17 +93,22 @@ def _apply_bulk(v: access.Viewer, action: str, ids: list[int]) -> tuple[int, str
     if action.startswith("delivery_"):
         if not v.is_owner:  # an owner's or moderator's delivery: only they or an owner
             rows = rows.filter(role=R.MEMBER)
-        return rows.update(delivery=action.removeprefix("delivery_")), ""
+        mode = action.removeprefix("delivery_")
+        return _each(rows, lambda pk: membership_actions.set_delivery(pk, mode)), ""
     if not v.is_owner:  # moderators can't remove or ban owners or other moderators
         rows = rows.filter(role=R.MEMBER)
     if rows.filter(role=R.OWNER).exists() and not Membership.objects.filter(
             group=v.group, role=R.OWNER, status=S.ACTIVE).exclude(pk__in=ids).exists():
         return 0, "A group keeps at least one owner."
-    status = {"remove": S.REMOVED, "ban": S.BANNED, "unban": S.UNSUBSCRIBED}[action]
-    if action == "unban":
-        rows = rows.filter(status=S.BANNED)
-        return rows.update(status=status), ""
-    return rows.update(status=status, **next_removal()), ""
+    change = {"remove": membership_actions.remove, "ban": membership_actions.ban,
+              "unban": membership_actions.unban}[action]
+    return _each(rows, change), ""
+
+
+def _each(rows: QuerySet[Membership], action: Callable[[int], object]) -> int:
+    """Apply one membership action to every row, all or none; how many it changed."""
+    with transaction.atomic():
+        return sum(action(pk) is not None for pk in rows.values_list("pk", flat=True))
 
 
 @login_required
@@ -183,14 +189,13 @@ def pending_members(request: HttpRequest, group_name: str) -> HttpResponse:
         if action == "approve":
             with transaction.atomic():  # every welcome is queued, or none and nobody approved
                 approved = [pk for pk in rows.values_list("pk", flat=True)
-                            if change_status(pk, S.ACTIVE, allowed_from=[S.PENDING_APPROVAL])]
+                            if membership_actions.approve(pk)]
             flash.success(request, f"{len(approved)} approved.")
         elif action == "decline":
             reason = request.POST.get("reason", "")[:2000]
             with transaction.atomic():  # every requester is told, or none and nobody declined
                 declined = [pk for pk in rows.values_list("pk", flat=True)
-                            if change_status(pk, S.REMOVED, allowed_from=[S.PENDING_APPROVAL],
-                                             reason=reason)]
+                            if membership_actions.decline(pk, reason)]
             flash.success(request, f"{len(declined)} declined.")
         else:
             flash.error(request, "Choose approve or decline.")

@@ -16,10 +16,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 
 from groups import ratelimit, tokens
-from groups.models import Group, HeldMessage, Membership, Topic, TopicPreference, User
+from groups.models import HeldMessage, Membership, Topic, TopicPreference, User
 from groups.web import signup
 from groups.web.forms import ConfirmEmailForm
-from groups.web.membershipchange import change_status
+from messageserver import membership_actions
 from messageserver.client import MessageServerClient, MessageServerError, MessageServerUnavailable
 
 
@@ -54,10 +54,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "groups/bad_link.html", {
                 "error": "an unsubscribe request must carry List-Unsubscribe=One-Click"},
                 status=400)
-        change_status(membership.pk, Membership.Status.UNSUBSCRIBED, allowed_from=[
-            s for s in Membership.Status.values if s not in (
-                Membership.Status.BANNED, Membership.Status.REMOVED,
-                Membership.Status.UNSUBSCRIBED)])
+        membership_actions.leave(membership)
         return render(request, "groups/unsubscribed.html", {"membership": membership,
                                                             "group": membership.group})
     return render(request, "groups/unsubscribe.html", {
@@ -92,10 +89,7 @@ def confirm_subscription(request: HttpRequest, token: str) -> HttpResponse:
         return bad_link(request, exc)
     group = membership.group
     if request.method == "POST":
-        nxt = (Membership.Status.PENDING_APPROVAL if group.join_policy == Group.JoinPolicy.APPROVAL
-               else Membership.Status.ACTIVE)
-        change_status(membership.pk, nxt, allowed_from=[Membership.Status.PENDING_CONFIRM,
-                                                        Membership.Status.INVITED])
+        membership_actions.confirm(membership)
         membership.refresh_from_db()
     return render(request, "groups/confirm_subscription.html", {
         "membership": membership, "group": group})
@@ -123,10 +117,8 @@ def restore_membership(request: HttpRequest, token: str) -> HttpResponse:
         return bad_link(request, SUPERSEDED)
     restored = False
     if request.method == "POST":
-        from messageserver.bouncehandling import restore_membership as restore
-
         # the one rule (and the welcome-back notice): only a removed or bouncing member
-        restored = restore(membership.pk, removal_serial=serial)
+        restored = membership_actions.restore(membership.pk, removal_serial=serial)
         membership.refresh_from_db()
         if not restored and membership.removal_serial != serial:
             return bad_link(request, SUPERSEDED)

@@ -40,10 +40,11 @@ def outbox(request: HttpRequest) -> HttpResponse:
     """Outbox items Karl refused (platform bugs, reported to errord); POST retries them."""
     from groups.models import OutboxItem
     from messageserver import outboxfailures
+    from messageserver.outbox import retry_failed
 
     if request.method == "POST":
         ids = [int(i) for i in request.POST.getlist("id") if i.isdigit()]
-        count = outboxfailures.retry(ids or None)
+        count = retry_failed(ids or None)
         flash.success(request, f"{count} item{'s' if count != 1 else ''} queued again.")
         return redirect("site_outbox")
     items = [(item, outboxfailures.group_name(item))

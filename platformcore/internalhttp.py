@@ -1,9 +1,19 @@
-"""What every internal aiohttp service shares: bearer-token auth and JSON errors.
+"""What every internal service and its client share: bearer-token auth, JSON errors,
+and one error hierarchy on the client side.
 
 Karl and errord are plain aiohttp applications (no Django). Both install
 ``token_middleware`` so the rule "every call but /health needs the internal
 token" lives here only. Errors are JSON objects, never HTML pages, so clients
 can always show the caller what was wrong.
+
+Every client (errord.client, karl.client, messageserver.client) reads an
+answer with ``answer`` and turns a failed connection into ``unreachable``, so
+the three say the same thing the same way:
+
+- ``ServiceUnavailable``: not reached, a 5xx, or 429. Keep the work, try later.
+- ``ServiceRefused``: a 4xx. Sending the same again gets the same answer.
+- ``ServiceInvalid`` (a ``ServiceRefused``): 400 or 422, the request itself is
+  malformed; its body names the fields.
 """
 
 from __future__ import annotations
@@ -102,3 +112,55 @@ def shared_client() -> Any:
     if _shared is None or _shared[0] != os.getpid():
         _shared = (os.getpid(), httpx.Client(limits=httpx.Limits(max_keepalive_connections=20)))
     return _shared[1]
+
+
+# --- clients ---------------------------------------------------------------------------
+
+class ServiceError(Exception):
+    """A call to an internal service failed; ``status`` is 0 when it was not reached."""
+
+    def __init__(self, service: str, status: int, body: Any, message: str = "") -> None:
+        if not message:
+            said = body.get("error", body) if isinstance(body, dict) else str(body)[:200]
+            message = f"{service} answered {status}: {said}"
+        super().__init__(message)
+        self.service, self.status, self.body = service, status, body
+
+
+class ServiceUnavailable(ServiceError):
+    """Not reached (refused, timed out), failing (5xx) or busy (429): try again later."""
+
+
+class ServiceRefused(ServiceError):
+    """The service said no (4xx): sending the same request again cannot help."""
+
+
+class ServiceInvalid(ServiceRefused):
+    """The request is malformed (400, 422); the JSON body names the bad fields."""
+
+
+def error_for(service: str, status: int, body: Any) -> ServiceError:
+    """The error an answer with ``status`` (400 and over) means."""
+    if status >= 500 or status == 429:
+        return ServiceUnavailable(service, status, body)
+    if status in (400, 422):
+        return ServiceInvalid(service, status, body)
+    return ServiceRefused(service, status, body)
+
+
+def answer(service: str, response: Any) -> Any:
+    """The decoded body of an httpx response; the error it means when the status is 400+."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"error": response.text[:500]}
+    if response.status_code >= 400:
+        raise error_for(service, response.status_code, body)
+    return body
+
+
+def unreachable(service: str, base_url: str, exc: BaseException) -> ServiceUnavailable:
+    """The error for a call that got no answer (raise it ``from exc``)."""
+    return ServiceUnavailable(service, 0, None, f"{service} at {base_url} is unreachable: "
+                                                f"{exc or type(exc).__name__}")
+

@@ -16,7 +16,7 @@ from typing import TypeVar
 import dns.asyncresolver
 import dns.resolver
 
-from groups.env import SettingError, env_str
+from platformcore.env import SettingError, env_str
 
 Nameserver = tuple[str, int]  # (IP address, port)
 R = TypeVar("R", dns.resolver.Resolver, dns.asyncresolver.Resolver)

@@ -22,6 +22,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+import search
 from groups.models import Group, Membership, Message, RawMessage, Topic
 from messageserver import archive, threader
 from messageserver.mailparse import ParsedMail, parse
@@ -152,8 +153,6 @@ def import_archive(group: Group, path: Path, *, progress: Callable[[int], None] 
                                        topics.get(root))
                 topics.setdefault(root, message.topic)
                 archived.append(message)
-            import search
-
             search.index_many(Message.objects.filter(pk__in=[m.pk for m in archived])
                               .select_related("group", "topic")
                               .prefetch_related("topic__hashtags"))
