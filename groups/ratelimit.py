@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from platformcore import backoff
+
 
 def client_ip(request: HttpRequest) -> str:
     """The peer address. Behind nginx, nginx sets REMOTE_ADDR via the WSGI server."""
@@ -78,7 +80,7 @@ class Backoff:
     def delay(self, failures: int) -> float:
         if failures <= self.free:
             return 0.0
-        return min(self.first * 2 ** (failures - self.free - 1), self.longest)
+        return backoff.delay(failures - self.free, self.first, self.longest, jitter=0)
 
 
 # By client (the guesser's own address: long waits), by account and client (the pair a

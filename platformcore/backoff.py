@@ -1,12 +1,14 @@
 """Exponential backoff: the one rule for "wait longer each time it fails".
 
 Karl's retries of a deferred recipient, Karl's reports of delivery events to
-messageserver, the outbox's hand-offs to Karl and the feed crawler's failing
-feeds all wait ``delay(failures, base, cap)``: ``base`` after the first
-failure, doubling with each one after, never more than ``cap``. Waits shared
-by many (recipients, outbox rows) are spread by a jitter, so they don't come
-back at the same moment; one loop's wait (the event reporter) or a stored
-schedule (a feed's next check) takes ``jitter=0``.
+messageserver, the outbox's hand-offs to Karl, the feed crawler's failing
+feeds, the supervisor's restarts of a crashing child and the website's waits
+after failed log-ins (groups.ratelimit) all wait ``delay(failures, base, cap)``:
+``base`` after the first failure, doubling with each one after, never more
+than ``cap``. Waits shared by many (recipients, outbox rows, restarts) are
+spread by a jitter, so they don't come back at the same moment; one loop's
+wait (the event reporter), a stored schedule (a feed's next check) or a
+limit a person is told about (log-in) takes ``jitter=0``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""The one backoff gives what each of the four formulas it replaced gave.
+"""The one backoff gives what each of the formulas it replaced gave.
 
 The old formulas are written out here as they were (messageserver/outbox.py,
-karl/scheduler.py, karl/events.py, cronjobs/rsscrawler.py), and the callers'
-new calls are checked against them, jitter bounds included.
+karl/scheduler.py, karl/events.py, cronjobs/rsscrawler.py, groups/ratelimit.py's
+log-in backoff), and the callers' new calls are checked against them, jitter
+bounds included.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from cronjobs.config import FeedSettings
 from cronjobs.rsscrawler import backoff as feed_backoff
+from groups import ratelimit
 from karl.scheduler import backoff_ms
 from platformcore.backoff import delay
 
@@ -50,6 +52,16 @@ def test_a_failing_feed_waits_as_before(failures):
     cfg = FeedSettings.from_env()
     old = min(cfg.interval_minutes * 2 ** min(failures, 20), cfg.max_backoff_minutes)
     assert feed_backoff(failures, cfg) == timedelta(minutes=old)
+
+
+@pytest.mark.parametrize("limit", [ratelimit.LOGIN_BY_CLIENT, ratelimit.LOGIN_BY_ACCOUNT_AND_CLIENT,
+                                   ratelimit.LOGIN_BY_ACCOUNT])
+def test_log_in_failures_wait_as_before(limit):
+    """Was: 0 up to ``free`` failures, then min(first * 2 ** (failures - free - 1), longest)."""
+    for failures in range(0, limit.free + 40):
+        old = (0.0 if failures <= limit.free
+               else min(limit.first * 2 ** (failures - limit.free - 1), limit.longest))
+        assert limit.delay(failures) == old
 
 
 def test_jitter_spreads_and_zero_jitter_does_not():
