@@ -80,7 +80,9 @@ TRANSITIONS: dict[str, Transition] = {
     "decline": Transition(frozenset({S.PENDING_APPROVAL}), S.REMOVED),
     # leaving and being made to leave
     "leave": Transition(LEAVABLE, S.UNSUBSCRIBED),
-    "remove": Transition(ANY - {S.REMOVED}, S.REMOVED),
+    # removing someone already removed (by a complaint) still counts: it ends the
+    # restore link that removal mailed (Membership.removal_serial)
+    "remove": Transition(ANY, S.REMOVED),
     "ban": Transition(ANY - {S.BANNED}, S.BANNED),
     "unban": Transition(frozenset({S.BANNED}), S.UNSUBSCRIBED),
     "remove_for_complaint": Transition(frozenset({S.ACTIVE}), S.REMOVED),
@@ -283,7 +285,11 @@ def leave(membership: Membership | int) -> Membership | None:
 
 
 def remove(membership: Membership | int) -> Membership | None:
-    """A moderator removes someone (they may join again)."""
+    """A moderator removes someone (they may join again).
+
+    Also from "removed": a complaint's removal comes with a restore link, and an
+    owner who removes the member too means it, so the link dies (the serial moves).
+    """
     with transaction.atomic():
         taken = _take("remove", membership)
     return taken[0] if taken else None

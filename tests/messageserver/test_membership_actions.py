@@ -96,8 +96,27 @@ def test_ban_unban_and_remove_start_only_where_the_table_allows(demo_group):
     assert actions.ban(bob) is None
     assert actions.join_route(demo_group, row(demo_group, "bob@example.org")) == actions.BANNED
     assert actions.unban(bob).status == S.UNSUBSCRIBED
-    assert actions.remove(bob).status == S.REMOVED
-    assert actions.remove(bob) is None
+    removed = actions.remove(bob)
+    assert removed.status == S.REMOVED
+    # a second removal changes no status, but it is the owner's: earlier restore links die
+    assert actions.remove(bob).removal_serial == removed.removal_serial + 1
+
+
+@pytest.mark.django_db
+def test_removals_and_restores_move_the_serial_the_bouncers_removal_does_not(demo_group):
+    """A restore link names the removal it undoes (h4): every removal and restore moves on."""
+    bob = row(demo_group, "bob@example.org")
+    serial = bob.removal_serial
+    complained = actions.remove_for_complaint(bob, "abuse")
+    assert complained.removal_serial == serial + 1
+    assert not actions.restore(bob.pk, removal_serial=serial)  # a link of before
+    assert actions.restore(bob.pk, removal_serial=serial + 1)
+    assert row(demo_group, "bob@example.org").removal_serial == serial + 2
+    assert not actions.restore(bob.pk, removal_serial=serial + 1)  # used up
+    now = timezone.now()
+    actions.mark_bouncing(bob, now)
+    gone = actions.remove_for_bouncing(bob, probes=3, bounced=3)
+    assert gone.status == S.REMOVED and gone.removal_serial == serial + 2
 
 
 @pytest.mark.django_db
