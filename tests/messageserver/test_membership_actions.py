@@ -140,11 +140,12 @@ def test_bouncing_then_a_delivered_probe_restores_delivery(demo_group):
     assert row(demo_group, "bob@example.org").bounce_state == Membership.BounceState.OK
 
 
-# Writers of the state columns, outside the actions module: none may appear. A write is
+# Writers of the state columns (and the restore-link serial), outside the actions module:
+# none may appear. A write is
 # an update() naming one of the columns, or an assignment to it, with "Membership" close by.
 WRITE = re.compile(r"\.update\((?:[^()]|\([^()]*\))*?\b(status|delivery|posting_status|"
-                   r"bounce_state)\s*=|\.(status|delivery|posting_status|bounce_state) = ",
-                   re.DOTALL)
+                   r"bounce_state|removal_serial)\s*=|\.(status|delivery|posting_status|"
+                   r"bounce_state|removal_serial) = |next_removal\(", re.DOTALL)
 
 
 def state_writes(text: str) -> list[int]:
@@ -169,6 +170,10 @@ def test_the_writer_check_finds_the_writes_it_is_for():
                         "    bounce_state=B.BOUNCING, probes_sent=0)") == [1]
     assert state_writes("m = Membership.objects.get()\nm.status = S.ACTIVE") == [2]
     assert state_writes("OutboxItem.objects.filter(pk=1).update(status='done')") == []
+    # h4's restore-link serial is membership state too (moved on with every removal)
+    assert state_writes("Membership.objects.filter(pk=m.pk).update(\n"
+                        "    removal_serial=F('removal_serial') + 1)") == [1]
+    assert state_writes("Membership.objects.filter(pk=m.pk).update(**next_removal())") == [1]
 
 
 @pytest.mark.django_db
