@@ -6,6 +6,7 @@ alice owns the demo group, bob is a member, charlie is an outsider (STYLE.md #8)
 from __future__ import annotations
 
 import os
+import random
 import socket
 from pathlib import Path
 
@@ -27,8 +28,35 @@ def mail(name: str) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port that is free now and that no outgoing connection will take meanwhile.
+
+    A port the kernel hands out for ``bind(0)`` comes from the ephemeral range,
+    where every outgoing connection also takes its source port: between our
+    check and the server's bind, one of the suite's thousands of connections
+    could take it ("address already in use"). So pick below that range, at
+    random (parallel workers), and check that it binds.
+    """
+    low, _high = _ephemeral_range()
+    top = max(low - 1, 20000)
+    for _ in range(200):
+        port = random.randint(max(10000, top - 12000), top)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # a crowded machine: fall back to the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

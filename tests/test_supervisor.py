@@ -73,8 +73,10 @@ def _start_tree(tmp_path: Path) -> subprocess.Popen:
     script.write_text(TREE.format(root=root))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
+    # supervisor's two children and the grandchild; a fork still on its way to exec
+    # can show a fourth for a moment, so wait for the tree to settle
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(_tree(proc.pid)) < 3:
+    while time.monotonic() < deadline and len(_tree(proc.pid)) != 3:
         time.sleep(0.1)
     assert len(_tree(proc.pid)) == 3, _tree(proc.pid)
     return proc
