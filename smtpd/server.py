@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 from collections import Counter
 from smtpd import metrics
 from smtpd.handler import GroupsHandler
+from smtpd.tls import tls_context
 
 from aiohttp import web
 from aiosmtpd.smtp import SMTP
@@ -33,6 +35,11 @@ class LimitedSMTP(SMTP):
     max_per_ip = 20
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if getattr(self, "_counted", False):
+            # aiosmtpd calls this again with the TLS transport after STARTTLS: the same
+            # session, already counted, so only aiosmtpd's own reset is wanted.
+            super().connection_made(transport)
+            return
         peer = transport.get_extra_info("peername")
         self._peer_ip = peer[0] if isinstance(peer, tuple) else str(peer)
         metrics.SESSIONS.inc()
@@ -64,7 +71,8 @@ class LimitedSMTP(SMTP):
             super().connection_lost(exc)
 
 
-def factory(handler: GroupsHandler) -> LimitedSMTP:
+def factory(handler: GroupsHandler, tls: ssl.SSLContext | None = None) -> LimitedSMTP:
+    """One session's protocol; with ``tls`` it offers STARTTLS (smtpd/tls.py)."""
     env = get_env()
     return LimitedSMTP(
         handler,
@@ -74,6 +82,7 @@ def factory(handler: GroupsHandler) -> LimitedSMTP:
         hostname=env.groups_domain,
         ident="groups smtpd",
         timeout=env_int("SMTPD_TIMEOUT", 300, minimum=1),
+        tls_context=tls,
     )
 
 
@@ -104,6 +113,7 @@ def http_app(handler: GroupsHandler) -> web.Application:
 async def serve(host: str, port: int, ready: asyncio.Event | None = None,
                 http_port: int | None = None) -> None:
     LimitedSMTP.max_per_ip = env_int("SMTPD_MAX_PER_IP", 20, minimum=1)
+    tls = tls_context()  # a bad certificate stops smtpd here, before it listens
     handler = GroupsHandler()
     loop = asyncio.get_running_loop()
     try:
@@ -112,7 +122,7 @@ async def serve(host: str, port: int, ready: asyncio.Event | None = None,
         loop.set_exception_handler(asyncio_exception_handler)
     except ImportError:
         pass
-    server = await loop.create_server(lambda: factory(handler), host=host, port=port)
+    server = await loop.create_server(lambda: factory(handler, tls), host=host, port=port)
     runner = None
     if http_port is None:
         http_port = env_int("SMTPD_HTTP_PORT", 8004, minimum=0)
@@ -120,8 +130,9 @@ async def serve(host: str, port: int, ready: asyncio.Event | None = None,
         runner = web.AppRunner(http_app(handler), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, http_port).start()
-    log.info("smtpd listening on %s:%s for %s", host,
-             server.sockets[0].getsockname()[1], get_env().groups_domain)
+    log.info("smtpd listening on %s:%s for %s%s", host,
+             server.sockets[0].getsockname()[1], get_env().groups_domain,
+             " (STARTTLS offered)" if tls else "")
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
