@@ -33,6 +33,7 @@ urlpatterns = [
          name="password_reset_complete"),
     path("my/groups/", members.my_groups, name="my_groups"),
     path("site/errors/", siteadmin.errors, name="site_errors"),
+    path("site/dns/", siteadmin.dns, name="site_dns"),
     # Signed links from mail (no login needed: the token is the proof)
     path("unsubscribe/<str:token>/", signed.unsubscribe, name="unsubscribe"),
     path("mute/<str:token>/", signed.mute_topic, name="mute_topic"),

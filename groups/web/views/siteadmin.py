@@ -1,7 +1,9 @@
-"""Site admins: the recent errors every process reported to errord.
+"""Site admins: the recent errors every process reported to errord, and the DNS records.
 
-The page reads errord over its HTTP API; when errord is down the page says
-so plainly instead of failing, since that is exactly when an admin looks.
+The errors page reads errord over its HTTP API; when errord is down the page
+says so plainly instead of failing, since that is exactly when an admin looks.
+The DNS page asks the DNS, live, for every record the domain must publish
+(groups/dnsrecords.py) and shows each as OK, missing, wrong or unknown.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from errord.client import ErrordClient, ErrordError, ErrordUnavailable
+from groups.dnsrecords import check_records
 
 SINCES = ["1h", "24h", "7d", "30d"]
 
@@ -32,3 +35,10 @@ def errors(request: HttpRequest) -> HttpResponse:
     return render(request, "groups/site_errors.html", {
         "groups": groups, "problem": problem, "since": since, "sinces": SINCES,
         "service": service or ""}, status=200)
+
+
+@user_passes_test(lambda u: u.is_authenticated and u.is_superuser)
+def dns(request: HttpRequest) -> HttpResponse:
+    checks = check_records()
+    return render(request, "groups/site_dns.html", {
+        "checks": checks, "all_ok": all(c.status == "ok" for c in checks)})
