@@ -13,12 +13,12 @@ import logging
 import signal
 import ssl
 from collections import Counter
-from smtpd import metrics
+from smtpd import metrics, xforward
 from smtpd.handler import GroupsHandler
 from smtpd.tls import tls_context
 
 from aiohttp import web
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, syntax
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -33,6 +33,32 @@ class LimitedSMTP(SMTP):
 
     per_ip: Counter[str] = Counter()
     max_per_ip = 20
+    xforward_hosts: frozenset = frozenset()  # SMTPD_XFORWARD_HOSTS (smtpd/xforward.py)
+
+    @property
+    def xforward_trusted(self) -> bool:
+        """Is this session's client an MTA whose XFORWARD we believe?"""
+        return xforward.is_trusted(self.session.peer if self.session else None,
+                                   self.xforward_hosts)
+
+    @syntax("XFORWARD attribute=value ...", when="xforward_trusted")
+    async def smtp_XFORWARD(self, arg: str) -> None:
+        """Postfix names the real client; kept on the session for DATA (handler.py)."""
+        if not self.xforward_trusted:
+            await self.push("550 5.7.0 XFORWARD is not permitted from your address")
+            return
+        if self.envelope.mail_from is not None:
+            await self.push("503 5.5.1 XFORWARD must come before MAIL FROM")
+            return
+        try:
+            attributes = xforward.parse(arg or "")
+        except ValueError as exc:
+            await self.push(f"501 5.5.4 {exc}")
+            return
+        forwarded = getattr(self.session, "xforward", {})
+        forwarded.update(attributes)
+        self.session.xforward = forwarded
+        await self.push("250 2.0.0 Ok")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if getattr(self, "_counted", False):
@@ -113,6 +139,7 @@ def http_app(handler: GroupsHandler) -> web.Application:
 async def serve(host: str, port: int, ready: asyncio.Event | None = None,
                 http_port: int | None = None) -> None:
     LimitedSMTP.max_per_ip = env_int("SMTPD_MAX_PER_IP", 20, minimum=1)
+    LimitedSMTP.xforward_hosts = xforward.trusted_hosts()
     tls = tls_context()  # a bad certificate stops smtpd here, before it listens
     handler = GroupsHandler()
     loop = asyncio.get_running_loop()
