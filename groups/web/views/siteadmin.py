@@ -57,6 +57,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
         "pending": OutboxItem.objects.filter(state=OutboxItem.State.PENDING).count()})
 
 
+@user_passes_test(lambda u: u.is_authenticated and u.is_superuser)
 def dns(request: HttpRequest) -> HttpResponse:
     checks = check_records()
     return render(request, "groups/site_dns.html", {
