@@ -28,6 +28,7 @@ from groups.models import (
     TopicPreference,
 )
 from messageserver import dmarc, metrics, outbox
+from platformcore.env import env_int
 
 DEFAULT_FOOTER = """\
 -=-=-=-=-=-=-=-=-=-=-=-
@@ -228,13 +229,33 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
     }
 
 
+def job_recipients() -> int:
+    """FANOUT_JOB_RECIPIENTS: the most recipients one Karl job carries.
+
+    Karl refuses a job over KARL_MAX_JOB_BYTES (64 MiB); each recipient adds
+    about 850 bytes of links and headers, so one job for a very large group
+    (about 79,000 members and up) would be refused after the post was
+    accepted. 5,000 keeps a job of a 25 MB post under 40 MB.
+    """
+    return env_int("FANOUT_JOB_RECIPIENTS", 5000, minimum=1)
+
+
 def queue_fanout(message: Message, raw: bytes, hashtags: list[Hashtag],
                  extra_headers: list[list[str]] | None = None) -> int:
-    """Queue the delivery of ``message`` in the current transaction; returns recipient count."""
+    """Queue the delivery of ``message`` in the current transaction; returns recipient count.
+
+    Recipients are split into jobs of at most ``job_recipients()``, one outbox
+    row each (each its own Idempotency-Key), so no group is too large to send to.
+    """
     members = recipients(message, hashtags)
     if not members:
         return 0
     metrics.FANOUT.observe(len(members))
-    job = build_job(message, raw, members, extra_headers)
-    outbox.enqueue("job", job, description=f"{message.group.name} #{message.number}")
+    size = job_recipients()
+    chunks = [members[i:i + size] for i in range(0, len(members), size)]
+    name = f"{message.group.name} #{message.number}"
+    for n, chunk in enumerate(chunks, 1):
+        job = build_job(message, raw, chunk, extra_headers)
+        outbox.enqueue("job", job, description=name if len(chunks) == 1
+                       else f"{name} (part {n} of {len(chunks)})")
     return len(members)

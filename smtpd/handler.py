@@ -40,6 +40,14 @@ class GroupsHandler:
         self.domain = get_env().groups_domain
         self.max_recipients = max_recipients
 
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        """aiosmtpd's EHLO lines, plus XFORWARD for a trusted MTA (smtpd/xforward.py)."""
+        session.host_name = hostname  # aiosmtpd leaves this to the hook when there is one
+        if getattr(server, "xforward_trusted", False):
+            responses.insert(len(responses) - 1, "250-XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE")
+        return responses
+
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
         if len(envelope.rcpt_tos) >= self.max_recipients:
@@ -66,9 +74,13 @@ class GroupsHandler:
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
+        helo = session.host_name or ""
+        forwarded = getattr(session, "xforward", None)  # set only by a trusted MTA
+        if forwarded:
+            peer, helo = forwarded.get("ADDR") or peer, forwarded.get("HELO") or helo
         try:
             answer = await self.client.inbound(reverse_path(envelope.mail_from), envelope.rcpt_tos,
-                                               data, peer=peer, helo=session.host_name or "")
+                                               data, peer=peer, helo=helo)
         except MessageServerUnavailable as exc:
             log.warning("hand-off to messageserver failed: %s", exc)
             metrics.REJECTED.labels(reason="backend_unavailable").inc()

@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 from collections import Counter
-from smtpd import metrics
+from smtpd import metrics, xforward
 from smtpd.handler import GroupsHandler
 from smtpd.replies import with_enhanced_code
+from smtpd.tls import tls_context
 
 from aiohttp import web
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, syntax
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -32,8 +34,39 @@ class LimitedSMTP(SMTP):
 
     per_ip: Counter[str] = Counter()
     max_per_ip = 20
+    xforward_hosts: frozenset = frozenset()  # SMTPD_XFORWARD_HOSTS (smtpd/xforward.py)
+
+    @property
+    def xforward_trusted(self) -> bool:
+        """Is this session's client an MTA whose XFORWARD we believe?"""
+        return xforward.is_trusted(self.session.peer if self.session else None,
+                                   self.xforward_hosts)
+
+    @syntax("XFORWARD attribute=value ...", when="xforward_trusted")
+    async def smtp_XFORWARD(self, arg: str) -> None:
+        """Postfix names the real client; kept on the session for DATA (handler.py)."""
+        if not self.xforward_trusted:
+            await self.push("550 5.7.0 XFORWARD is not permitted from your address")
+            return
+        if self.envelope.mail_from is not None:
+            await self.push("503 5.5.1 XFORWARD must come before MAIL FROM")
+            return
+        try:
+            attributes = xforward.parse(arg or "")
+        except ValueError as exc:
+            await self.push(f"501 5.5.4 {exc}")
+            return
+        forwarded = getattr(self.session, "xforward", {})
+        forwarded.update(attributes)
+        self.session.xforward = forwarded
+        await self.push("250 2.0.0 Ok")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if getattr(self, "_counted", False):
+            # aiosmtpd calls this again with the TLS transport after STARTTLS: the same
+            # session, already counted, so only aiosmtpd's own reset is wanted.
+            super().connection_made(transport)
+            return
         peer = transport.get_extra_info("peername")
         self._peer_ip = peer[0] if isinstance(peer, tuple) else str(peer)
         metrics.SESSIONS.inc()
@@ -71,7 +104,8 @@ class LimitedSMTP(SMTP):
             super().connection_lost(exc)
 
 
-def factory(handler: GroupsHandler) -> LimitedSMTP:
+def factory(handler: GroupsHandler, tls: ssl.SSLContext | None = None) -> LimitedSMTP:
+    """One session's protocol; with ``tls`` it offers STARTTLS (smtpd/tls.py)."""
     env = get_env()
     return LimitedSMTP(
         handler,
@@ -81,6 +115,7 @@ def factory(handler: GroupsHandler) -> LimitedSMTP:
         hostname=env.groups_domain,
         ident="groups smtpd",
         timeout=env_int("SMTPD_TIMEOUT", 300, minimum=1),
+        tls_context=tls,
     )
 
 
@@ -111,6 +146,8 @@ def http_app(handler: GroupsHandler) -> web.Application:
 async def serve(host: str, port: int, ready: asyncio.Event | None = None,
                 http_port: int | None = None) -> None:
     LimitedSMTP.max_per_ip = env_int("SMTPD_MAX_PER_IP", 20, minimum=1)
+    LimitedSMTP.xforward_hosts = xforward.trusted_hosts()
+    tls = tls_context()  # a bad certificate stops smtpd here, before it listens
     handler = GroupsHandler()
     loop = asyncio.get_running_loop()
     try:
@@ -119,7 +156,7 @@ async def serve(host: str, port: int, ready: asyncio.Event | None = None,
         loop.set_exception_handler(asyncio_exception_handler)
     except ImportError:
         pass
-    server = await loop.create_server(lambda: factory(handler), host=host, port=port)
+    server = await loop.create_server(lambda: factory(handler, tls), host=host, port=port)
     runner = None
     if http_port is None:
         http_port = env_int("SMTPD_HTTP_PORT", 8004, minimum=0)
@@ -127,8 +164,9 @@ async def serve(host: str, port: int, ready: asyncio.Event | None = None,
         runner = web.AppRunner(http_app(handler), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, http_port).start()
-    log.info("smtpd listening on %s:%s for %s", host,
-             server.sockets[0].getsockname()[1], get_env().groups_domain)
+    log.info("smtpd listening on %s:%s for %s%s", host,
+             server.sockets[0].getsockname()[1], get_env().groups_domain,
+             " (STARTTLS offered)" if tls else "")
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

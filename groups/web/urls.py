@@ -35,6 +35,7 @@ urlpatterns = [
     path("my/groups/", members.my_groups, name="my_groups"),
     path("site/errors/", siteadmin.errors, name="site_errors"),
     path("site/outbox/", siteadmin.outbox, name="site_outbox"),
+    path("site/dns/", siteadmin.dns, name="site_dns"),
     # Signed links from mail (no login needed: the token is the proof)
     path("unsubscribe/<str:token>/", signed.unsubscribe, name="unsubscribe"),
     path("mute/<str:token>/", signed.mute_topic, name="mute_topic"),

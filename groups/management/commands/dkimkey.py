@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from karl.dkimkeys import dns_record, ed25519_selector, ensure_ed25519_key, ensure_key
-from platformcore.env import env_bool, get_env
+from groups.dnsrecords import dkim_keys
+from platformcore.env import get_env
 
 
 def _quoted(value: str) -> str:
@@ -22,16 +22,11 @@ class Command(BaseCommand):
                             help="print the selector, DNS name and TXT value")
 
     def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
-        env = get_env()
-        path = ensure_key(env.dkim_key_path)
-        keys = [(path, env.dkim_selector)]
-        if env_bool("KARL_DKIM_ED25519", False):
-            keys.append((ensure_ed25519_key(path), ed25519_selector(env.dkim_selector)))
+        keys = dkim_keys(create=True)
         if not options["show"]:
-            self.stdout.write(f"DKIM key for {env.groups_domain}: {path}")
+            self.stdout.write(f"DKIM key for {get_env().groups_domain}: {keys[0][1]}")
             return
-        for key_path, selector in keys:
-            name, value = dns_record(key_path, selector, env.groups_domain)
+        for selector, key_path, name, value in keys:
             self.stdout.write(f"selector: {selector}")
             self.stdout.write(f"key file: {key_path}")
             self.stdout.write(f"{name}. IN TXT {_quoted(value)}")

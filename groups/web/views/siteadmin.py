@@ -1,7 +1,10 @@
-"""Site admins: the recent errors every process reported to errord, and what Karl refused.
+"""Site admins: the recent errors every process reported to errord, what Karl refused,
+and the DNS records.
 
-The page reads errord over its HTTP API; when errord is down the page says
-so plainly instead of failing, since that is exactly when an admin looks.
+The errors page reads errord over its HTTP API; when errord is down the page
+says so plainly instead of failing, since that is exactly when an admin looks.
+The DNS page asks the DNS, live, for every record the domain must publish
+(groups/dnsrecords.py) and shows each as OK, missing, wrong or unknown.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from errord.client import ErrordClient, ErrordError, ErrordUnavailable
+from groups.dnsrecords import check_records
 
 SINCES = ["1h", "24h", "7d", "30d"]
 
@@ -52,3 +56,10 @@ def outbox(request: HttpRequest) -> HttpResponse:
     return render(request, "groups/site_outbox.html", {
         "items": items,
         "pending": OutboxItem.objects.filter(state=OutboxItem.State.PENDING).count()})
+
+
+@user_passes_test(lambda u: u.is_authenticated and u.is_superuser)
+def dns(request: HttpRequest) -> HttpResponse:
+    checks = check_records()
+    return render(request, "groups/site_dns.html", {
+        "checks": checks, "all_ok": all(c.status == "ok" for c in checks)})
