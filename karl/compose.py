@@ -16,6 +16,7 @@ import email.utils
 from collections.abc import Sequence
 from typing import Any
 
+from groups import mailheaders
 from karl.dkimsign import SigningKey, body_hash, sign, split_headers
 from karl.footer import Footer, FooterError
 from karl.mimeplan import (
@@ -32,12 +33,14 @@ _QP_UTF8.body_encoding = email.charset.QP
 
 
 def header_field(name: str, value: str) -> tuple[bytes, bytes]:
-    """One header as (name, raw value); non-ASCII or long values are RFC 2047-folded."""
-    if value.isascii() and len(name) + len(value) < 900:
-        return name.encode(), b" " + value.encode()
-    folded = email.policy.SMTP.fold(name, value)
-    raw_name, _, raw_value = folded.encode("ascii", "surrogateescape").partition(b":")
-    return raw_name, raw_value.rstrip(b"\r\n")
+    """One header as (name, raw value).
+
+    A value already folded by ``mailheaders.value`` (or short ASCII) goes out as
+    given; anything else (non-ASCII text, very long lines) is folded by it here.
+    """
+    if not mailheaders.ready(value):
+        value = mailheaders.value(name, value)
+    return name.encode(), b" " + value.encode("ascii")
 
 
 class Composer:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import timezone
 
 from groups.models import Group
@@ -67,7 +68,9 @@ def check_recipient(address: str) -> Outcome:
 def handle_inbound(mail_from: str, rcpt_tos: list[str], raw: bytes, *, via: str = "smtp",
                    peer: str = "", now: datetime | None = None) -> list[tuple[str, Outcome]]:
     """Dispose of one message for each recipient; returns once it is durably handled."""
-    inbound = InboundMail(mail_from=mail_from or "", raw=raw, parsed=mailparse.parse(raw),
+    # One parse: the archive and Karl both take parsed.raw, the canonical bytes.
+    parsed = mailparse.parse(raw, msgid_domain=settings.GROUPS_DOMAIN)
+    inbound = InboundMail(mail_from=mail_from or "", raw=parsed.raw, parsed=parsed,
                           now=now or timezone.now(), via=via, peer=peer)
     results = []
     for rcpt in rcpt_tos:
