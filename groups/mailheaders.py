@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import email.policy
 import re
-from email.header import decode_header, make_header
+from email.header import Header, decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.utils import formataddr
@@ -26,6 +26,7 @@ POLICY = email.policy.SMTP
 # For a relay that offers SMTPUTF8 (RFC 6531): the same folding, text kept as UTF-8.
 POLICY_UTF8 = email.policy.SMTPUTF8
 
+CRLF = "\r\n"
 MAX_LINE = 998  # RFC 5322 §2.1.1, without the CRLF
 _FOLD = re.compile(r"\r\n(?=[ \t])")
 
@@ -42,9 +43,16 @@ def fold(name: str, value: str, *, utf8: bool = False) -> str:
     RFC 2047 encoded-words, or kept as UTF-8 when ``utf8`` (SMTPUTF8 relays).
     The policy's ``header_factory`` parses the value first, so address headers
     get their display names encoded as phrases and their addresses left alone.
+    ASCII text is folded at blanks by ``email.header.Header`` and never encoded.
     """
+    text = clean(value)
+    if text.isascii():
+        # Nothing to encode: fold at blanks only. The policy would RFC 2047-encode
+        # a word too long for a line (a URL, a Message-ID), which no reader of
+        # List-Unsubscribe or References decodes; RFC 5322 keeps it whole.
+        return f"{name}: {Header(text, 'us-ascii', header_name=name).encode(linesep=CRLF)}{CRLF}"
     policy = POLICY_UTF8 if utf8 else POLICY
-    return policy.header_factory(name, clean(value)).fold(policy=policy)
+    return policy.header_factory(name, text).fold(policy=policy)
 
 
 def value(name: str, text: str, *, utf8: bool = False) -> str:

@@ -1,0 +1,54 @@
+"""A Karl job's copies, built in the test's process by Karl's real contract and composer.
+
+``copies(job)`` does what Karl does with a POST /v1/jobs body: ``validate_job``
+(a 422 raises ``InvalidRequest`` here), then one ``Composer`` for the job and
+one signed copy per recipient. ``check_copy`` reads a copy back with
+independent tools: Python's email parser (no defects) and dkimpy.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage
+
+import dkim
+
+from groups import mailheaders
+from karl.compose import Composer
+from karl.contract import validate_job
+from karl.dkimsign import load_key
+from tests.karl.conftest import DOMAIN, _shared_key, dnsfunc_for
+
+
+def copies(job: dict) -> list[bytes]:
+    """Every recipient's signed copy, as Karl would send it."""
+    valid = validate_job(job)
+    key = load_key(_shared_key().read_bytes(), DOMAIN, "groups")
+    composer = Composer(valid.message, headers=valid.headers,
+                        remove_headers=valid.remove_headers, footer=valid.footer,
+                        keys=[key] if valid.dkim else [], domain=DOMAIN)
+    return [bytes(composer.compose(r.get("vars"), r.get("headers") or ()))
+            for r in valid.recipients]
+
+
+def check_copy(data: bytes) -> EmailMessage:
+    """Parse a copy: no defects anywhere, DKIM verifies, every header line within RFC 5322."""
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert all(len(line) <= 998 for line in head.split(b"\r\n")), "a header line over 998"
+    assert b"\n" not in head.replace(b"\r\n", b""), "a bare LF in the header"
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    defects = [(part.get_content_type(), part.defects) for part in msg.walk() if part.defects]
+    assert not defects, defects
+    assert dkim.verify(data, dnsfunc=dnsfunc_for(_shared_key())), "DKIM does not verify"
+    return msg  # type: ignore[return-value]
+
+
+def subject(msg: EmailMessage) -> str:
+    return " ".join(str(msg["Subject"]).split())
+
+
+def display_name(msg: EmailMessage, name: str = "From") -> str:
+    """The display name as RFC 2047 §6.2 reads it (no space between adjacent words)."""
+    raw = next(v for k, v in msg.raw_items() if k.lower() == name.lower())
+    return mailheaders.decode(email.utils.parseaddr(" ".join(raw.split()))[0])
