@@ -171,7 +171,7 @@ def full_digest(group: Group, entries: list[Entry], raws: dict[int, bytes],
     outer.preamble = "This is a MIME digest; your mail program shows each message in it.\n"
     toc = MIMEText(_HTML.get_template("email/digest_toc.html").render(Context(ctx)),
                    "html", "utf-8")
-    toc["Content-Description"] = "Table of contents"
+    mailheaders.put(toc, "Content-Description", "Table of contents")
     outer.attach(toc)
     inner = MIMEMultipart("digest")
     for e in entries:
@@ -180,7 +180,7 @@ def full_digest(group: Group, entries: list[Entry], raws: dict[int, bytes],
             raw = _rebuilt(group, e)
         original = email.message_from_bytes(raw, policy=email.policy.compat32)
         part = MIMEMessage(original)
-        part["Content-Description"] = f"#{e.number}"
+        mailheaders.put(part, "Content-Description", f"#{e.number}")
         inner.attach(part)
     outer.attach(inner)
     return outer.as_bytes(policy=email.policy.compat32.clone(linesep="\r\n"))
