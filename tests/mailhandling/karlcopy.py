@@ -11,25 +11,39 @@ from __future__ import annotations
 import email
 import email.policy
 from email.message import EmailMessage
+from functools import cache
 
 import dkim
 
 from groups import mailheaders
-from karl.compose import Composer
+from karl.compose import Composer, Copy
 from karl.contract import validate_job
-from karl.dkimsign import load_key
+from karl.dkimsign import SigningKey, load_key
 from tests.karl.conftest import DOMAIN, _shared_key, dnsfunc_for
+
+
+@cache
+def signing_key() -> SigningKey:
+    return load_key(_shared_key().read_bytes(), DOMAIN, "groups")
+
+
+@cache
+def dnsfunc():  # noqa: ANN201
+    return dnsfunc_for(_shared_key())
+
+
+def signed_copies(job: dict) -> list[Copy]:
+    """Every recipient's signed copy (with its 7-bit twin), as Karl would send it."""
+    valid = validate_job(job)  # Karl's contract: a 422 raises InvalidRequest here
+    composer = Composer(valid.message, headers=valid.headers,
+                        remove_headers=valid.remove_headers, footer=valid.footer,
+                        keys=[signing_key()] if valid.dkim else [], domain=DOMAIN)
+    return [composer.compose(r.get("vars"), r.get("headers") or ()) for r in valid.recipients]
 
 
 def copies(job: dict) -> list[bytes]:
     """Every recipient's signed copy, as Karl would send it."""
-    valid = validate_job(job)
-    key = load_key(_shared_key().read_bytes(), DOMAIN, "groups")
-    composer = Composer(valid.message, headers=valid.headers,
-                        remove_headers=valid.remove_headers, footer=valid.footer,
-                        keys=[key] if valid.dkim else [], domain=DOMAIN)
-    return [bytes(composer.compose(r.get("vars"), r.get("headers") or ()))
-            for r in valid.recipients]
+    return [bytes(copy) for copy in signed_copies(job)]
 
 
 def check_copy(data: bytes) -> EmailMessage:
@@ -40,7 +54,7 @@ def check_copy(data: bytes) -> EmailMessage:
     msg = email.message_from_bytes(data, policy=email.policy.default)
     defects = [(part.get_content_type(), part.defects) for part in msg.walk() if part.defects]
     assert not defects, defects
-    assert dkim.verify(data, dnsfunc=dnsfunc_for(_shared_key())), "DKIM does not verify"
+    assert dkim.verify(data, dnsfunc=dnsfunc()), "DKIM does not verify"
     return msg  # type: ignore[return-value]
 
 
@@ -51,4 +65,5 @@ def subject(msg: EmailMessage) -> str:
 def display_name(msg: EmailMessage, name: str = "From") -> str:
     """The display name as RFC 2047 §6.2 reads it (no space between adjacent words)."""
     raw = next(v for k, v in msg.raw_items() if k.lower() == name.lower())
+    raw = raw.encode("utf-8", "surrogateescape").decode("utf-8")  # 8-bit (SMTPUTF8) names
     return mailheaders.decode(email.utils.parseaddr(" ".join(raw.split()))[0])
