@@ -33,11 +33,14 @@ def render(kind: str, group: Group | None, context: dict[str, Any]) -> tuple[str
     override = None
     if group is not None:
         override = NoticeTemplate.objects.filter(group=group, kind=kind).first()
+    # A Context autoescapes whatever its engine says: plain text mail must not
+    # carry "&#x27;" for "'" (in the Subject least of all).
+    plain = Context(context, autoescape=False)
     if override is not None:
-        subject = Template(override.subject, engine=_ENGINE).render(Context(context))
-        body = Template(override.body, engine=_ENGINE).render(Context(context))
+        subject = Template(override.subject, engine=_ENGINE).render(plain)
+        body = Template(override.body, engine=_ENGINE).render(plain)
     else:
-        text = _ENGINE.get_template(f"email/{kind}.txt").render(Context(context))
+        text = _ENGINE.get_template(f"email/{kind}.txt").render(plain)
         subject, _, body = text.partition("\n\n")
     return " ".join(subject.split()), body.strip() + "\n"
 
