@@ -103,6 +103,7 @@ PARSE_POLICY = _Policy()
 
 # obs-field (RFC 5322 §4.5.3): blanks allowed between the field name and the colon.
 _FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 def canonical(raw: bytes, *, msgid_domain: str = "") -> bytes:
@@ -111,16 +112,24 @@ def canonical(raw: bytes, *, msgid_domain: str = "") -> bytes:
     The top-level header block is written again line by line: ``Name  :``
     becomes ``Name:``; a line that is neither a field nor a continuation ends
     the header block (as the email parser reads it, so it starts the body);
-    a bare boundary with "=" is quoted; line ends become CRLF. With
+    a bare boundary with "=" is quoted; the header's line ends follow the
+    first line's (CRLF from SMTP; Karl sends CRLF whatever it is given). With
     ``msgid_domain`` a message without a Message-ID gets one, derived from its
     bytes (a retry of the same bytes gets the same one), so the archive and
     every delivered copy carry one and the same.
     """
-    text = raw.replace(b"\r\n", b"\n")
-    head, sep, body = text.partition(b"\n\n")
-    if not sep and not _FIELD.match(text):
-        head, body = b"", text
-    lines = head.split(b"\n")
+    first = raw.find(b"\n")
+    eol = b"\r\n" if first > 0 and raw[first - 1:first] == b"\r" else b"\n"
+    if raw.startswith((b"\n", b"\r\n")):  # no header at all
+        head, sep, body = b"", True, raw[raw.index(b"\n") + 1:]
+    elif blank := _BLANK_LINE.search(raw):
+        head, sep, body = raw[:blank.start()], True, raw[blank.end():]
+    elif _FIELD.match(raw):
+        head, sep, body = raw, False, b""
+    else:
+        head, sep, body = b"", False, raw
+    head = head.replace(b"\r\n", b"\n")
+    lines = head.split(b"\n") if head else []
     fields: list[bytes] = []
     rest: list[bytes] = []
     for i, line in enumerate(lines):
@@ -130,7 +139,7 @@ def canonical(raw: bytes, *, msgid_domain: str = "") -> bytes:
         if m:
             fields.append(m.group(1) + b":" + line[m.end():])
         elif line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += b"\r\n" + line
+            fields[-1] += b"\n" + line
         else:
             rest = lines[i:]
             break
@@ -138,16 +147,18 @@ def canonical(raw: bytes, *, msgid_domain: str = "") -> bytes:
         if f[:13].lower() == b"content-type:" and b"boundary" in f.lower():
             fields[i] = quote_boundary(f.decode("utf-8", "surrogateescape")).encode(
                 "utf-8", "surrogateescape")
-    if msgid_domain and not any(
-            _MSGID_RE.search(f.split(b":", 1)[1].decode("ascii", "replace"))
-            for f in fields if f.split(b":", 1)[0].lower() == b"message-id"):
-        fields = [f for f in fields if f.split(b":", 1)[0].lower() != b"message-id"]
-        digest = hashlib.sha256(raw).hexdigest()[:32]
-        fields.append(f"Message-ID: <{digest}@{msgid_domain}>".encode())
-    out = b"\r\n".join(fields) + b"\r\n\r\n" if fields else b"\r\n"
+    ids = [i for i, f in enumerate(fields) if f.split(b":", 1)[0].lower() == b"message-id"]
+    good = [i for i in ids if _MSGID_RE.search(fields[i].split(b":", 1)[1].decode("latin-1"))]
+    if good or msgid_domain:  # one Message-ID: the first good one, else one of our own
+        keep = good[:1]
+        fields = [f for i, f in enumerate(fields) if i not in ids or i in keep]
+        if not keep:
+            digest = hashlib.sha256(raw).hexdigest()[:32]
+            fields.append(f"Message-ID: <{digest}@{msgid_domain}>".encode())
+    out = b"\n".join(fields) + b"\n\n" if fields else b"\n"
     if rest:
-        out += b"\r\n".join(rest) + (b"\r\n\r\n" if sep else b"")
-    return out + body.replace(b"\n", b"\r\n")
+        out += b"\n".join(rest) + (b"\n\n" if sep else b"")
+    return out.replace(b"\n", eol) + body
 
 
 def parse_bytes(raw: bytes) -> Message:

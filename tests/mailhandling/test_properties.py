@@ -28,7 +28,7 @@ from cronjobs import digestmime, digests
 from groups.models import Group, Membership, Message, OutboxItem, RawMessage
 from karl.compose import Composer
 from karl.dkimsign import load_key
-from messageserver import notices, pipeline
+from messageserver import mailparse, notices, pipeline
 from tests.intlmail import HeaderForm, IntlPost, intl_posts, script_text
 from tests.karl.conftest import DOMAIN, _shared_key, dnsfunc_for
 from tests.mailhandling.helpers import job_for
@@ -192,3 +192,27 @@ def test_digests_in_any_script_reach_their_readers_intact(demo, title: str, post
                 inner = [p for p in msg.walk() if p.get_content_type() == "message/rfc822"]
                 got = [" ".join(str(p.get_payload(0)["Subject"]).split()) for p in inner]
                 assert got == [m.subject for m in messages]
+
+
+# --- the one parse: canonical() is stable and keeps the body's bytes
+
+header_lines = st.lists(st.one_of(
+    st.from_regex(r"\A[A-Za-z][A-Za-z-]{0,15}[ \t]{0,2}: [ -~]{0,40}\Z"),
+    st.from_regex(r"\A[ \t][ -~]{1,30}\Z"),  # a continuation
+    st.just("Content-Type: multipart/mixed; boundary=----=_NextPart_000_0012"),
+    st.just("Message-ID: <kept@example.org>"),
+), max_size=8)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True)
+@given(lines=header_lines, body=st.binary(max_size=200), crlf=st.booleans())
+def test_canonical_is_stable_and_keeps_the_body(lines, body, crlf):
+    eol = b"\r\n" if crlf else b"\n"
+    raw = eol.join(line.encode() for line in lines) + eol + eol + body
+    once = mailparse.canonical(raw, msgid_domain="groups.localhost")
+    assert mailparse.canonical(once, msgid_domain="groups.localhost") == once
+    assert once.endswith(body)
+    msg = mailparse.parse_bytes(once)
+    assert len(msg.get_all("Message-ID") or []) == 1
+    if any(line.startswith("Content-Type: multipart") for line in lines[:1]):
+        assert msg.get_boundary() == "----=_NextPart_000_0012"
