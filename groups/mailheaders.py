@@ -4,7 +4,9 @@ Every header value the platform writes (subjects with their tag, From rewritten
 for DMARC with a display name in any script, List-*, notices, digests, command
 replies, feed posts, Karl's own mail) is folded here by the email package's
 RFC 5322 policy: lines of at most 78 characters joined by CRLF and a space,
-non-ASCII text as RFC 2047 encoded-words (or raw UTF-8 for an SMTPUTF8 relay).
+non-ASCII text as RFC 2047 encoded-words. (Raw UTF-8 headers of a poster's
+original reach an SMTPUTF8 relay as they came; Karl ``reencode``s them for
+any other relay.)
 Nothing is folded by hand, and Karl's contract accepts exactly what ``value``
 produces (``problem`` is its check), so a header we write can never be refused.
 
@@ -23,8 +25,6 @@ from email.utils import formataddr
 
 # policy.default with CRLF line ends; utf8=False, so non-ASCII becomes RFC 2047.
 POLICY = email.policy.SMTP
-# For a relay that offers SMTPUTF8 (RFC 6531): the same folding, text kept as UTF-8.
-POLICY_UTF8 = email.policy.SMTPUTF8
 
 CRLF = "\r\n"
 MAX_LINE = 998  # RFC 5322 §2.1.1, without the CRLF
@@ -36,11 +36,11 @@ def clean(value: str) -> str:
     return " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", value).split())
 
 
-def fold(name: str, value: str, *, utf8: bool = False) -> str:
+def fold(name: str, value: str) -> str:
     """The whole field, ``Name: value`` CRLF, folded by the email package's policy.
 
     ``value`` is text (a subject, an address list, ...); non-ASCII is written as
-    RFC 2047 encoded-words, or kept as UTF-8 when ``utf8`` (SMTPUTF8 relays).
+    RFC 2047 encoded-words.
     The policy's ``header_factory`` parses the value first, so address headers
     get their display names encoded as phrases and their addresses left alone.
     ASCII text is folded at blanks by ``email.header.Header`` and never encoded.
@@ -51,13 +51,12 @@ def fold(name: str, value: str, *, utf8: bool = False) -> str:
         # a word too long for a line (a URL, a Message-ID), which no reader of
         # List-Unsubscribe or References decodes; RFC 5322 keeps it whole.
         return f"{name}: {Header(text, 'us-ascii', header_name=name).encode(linesep=CRLF)}{CRLF}"
-    policy = POLICY_UTF8 if utf8 else POLICY
-    return policy.header_factory(name, text).fold(policy=policy)
+    return POLICY.header_factory(name, text).fold(policy=POLICY)
 
 
-def value(name: str, text: str, *, utf8: bool = False) -> str:
+def value(name: str, text: str) -> str:
     """The folded value alone (after ``Name:``, without the last CRLF): a Karl job header."""
-    folded = fold(name, text, utf8=utf8)
+    folded = fold(name, text)
     return folded[len(name) + 1:].removesuffix("\r\n").removeprefix(" ")
 
 
