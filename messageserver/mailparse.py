@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import email
 import email.policy
-import hashlib
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
@@ -114,9 +114,9 @@ def canonical(raw: bytes, *, msgid_domain: str = "") -> bytes:
     the header block (as the email parser reads it, so it starts the body);
     a bare boundary with "=" is quoted; the header's line ends follow the
     first line's (CRLF from SMTP; Karl sends CRLF whatever it is given). With
-    ``msgid_domain`` a message without a Message-ID gets one, derived from its
-    bytes (a retry of the same bytes gets the same one), so the archive and
-    every delivered copy carry one and the same.
+    ``msgid_domain`` a message without a Message-ID gets one (and one with
+    several keeps its first), so the archive and every delivered copy carry
+    one and the same.
     """
     first = raw.find(b"\n")
     eol = b"\r\n" if first > 0 and raw[first - 1:first] == b"\r" else b"\n"
@@ -153,8 +153,7 @@ def canonical(raw: bytes, *, msgid_domain: str = "") -> bytes:
         keep = good[:1]
         fields = [f for i, f in enumerate(fields) if i not in ids or i in keep]
         if not keep:
-            digest = hashlib.sha256(raw).hexdigest()[:32]
-            fields.append(f"Message-ID: <{digest}@{msgid_domain}>".encode())
+            fields.append(f"Message-ID: <{uuid.uuid4().hex}@{msgid_domain}>".encode())
     out = b"\n".join(fields) + b"\n\n" if fields else b"\n"
     if rest:
         out += b"\n".join(rest) + (b"\n\n" if sep else b"")
