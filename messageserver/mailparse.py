@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
@@ -107,16 +107,19 @@ _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 def canonical(raw: bytes, *, msgid_domain: str = "") -> bytes:
-    """The message as the pipeline keeps and sends it; the body's bytes are untouched.
+    """The message as the pipeline keeps and sends it, its body as it came.
 
     The top-level header block is written again line by line: ``Name  :``
     becomes ``Name:``; a line that is neither a field nor a continuation ends
     the header block (as the email parser reads it, so it starts the body);
-    a bare boundary with "=" is quoted; the header's line ends follow the
+    a bare boundary with "=" is quoted, in the parts' headers too (the one
+    change to the body); the header's line ends follow the
     first line's (CRLF from SMTP; Karl sends CRLF whatever it is given). With
     ``msgid_domain`` a message without a Message-ID gets one (and one with
     several keeps its first), so the archive and every delivered copy carry
-    one and the same.
+    one and the same. It is derived from the bytes, so a redelivery of the
+    same bytes (the 250 lost on the way back) is known as the same message,
+    as bouncehandling and the post's duplicate check expect.
     """
     first = raw.find(b"\n")
     eol = b"\r\n" if first > 0 and raw[first - 1:first] == b"\r" else b"\n"
@@ -153,11 +156,31 @@ def canonical(raw: bytes, *, msgid_domain: str = "") -> bytes:
         keep = good[:1]
         fields = [f for i, f in enumerate(fields) if i not in ids or i in keep]
         if not keep:
-            fields.append(f"Message-ID: <{uuid.uuid4().hex}@{msgid_domain}>".encode())
+            digest = hashlib.sha256(raw).hexdigest()[:32]
+            fields.append(f"Message-ID: <{digest}@{msgid_domain}>".encode())
     out = b"\n".join(fields) + b"\n\n" if fields else b"\n"
     if rest:
         out += b"\n".join(rest) + (b"\n\n" if sep else b"")
-    return out.replace(b"\n", eol) + body
+    return out.replace(b"\n", eol) + _quote_inner_boundaries(body)
+
+
+def _quote_inner_boundaries(body: bytes) -> bytes:
+    """Bare boundaries with "=" in the parts' headers quoted, where the body uses them.
+
+    Only a ``boundary=`` whose value is not a token and whose delimiter line
+    (``--value``) is in the body is touched, so text that merely mentions one
+    stays as it is.
+    """
+    if b"boundary" not in body.lower():
+        return body
+    text = body.decode("latin-1")  # byte for byte
+
+    def fix(m: re.Match[str]) -> str:
+        token = m.group(2)
+        if _TOKEN.match(token) or f"\n--{token}" not in text:
+            return m.group(0)
+        return f'{m.group(1)}"{token}"'
+    return _BARE_BOUNDARY.sub(fix, text).encode("latin-1")
 
 
 def parse_bytes(raw: bytes) -> Message:

@@ -72,6 +72,10 @@ def test_a_message_without_message_id_gets_one_for_archive_and_copies(demo_group
         assert msg["Message-ID"] == message.message_id
     raw = bytes(RawMessage.objects.get(message=message).data)
     assert raw.count(b"\r\nMessage-ID: ") == 1
+    # the same bytes sent again (the 250 lost) are the same message, not a second post
+    [(_, again)] = pipeline.handle_inbound("bob@example.org", ["demo@groups.localhost"],
+                                           fixture("no_message_id.eml"))
+    assert (again.kind, again.number) == ("accepted", message.number)
 
 
 def test_adjacent_encoded_words_in_a_name_are_joined(demo_group):
@@ -83,3 +87,17 @@ def test_adjacent_encoded_words_in_a_name_are_joined(demo_group):
     for data in copies(job_for("demo", message.number)):
         msg = check_copy(data)
         assert display_name(msg) == "회의你好 via demo"
+
+
+def test_a_nested_unquoted_boundary_with_equals_is_parsed_alike(demo_group):
+    """Item 11, one level down: the inner multipart/alternative's bare boundary."""
+    message = post("outlook_nested_nextpart.eml")
+    assert message.body_text.strip() == "The plain text of the nested part."
+    assert "<b>HTML</b>" in message.body_html
+    [att] = Attachment.objects.filter(message=message)
+    assert (att.filename, att.content_type) == ("agenda.pdf", "application/pdf")
+    for data in copies(job_for("demo", message.number)):
+        msg = check_copy(data)
+        text = msg.get_body(preferencelist=("plain",)).get_content()
+        assert text.startswith("The plain text of the nested part.")
+        assert [a.get_filename() for a in msg.iter_attachments()] == ["agenda.pdf"]
