@@ -46,30 +46,22 @@ def copies(job: dict) -> list[bytes]:
     return [bytes(copy) for copy in signed_copies(job)]
 
 
-def check_parsed(data: bytes, *, inside_attached: bool = True) -> EmailMessage:
-    """Parse a copy: no defects, every header line within RFC 5322, no bare LF.
-
-    ``inside_attached=False`` leaves out the inside of attached messages
-    (message/rfc822): the moderator's notice attaches the held message with a
-    base64 transfer encoding RFC 2046 forbids, fixed apart (#15 item 2).
-    """
+def check_parsed(data: bytes) -> EmailMessage:
+    """Parse a copy: no defects (attached messages included), every header line
+    within RFC 5322, no bare LF."""
     head = data.split(b"\r\n\r\n", 1)[0]
     assert all(len(line) <= 998 for line in head.split(b"\r\n")), "a header line over 998"
     assert b"\n" not in head.replace(b"\r\n", b""), "a bare LF in the header"
     msg = email.message_from_bytes(data, policy=email.policy.default)
     parts = list(msg.walk())
-    if not inside_attached:
-        attached = [p for p in parts if p.get_content_type() == "message/rfc822"]
-        inner = {id(q) for p in attached for sub in p.iter_parts() for q in sub.walk()}
-        parts = [p for p in parts if id(p) not in inner]
     defects = [(part.get_content_type(), part.defects) for part in parts if part.defects]
     assert not defects, defects
     return msg  # type: ignore[return-value]
 
 
-def check_copy(data: bytes, *, inside_attached: bool = True) -> EmailMessage:
+def check_copy(data: bytes) -> EmailMessage:
     """``check_parsed``, and the copy's DKIM signature verifies with dkimpy."""
-    msg = check_parsed(data, inside_attached=inside_attached)
+    msg = check_parsed(data)
     assert dkim.verify(data, dnsfunc=dnsfunc()), "DKIM does not verify"
     return msg
 

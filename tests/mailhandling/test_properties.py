@@ -147,7 +147,7 @@ def test_notices_in_any_script_reach_their_readers_intact(demo, title: str, post
     seen = set()
     for job in notice_jobs(since):
         for data in copies(job):
-            msg = check_copy(data, inside_attached=False)
+            msg = check_copy(data)
             seen.add(subject(msg))
             assert display_name(msg) == demo.display_title
             assert msg.get_body(preferencelist=("plain",)).get_content().strip()
