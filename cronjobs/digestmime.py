@@ -21,18 +21,18 @@ import email
 import email.policy
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
 from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, make_msgid
 
 from django.conf import settings
 from django.template import Context, Engine
 
 from groups import links, plaintext
 from groups.models import Group, Message
-from messageserver.fanout import encode_header, tagged_subject
+from messageserver.fanout import tagged_subject
+from platformcore import mailheaders
 from platformcore.env import PROJECT_DIR
 
 _HTML = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=True)
@@ -143,14 +143,15 @@ def _context(group: Group, kind: str, entries: list[Entry], now: datetime) -> di
 
 
 def _headers(msg, group: Group, kind: str, entries: list[Entry], now: datetime) -> None:
-    msg["From"] = formataddr((group.display_title, group.post_address))
-    msg["To"] = group.post_address
-    msg["Subject"] = encode_header(digest_subject(group, kind, entries, now))
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = make_msgid(idstring=f"{kind}.{group.name}.{entries[0].number}-"
-                                            f"{entries[-1].number}",
-                                   domain=settings.GROUPS_DOMAIN)
-    msg["X-Groups-Digest"] = f"{kind}; first={entries[0].number}; last={entries[-1].number}"
+    put = mailheaders.put
+    put(msg, "From", mailheaders.mailbox(group.display_title, group.post_address))
+    put(msg, "To", group.post_address)
+    put(msg, "Subject", digest_subject(group, kind, entries, now))
+    put(msg, "Date", format_datetime(now))
+    put(msg, "Message-ID", make_msgid(idstring=f"{kind}.{group.name}.{entries[0].number}-"
+                                                f"{entries[-1].number}",
+                                      domain=settings.GROUPS_DOMAIN))
+    put(msg, "X-Groups-Digest", f"{kind}; first={entries[0].number}; last={entries[-1].number}")
 
 
 SEPARATOR_1153 = "-" * 30
@@ -168,7 +169,7 @@ def plain_digest(group: Group, entries: list[Entry], now: datetime) -> bytes:
     ctx.update(bodies=[(e, escape_1153(e.text)) for e in entries], end_line=end,
                stars="*" * len(end), toc_rule="-" * 70, rule=SEPARATOR_1153)
     body = plaintext.render_file("email/digest_plain.txt", ctx)
-    msg = EmailMessage(policy=email.policy.SMTP)
+    msg = mailheaders.message()
     _headers(msg, group, "plain_digest", entries, now)
     msg.set_content(body)
     return msg.as_bytes()
@@ -176,7 +177,7 @@ def plain_digest(group: Group, entries: list[Entry], now: datetime) -> bytes:
 
 def summary(group: Group, entries: list[Entry], now: datetime) -> bytes:
     ctx = _context(group, "summary", entries, now)
-    msg = EmailMessage(policy=email.policy.SMTP)
+    msg = mailheaders.message()
     _headers(msg, group, "summary", entries, now)
     msg.set_content(plaintext.render_file("email/digest_summary.txt", ctx))
     msg.add_alternative(_HTML.get_template("email/digest_summary.html").render(Context(ctx)),
@@ -193,7 +194,7 @@ def full_digest(group: Group, entries: list[Entry], raws: dict[int, bytes],
     outer.preamble = "This is a MIME digest; your mail program shows each message in it.\n"
     toc = MIMEText(_HTML.get_template("email/digest_toc.html").render(Context(ctx)),
                    "html", "utf-8")
-    toc["Content-Description"] = "Table of contents"
+    mailheaders.put(toc, "Content-Description", "Table of contents")
     outer.attach(toc)
     inner = MIMEMultipart("digest")
     for e in entries:
@@ -202,18 +203,18 @@ def full_digest(group: Group, entries: list[Entry], raws: dict[int, bytes],
             raw = _rebuilt(group, e)
         original = email.message_from_bytes(raw, policy=email.policy.compat32)
         part = MIMEMessage(original)
-        part["Content-Description"] = f"#{e.number}"
+        mailheaders.put(part, "Content-Description", f"#{e.number}")
         inner.attach(part)
     outer.attach(inner)
     return outer.as_bytes(policy=email.policy.compat32.clone(linesep="\r\n"))
 
 
 def _rebuilt(group: Group, e: Entry) -> bytes:
-    msg = EmailMessage(policy=email.policy.SMTP)
-    msg["From"] = formataddr((e.author, e.sender_email))
-    msg["To"] = group.post_address
-    msg["Subject"] = e.subject
-    msg["Date"] = format_datetime(e.date)
+    msg = mailheaders.message()
+    mailheaders.put(msg, "From", mailheaders.mailbox(e.author, e.sender_email))
+    mailheaders.put(msg, "To", group.post_address)
+    mailheaders.put(msg, "Subject", e.subject)
+    mailheaders.put(msg, "Date", format_datetime(e.date))
     msg.set_content(e.text)
     return msg.as_bytes()
 

@@ -216,7 +216,8 @@ def _post_entry(feed: Feed, entry: Any, key: str, feed_title: str,
                 poster: Membership | None, now: datetime) -> int | None:
     """Post one entry; returns its message number (0 if held), None if already posted."""
     raw = compose_entry(feed, entry, feed_title, poster.name if poster else "")
-    inbound = InboundMail(mail_from=feed.poster_email, raw=raw, parsed=mailparse.parse(raw),
+    parsed = mailparse.parse(raw)
+    inbound = InboundMail(mail_from=feed.poster_email, raw=parsed.raw, parsed=parsed,
                           now=now, via="feed")
     with transaction.atomic():
         record, created = FeedEntry.objects.get_or_create(feed=feed, key=key,

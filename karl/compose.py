@@ -26,18 +26,33 @@ from karl.mimeplan import (
     normalise,
     split_message,
 )
+from platformcore import mailheaders
 
 _QP_UTF8 = email.charset.Charset("utf-8")
 _QP_UTF8.body_encoding = email.charset.QP
 
 
+class Copy(bytes):
+    """One composed, signed copy.
+
+    ``seven_bit`` is the same copy for a relay that does not offer SMTPUTF8
+    (RFC 6531): its 8-bit header fields rewritten as RFC 2047 encoded-words by
+    ``mailheaders.reencode`` and signed anew. It is None when every header is
+    ASCII already. The SMTP client picks one of the two per connection.
+    """
+
+    seven_bit: bytes | None = None
+
+
 def header_field(name: str, value: str) -> tuple[bytes, bytes]:
-    """One header as (name, raw value); non-ASCII or long values are RFC 2047-folded."""
-    if value.isascii() and len(name) + len(value) < 900:
-        return name.encode(), b" " + value.encode()
-    folded = email.policy.SMTP.fold(name, value)
-    raw_name, _, raw_value = folded.encode("ascii", "surrogateescape").partition(b":")
-    return raw_name, raw_value.rstrip(b"\r\n")
+    """One header as (name, raw value).
+
+    A value already folded by ``mailheaders.value`` (or short ASCII) goes out as
+    given; anything else (non-ASCII text, very long lines) is folded by it here.
+    """
+    if not mailheaders.ready(value):
+        value = mailheaders.value(name, value)
+    return name.encode(), b" " + value.encode("ascii")
 
 
 class Composer:
@@ -65,6 +80,23 @@ class Composer:
             self.plan = Plan(headers=fields, items=[body], body=body)
             self.plan.freeze()
         self._filtered: dict[frozenset[bytes], list[tuple[bytes, bytes]]] = {}
+        self._seven: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
+
+    def _seven_bit(self, field: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+        """A field as RFC 2047 ASCII (cached: the same fields recur in every copy)."""
+        name, raw = field
+        if raw.isascii():
+            return field
+        out = self._seven.get(field)
+        if out is None:
+            text_name = name.decode("latin-1").strip()
+            out = self._seven[field] = (name, b" " + mailheaders.reencode(text_name, raw))
+        return out
+
+    def _signed(self, fields: list[tuple[bytes, bytes]], body: bytes, bh: bytes) -> bytes:
+        head = b"".join(n + b":" + v + b"\r\n" for n, v in fields)
+        sigs = b"".join(sign(fields, bh, key) for key in self.keys)
+        return sigs + head + b"\r\n" + body
 
     def _headers_for(self, extra: Sequence[Sequence[str]]) -> list[tuple[bytes, bytes]]:
         if not extra:
@@ -77,8 +109,8 @@ class Composer:
         return base + [header_field(n, v) for n, v in extra]
 
     def compose(self, variables: dict[str, Any] | None = None,
-                headers: Sequence[Sequence[str]] = ()) -> bytes:
-        """The complete signed copy for one recipient."""
+                headers: Sequence[Sequence[str]] = ()) -> Copy:
+        """The complete signed copy for one recipient (and its 7-bit-header twin)."""
         fields = self._headers_for(headers)
         if self.footer is None or not self.plan.has_slots and not self.plan.fallback:
             body, bh = self.plan.body_for("", "")
@@ -91,9 +123,10 @@ class Composer:
             except NeedsFallback:
                 fields, body = email_fallback(fields, self.plan.body, text, html)
                 bh = body_hash(body)
-        head = b"".join(n + b":" + v + b"\r\n" for n, v in fields)
-        sigs = b"".join(sign(fields, bh, key) for key in self.keys)
-        return sigs + head + b"\r\n" + body
+        copy = Copy(self._signed(fields, body, bh))
+        if not all(v.isascii() for _, v in fields):
+            copy.seven_bit = self._signed([self._seven_bit(f) for f in fields], body, bh)
+        return copy
 
 
 def _footer_targets(msg: email.message.Message) -> list[email.message.Message]:
@@ -146,4 +179,4 @@ def email_fallback(fields: list[tuple[bytes, bytes]], body: bytes, text: str,
     return split_headers(header_block), new_body
 
 
-__all__ = ["Composer", "FooterError", "email_fallback", "header_field"]
+__all__ = ["Composer", "Copy", "FooterError", "email_fallback", "header_field"]

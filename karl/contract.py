@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict
 
 from karl.footer import check as check_template
+from platformcore import mailheaders
 
 STATES = ("queued", "sending", "deferred", "sent", "bounced", "expired")
 EVENT_STATES = ("bounced", "expired", "sent", "deferred")
@@ -150,8 +151,8 @@ def _headers(value: Any, where: str, errors: dict[str, str]) -> list[list[str]]:
             errors[f"{where}[{i}]"] = "must be a [name, value] pair of strings"
         elif not _HEADER_NAME.match(pair[0]):
             errors[f"{where}[{i}]"] = f"{pair[0]!r} is not a header name"
-        elif "\r" in pair[1] or "\n" in pair[1]:
-            errors[f"{where}[{i}]"] = "header values may not contain line breaks"
+        elif problem := mailheaders.problem(pair[1]):
+            errors[f"{where}[{i}]"] = problem
         else:
             out.append([pair[0], pair[1]])
     return out

@@ -8,32 +8,31 @@ but never a header.
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from typing import Any
 
 from karl.contract import Job
+from platformcore import mailheaders
 
 
 def build_mail_job(mail: dict[str, Any], *, domain: str, default_mail_from: str) -> Job:
     """A Job from a validated /v1/mail body."""
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = mail["from"]
+    msg = mailheaders.message()
+    put = mailheaders.put
+    put(msg, "From", mail["from"])
     if mail["to"]:
-        msg["To"] = ", ".join(mail["to"])
+        put(msg, "To", ", ".join(mail["to"]))
     if mail["cc"]:
-        msg["Cc"] = ", ".join(mail["cc"])
-    msg["Subject"] = mail["subject"]
-    msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(domain=domain)
+        put(msg, "Cc", ", ".join(mail["cc"]))
+    put(msg, "Subject", mail["subject"])
+    put(msg, "Date", formatdate(localtime=False))
+    put(msg, "Message-ID", make_msgid(domain=domain))
     if mail.get("reply_to"):
-        msg["Reply-To"] = mail["reply_to"]
+        put(msg, "Reply-To", mail["reply_to"])
     for name, value in mail["headers"]:
         if name.lower() in ("bcc",):
             continue
-        del msg[name]
-        msg[name] = value
+        put(msg, name, value)
     if mail.get("text"):
         msg.set_content(mail["text"], cte="quoted-printable")
         if mail.get("html"):

@@ -5,7 +5,9 @@ round trips a message) and its protocol drops replies that arrive before they
 are awaited, so it cannot pipeline. Here a message costs one round trip: the
 previous message's content, its final dot, and the next MAIL/RCPT/DATA go in
 one write. STARTTLS (opportunistic or required), implicit TLS and AUTH
-PLAIN/LOGIN are supported; SIZE and 8BITMIME are used when offered.
+PLAIN/LOGIN are supported; SIZE and 8BITMIME are used when offered. A copy
+with 8-bit header fields goes with SMTPUTF8 (RFC 6531) where the server offers
+it, and as its RFC 2047 twin (``Copy.seven_bit``) where it does not.
 
 This module knows SMTP only: it returns (code, reply) per message and raises
 ``SMTPConnectionError`` when the connection fails; what a code means for a
@@ -156,12 +158,33 @@ class SMTPConnection:
         await self.writer.drain()
         return await self._reply()
 
-    def _envelope(self, mail_from: str, rcpt: str, size: int, eight_bit: bool) -> bytes:
+    def choose(self, mail_from: str, rcpt: str, data: bytes) -> tuple[bytes, bool]:
+        """The form of a copy this server takes, and whether it goes with SMTPUTF8.
+
+        Headers that are all ASCII go as they are. 8-bit headers (a raw UTF-8
+        display name, say) need SMTPUTF8: where it is offered it is used, else
+        the copy's RFC 2047 twin goes instead (a strict server would refuse or
+        mangle raw 8-bit headers without it).
+        """
+        end = data.find(b"\r\n\r\n")
+        head = data if end < 0 else data[:end]
+        eight_bit = not head.isascii() or not (mail_from + rcpt).isascii()
+        if not eight_bit:
+            return data, False
+        if "smtputf8" in self.extensions:
+            return data, True
+        seven = getattr(data, "seven_bit", None)
+        return (seven, False) if seven is not None else (data, False)
+
+    def _envelope(self, mail_from: str, rcpt: str, size: int, eight_bit: bool,
+                  utf8: bool = False) -> bytes:
         params = ""
         if "size" in self.extensions:
             params += f" SIZE={size}"
         if eight_bit and "8bitmime" in self.extensions:
             params += " BODY=8BITMIME"
+        if utf8:
+            params += " SMTPUTF8"
         return (f"MAIL FROM:<{mail_from}>{params}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n"
                 .encode())
 
@@ -176,9 +199,11 @@ class SMTPConnection:
         results: list[Reply] = []
         try:
             pending = b""
-            for mail_from, rcpt, data in messages:
+            for mail_from, rcpt, copy in messages:
+                data, utf8 = self.choose(mail_from, rcpt, copy)
                 stuffed = dot_stuff(data)
-                envelope = self._envelope(mail_from, rcpt, len(stuffed), not data.isascii())
+                envelope = self._envelope(mail_from, rcpt, len(stuffed), not data.isascii(),
+                                          utf8)
                 replies: list[Reply] = []
                 if pipelining:
                     self.writer.write(pending + envelope)

@@ -92,11 +92,11 @@ def check_structure(msg: Message) -> None:
                            status="5.3.4")
 
 
-def parse_acceptable(raw: bytes) -> ParsedMail:
+def parse_acceptable(raw: bytes, *, msgid_domain: str = "") -> ParsedMail:
     """The parsed message, or ``Unacceptable`` saying why it can't be taken."""
     check_bytes(raw)
     try:
-        parsed = mailparse.parse(raw)
+        parsed = mailparse.parse(raw, msgid_domain=msgid_domain)
         check_structure(parsed.msg)
     except RecursionError:
         raise Unacceptable(f"MIME parts nested too deeply to read; the limit is "

@@ -170,7 +170,8 @@ def web_post(request: HttpRequest, body: dict) -> HttpResponse:
         "user").first()
     name = membership.name if membership else sender.split("@")[0]
     raw = posts.compose(group, sender, name, subject, text, html, reply_to, attachments)
-    inbound_mail = InboundMail(mail_from=sender, raw=raw, parsed=parse(raw),
+    parsed = parse(raw)
+    inbound_mail = InboundMail(mail_from=sender, raw=parsed.raw, parsed=parsed,
                                now=timezone.now(), via="web")
     outcome = posts.submit_post(group, inbound_mail, source=Message.Source.WEB,
                                 membership=membership)

@@ -12,8 +12,6 @@ signatures never reach a recipient, since every copy is changed.
 from __future__ import annotations
 
 import base64
-from email.header import Header
-from email.utils import formataddr
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +26,7 @@ from groups.models import (
     TopicPreference,
 )
 from messageserver import dmarc, metrics, outbox
+from platformcore import mailheaders
 from platformcore.env import env_int
 
 DEFAULT_FOOTER = """\
@@ -50,15 +49,6 @@ REMOVE_HEADERS = ["DKIM-Signature", "DomainKey-Signature", "ARC-Seal",
                   "List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "List-Post",
                   "List-Help", "List-Archive", "List-Subscribe", "List-Owner", "Precedence",
                   "Sender", "X-Loop"]
-
-
-def encode_header(value: str) -> str:
-    """A header value safe to put on the wire (RFC 2047 when not ASCII)."""
-    try:
-        value.encode("ascii")
-        return value
-    except UnicodeEncodeError:
-        return Header(value, "utf-8").encode()
 
 
 def tagged_subject(group: Group, subject: str) -> str:
@@ -98,33 +88,38 @@ def rewrites_from(group: Group, sender: str) -> bool:
 
 
 def rewritten_from(group: Group, sender_name: str, sender: str) -> str:
-    """Groups.io's "Name via GROUP <GROUP@domain>"."""
-    name = (sender_name or sender.split("@", 1)[0]).replace('"', "").strip()
-    return formataddr((f"{name} via {group.name}", group.post_address),
-                      charset="utf-8")
+    """Groups.io's "Name via GROUP <GROUP@domain>" (text; ``headers`` folds it)."""
+    name = mailheaders.clean(sender_name or sender.split("@", 1)[0])
+    return mailheaders.mailbox(f"{name} via {group.name}", group.post_address)
+
+
+def headers(pairs: list[tuple[str, str]]) -> list[list[str]]:
+    """Karl job headers from (name, text): each value folded by mailheaders, the one way."""
+    return [[name, mailheaders.value(name, text)] for name, text in pairs]
 
 
 def list_headers(group: Group) -> list[list[str]]:
     """The List-* headers of RFC 2369/2919, the same on every copy."""
-    title = group.display_title.replace('"', "")
-    return [
-        ["List-Id", encode_header(f"{title} <{group.list_id}>")],
-        ["List-Post", f"<mailto:{group.post_address}>"],
-        ["List-Help", f"<mailto:{group.address('help')}>"],
-        ["List-Subscribe", f"<mailto:{group.address('subscribe')}>"],
-        ["List-Owner", f"<mailto:{group.address('owner')}>"],
-        ["List-Archive", f"<{links.group_url(group.name)}>"],
-        ["List-Unsubscribe-Post", "List-Unsubscribe=One-Click"],
-        ["Precedence", "list"],
-        ["Sender", group.post_address],
-        ["X-Loop", group.post_address],
-    ]
+    title = mailheaders.clean(group.display_title).replace('"', "")
+    return headers([
+        ("List-Id", f"{title} <{group.list_id}>"),
+        ("List-Post", f"<mailto:{group.post_address}>"),
+        ("List-Help", f"<mailto:{group.address('help')}>"),
+        ("List-Subscribe", f"<mailto:{group.address('subscribe')}>"),
+        ("List-Owner", f"<mailto:{group.address('owner')}>"),
+        ("List-Archive", f"<{links.group_url(group.name)}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("Precedence", "list"),
+        ("Sender", group.post_address),
+        ("X-Loop", group.post_address),
+    ])
 
 
 def unsubscribe_header(group: Group, membership_id: int, url: str | None = None) -> str:
     """List-Unsubscribe (RFC 2369/8058); pass ``url`` when it was already built."""
     url = url or links.unsubscribe_url(membership_id)
-    return f"<mailto:{group.address('unsubscribe')}>, <{url}>"
+    return mailheaders.value("List-Unsubscribe",
+                             f"<mailto:{group.address('unsubscribe')}>, <{url}>")
 
 
 def bounce_address(membership_id: int, number: int) -> str:
@@ -180,16 +175,16 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
               extra_headers: list[list[str]] | None = None) -> dict[str, Any]:
     group = message.group
     sender = message.sender_email
-    headers = list_headers(group) + [
-        ["Subject", encode_header(tagged_subject(group, message.subject))],
-        ["Reply-To", reply_to(group, sender)],
-    ]
+    job_headers = list_headers(group) + headers([
+        ("Subject", tagged_subject(group, message.subject)),
+        ("Reply-To", reply_to(group, sender)),
+    ])
     if rewrites_from(group, sender):
-        headers.append(["From", rewritten_from(group, message.sender_name, sender)])
-    headers += extra_headers or []
+        job_headers += headers([("From", rewritten_from(group, message.sender_name, sender))])
+    job_headers += headers([(name, text) for name, text in extra_headers or []])
     # Karl's contract: remove_headers go first, then headers are added; every
     # header we set is removed from the original so no copy carries two.
-    remove = list(dict.fromkeys(REMOVE_HEADERS + [name for name, _ in headers]))
+    remove = list(dict.fromkeys(REMOVE_HEADERS + [name for name, _ in job_headers]))
     common = {
         "group_name": group.name,
         "group_title": group.display_title,
@@ -220,7 +215,7 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
         "message_b64": base64.b64encode(raw).decode("ascii"),
         "mail_from": f"bounce@{settings.GROUPS_DOMAIN}",
         "remove_headers": remove,
-        "headers": headers,
+        "headers": job_headers,
         "footer": {"text": group.footer_template or DEFAULT_FOOTER},
         "recipients": rcpts,
         "dkim": True,

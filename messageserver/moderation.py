@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -44,8 +45,9 @@ def decide(held_id: int, action: str, moderator: str, reason: str = "") -> Outco
         if action == "reject":
             notices.message_rejected(held, reason)
             return outcomes.rejected(reason or "rejected by a moderator")
-        inbound = InboundMail(mail_from=held.mail_from, raw=bytes(held.raw),
-                              parsed=mailparse.parse(bytes(held.raw)), now=now, via=held.source)
+        parsed = mailparse.parse(bytes(held.raw), msgid_domain=settings.GROUPS_DOMAIN)
+        inbound = InboundMail(mail_from=held.mail_from, raw=parsed.raw, parsed=parsed,
+                              now=now, via=held.source)
         from messageserver import threader
 
         parsed = inbound.parsed

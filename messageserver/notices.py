@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +21,7 @@ from django.utils import timezone
 from groups import links, plaintext
 from groups.models import Group, HeldMessage, Membership, NoticeTemplate
 from messageserver import attachedmail, outbox
+from platformcore import mailheaders
 
 
 def render(kind: str, group: Group | None, context: dict[str, Any]) -> tuple[str, str]:
@@ -28,6 +29,7 @@ def render(kind: str, group: Group | None, context: dict[str, Any]) -> tuple[str
     override = None
     if group is not None:
         override = NoticeTemplate.objects.filter(group=group, kind=kind).first()
+    # plain text mail must not carry "&#x27;" for "'" (in the Subject least of all)
     if override is not None:
         subject = plaintext.render_string(override.subject, context)
         body = plaintext.render_string(override.body, context)
@@ -43,24 +45,25 @@ def build(group: Group | None, to: list[str], subject: str, body: str, *,
           auto_submitted: str = "auto-generated", in_reply_to: str = "") -> EmailMessage:
     """One notice; ``auto_submitted`` is "auto-replied" for answers to a person's mail
     (RFC 3834), which also names the mail answered in In-Reply-To/References."""
-    msg = EmailMessage()
+    msg = mailheaders.message()
     sender = from_addr or (group.address("owner") if group else f"noreply@{settings.GROUPS_DOMAIN}")
-    msg["From"] = formataddr((group.display_title if group else "", sender)) if group else sender
-    msg["To"] = ", ".join(to)
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(timezone.now())
-    msg["Message-ID"] = make_msgid(idstring="notice", domain=settings.GROUPS_DOMAIN)
-    msg["Auto-Submitted"] = auto_submitted
-    msg["Precedence"] = "bulk"
+    put = mailheaders.put
+    put(msg, "From", mailheaders.mailbox(group.display_title, sender) if group else sender)
+    put(msg, "To", ", ".join(to))
+    put(msg, "Subject", subject)
+    put(msg, "Date", format_datetime(timezone.now()))
+    put(msg, "Message-ID", make_msgid(idstring="notice", domain=settings.GROUPS_DOMAIN))
+    put(msg, "Auto-Submitted", auto_submitted)
+    put(msg, "Precedence", "bulk")
     if group is not None:
-        msg["X-Loop"] = group.address("owner")
+        put(msg, "X-Loop", group.address("owner"))
     if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-        msg["References"] = in_reply_to
+        put(msg, "In-Reply-To", in_reply_to)
+        put(msg, "References", in_reply_to)
     if reply_to:
-        msg["Reply-To"] = reply_to
+        put(msg, "Reply-To", reply_to)
     for name, value in (headers or {}).items():
-        msg[name] = value
+        put(msg, name, value)
     msg.set_content(body)
     if attach is not None:
         attachedmail.attach_message(msg, attach, "held-message.eml")

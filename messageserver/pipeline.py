@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import timezone
 
 from groups.models import Group, Membership
@@ -111,8 +112,8 @@ def may_see(group: Group, inbound: InboundMail) -> bool:
 
 
 def authenticate(raw: bytes, mail_from: str, rcpt_tos: list[str], *, via: str, peer: str,
-                 helo: str) -> tuple[bytes, senderauth.Verdict | None]:
-    """The message stamped with its Authentication-Results, and the verdict.
+                 helo: str) -> senderauth.Verdict | None:
+    """The verdict on ``raw``'s sender (None: not checked).
 
     Only mail from outside is checked (SMTP and the inbound webhook, whose
     client address is the provider's, so SPF is not evaluated for it), and
@@ -120,7 +121,7 @@ def authenticate(raw: bytes, mail_from: str, rcpt_tos: list[str], *, via: str, p
     the null one and VERP tokens already authenticate it.
     """
     if via not in ("smtp", "webhook") or not senderauth.enabled():
-        return raw, None
+        return None
 
     def bounce(rcpt: str) -> bool:
         try:
@@ -129,10 +130,9 @@ def authenticate(raw: bytes, mail_from: str, rcpt_tos: list[str], *, via: str, p
             return False
 
     if all(bounce(r) for r in rcpt_tos):
-        return raw, None
-    verdict = senderauth.check(raw, ip=peer if via == "smtp" else "", helo=helo,
-                               mail_from=mail_from)
-    return senderauth.stamp(raw, verdict, get_env().groups_domain), verdict
+        return None
+    return senderauth.check(raw, ip=peer if via == "smtp" else "", helo=helo,
+                            mail_from=mail_from)
 
 
 def handle_inbound(mail_from: str, rcpt_tos: list[str], raw: bytes, *, via: str = "smtp",
@@ -141,25 +141,28 @@ def handle_inbound(mail_from: str, rcpt_tos: list[str], raw: bytes, *, via: str 
     """Dispose of one message for each recipient; returns once it is durably handled.
 
     A message that can't be taken at all (messageserver.acceptance) is refused
-    for every recipient before anything else looks at it. Then the sender is
-    authenticated and the message stamped with its Authentication-Results.
+    for every recipient before anything else looks at it. One parse: the
+    archive and Karl both take ``parsed.raw``, the canonical bytes. The sender
+    is authenticated on the bytes as received (a signature covers those), and
+    the canonical bytes are stamped with its Authentication-Results.
     Recipients naming the same destination (RCPT repeated, or the same group in
     another case) are handled once and share the answer: one transaction is one
     post, however it was addressed.
     """
     mail_from = envelope.reverse_path(mail_from)
     try:
-        parsed = acceptance.parse_acceptable(raw)
+        parsed = acceptance.parse_acceptable(raw, msgid_domain=settings.GROUPS_DOMAIN)
     except acceptance.Unacceptable as exc:
         refused = outcomes.rejected(exc.reason, status=exc.status)
         metrics.INBOUND.labels(outcome=refused.kind).inc()
         log.info("inbound from=%s via=%s refused: %s %s", mail_from, via, exc.status, exc.reason)
         return [(rcpt, refused) for rcpt in rcpt_tos]
-    stamped, verdict = authenticate(raw, mail_from, rcpt_tos, via=via, peer=peer, helo=helo)
-    if stamped is not raw:
-        raw, parsed = stamped, mailparse.parse(stamped)
+    verdict = authenticate(raw, mail_from, rcpt_tos, via=via, peer=peer, helo=helo)
+    if verdict is not None:
+        stamped = senderauth.stamp(parsed.raw, verdict, get_env().groups_domain)
+        parsed = mailparse.parse(stamped, msgid_domain=settings.GROUPS_DOMAIN)
     refusal = senderauth.edge_refusal(verdict) if verdict is not None else None
-    inbound = InboundMail(mail_from=mail_from, raw=raw, parsed=parsed,
+    inbound = InboundMail(mail_from=mail_from, raw=parsed.raw, parsed=parsed,
                           now=now or timezone.now(), via=via, peer=peer, helo=helo,
                           auth=verdict)
     results = []

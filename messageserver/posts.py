@@ -8,8 +8,7 @@ to the fan-out, applies to both at once.
 from __future__ import annotations
 
 import logging
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, make_msgid
 
 from django.conf import settings
 from django.db import transaction
@@ -29,6 +28,7 @@ from messageserver import (
 )
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
+from platformcore import mailheaders
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +121,16 @@ def compose(group: Group, sender_email: str, sender_name: str, subject: str, tex
             html: str = "", reply_to: Message | None = None,
             attachments: list[tuple[str, str, bytes]] | None = None) -> bytes:
     """The MIME message a web post would have been, had it come by email."""
-    msg = EmailMessage()
-    msg["From"] = formataddr((sender_name, sender_email))
-    msg["To"] = group.post_address
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(timezone.now())
-    msg["Message-ID"] = make_msgid(idstring="web", domain=settings.GROUPS_DOMAIN)
+    msg = mailheaders.message()
+    mailheaders.put(msg, "From", mailheaders.mailbox(sender_name, sender_email))
+    mailheaders.put(msg, "To", group.post_address)
+    mailheaders.put(msg, "Subject", subject)
+    mailheaders.put(msg, "Date", format_datetime(timezone.now()))
+    mailheaders.put(msg, "Message-ID", make_msgid(idstring="web", domain=settings.GROUPS_DOMAIN))
     if reply_to is not None:
-        msg["In-Reply-To"] = reply_to.message_id
-        msg["References"] = " ".join(filter(None, [reply_to.references, reply_to.message_id]))
+        mailheaders.put(msg, "In-Reply-To", reply_to.message_id)
+        mailheaders.put(msg, "References",
+                        " ".join(filter(None, [reply_to.references, reply_to.message_id])))
     msg.set_content(text or "")
     if html:
         msg.add_alternative(html, subtype="html")

@@ -57,6 +57,7 @@ class Received:
     mail_from: str
     rcpt: str
     data: bytes
+    options: list[str] = field(default_factory=list)  # the MAIL FROM parameters
 
 
 class SinkHandler:
@@ -91,7 +92,8 @@ class SinkHandler:
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.messages.append(Received(envelope.mail_from, rcpt,
-                                              envelope.original_content or envelope.content))
+                                              envelope.original_content or envelope.content,
+                                              list(envelope.mail_options)))
         return "250 2.0.0 queued"
 
     def received(self) -> list[Received]:
@@ -120,11 +122,13 @@ class Sink:
         return f"smtp://127.0.0.1:{self.port}"
 
 
-def start_sink(port: int | None = None, pipelining: bool = True) -> Sink:
+def start_sink(port: int | None = None, pipelining: bool = True,
+               smtputf8: bool = False) -> Sink:
+    """A real aiosmtpd relay; ``smtputf8`` makes it offer SMTPUTF8 (RFC 6531)."""
     handler = SinkHandler(pipelining)
     port = port or free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port,
-                            data_size_limit=50 * 1024 * 1024)
+                            data_size_limit=50 * 1024 * 1024, enable_SMTPUTF8=smtputf8)
     controller.start()
     return Sink(handler, controller, port)
 

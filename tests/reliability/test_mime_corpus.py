@@ -79,7 +79,9 @@ def test_every_corpus_message_is_archived_or_refused_with_a_reason(corpus_platfo
     rows = query(p, "select m.number, m.topic_id from groups_message m join groups_group g "
                     "on g.id = m.group_id where g.name = 'odd' order by m.number")
     held = query(p, "select count(*) from groups_heldmessage")[0][0]
-    assert len(rows) + held == len(archived), (len(rows), held, len(archived))
+    # Byte-identical posts without a Message-ID are one message sent twice (a retry).
+    distinct = len({as_bobs_post((MIME / name).read_bytes()) for name in archived})
+    assert len(rows) + held == distinct, (len(rows), held, distinct, len(archived))
     bad_pages = []
     with httpx.Client(base_url=p.url("web"), timeout=30) as web:
         for number, topic_id in rows:

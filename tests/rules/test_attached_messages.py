@@ -30,7 +30,8 @@ def test_the_held_message_can_be_read_in_the_moderators_notice(demo_group, fixtu
     assert not attached.defects and not notice.defects
     held = attached.get_content()
     assert held["Subject"] == subject
-    assert held.get_body(("plain",)).get_content().strip() == text
+    # the notice is CRLF on the wire, and the parser keeps a body's line ends
+    assert held.get_body(("plain",)).get_content().replace("\r\n", "\n").strip() == text
 
 
 def test_mail_to_the_owners_carries_a_readable_original(demo_group):

@@ -10,7 +10,6 @@ would through the MX.
 
 from __future__ import annotations
 
-import base64
 import inspect
 from email import message_from_bytes
 from email.policy import SMTP
@@ -20,6 +19,7 @@ import pytest
 from groups.membership import add_members
 from groups.models import Group, Membership, Message, OutboxItem
 from messageserver import pipeline, posts
+from tests.mailhandling.karlcopy import copies
 from tests.rules.conftest import DOMAIN, deliver, rules_mail, simple_mail
 
 # Dropping automated posts is one call in the email post path (messageserver.automated
@@ -33,13 +33,10 @@ needs_wiring = pytest.mark.xfail(
 
 
 def karl_copy(job: dict, recipient: dict) -> bytes:
-    msg = message_from_bytes(base64.b64decode(job["message_b64"]), policy=SMTP)
-    for name in job.get("remove_headers", []):
-        del msg[name]
-    for name, value in list(job.get("headers", [])) + list(recipient.get("headers", [])):
-        del msg[name]
-        msg[name] = value
-    return msg.as_bytes()
+    """``recipient``'s copy, built by Karl's real contract and composer."""
+    only = dict(job, recipients=[recipient])
+    [copy] = copies(only)
+    return copy
 
 
 def run_mail_system(since: int, max_hops: int = 20) -> list[tuple[str, str, str]]:

@@ -1,0 +1,137 @@
+"""The one way the platform writes a header field, and reads a display name back.
+
+Every header value the platform writes (subjects with their tag, From rewritten
+for DMARC with a display name in any script, List-*, notices, digests, command
+replies, feed posts, Karl's own mail) is folded here by the email package's
+RFC 5322 policy: lines of at most 78 characters joined by CRLF and a space,
+non-ASCII text as RFC 2047 encoded-words. (Raw UTF-8 headers of a poster's
+original reach an SMTPUTF8 relay as they came; Karl ``reencode``s them for
+any other relay.)
+Nothing is folded by hand, and Karl's contract accepts exactly what ``value``
+produces (``problem`` is its check), so a header we write can never be refused.
+
+It lives in the Django-free core (platformcore) because Karl imports it as
+well as messageserver and the jobs: it must never import Django or groups/.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import re
+from email.header import Header, decode_header, make_header
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.utils import formataddr
+
+# policy.default with CRLF line ends; utf8=False, so non-ASCII becomes RFC 2047.
+POLICY = email.policy.SMTP
+
+CRLF = "\r\n"
+MAX_LINE = 998  # RFC 5322 §2.1.1, without the CRLF
+_FOLD = re.compile(r"\r\n(?=[ \t])")
+
+
+def clean(value: str) -> str:
+    """One line of text: line breaks, tabs and other controls become single spaces."""
+    return " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", value).split())
+
+
+def fold(name: str, value: str) -> str:
+    """The whole field, ``Name: value`` CRLF, folded by the email package's policy.
+
+    ``value`` is text (a subject, an address list, ...); non-ASCII is written as
+    RFC 2047 encoded-words.
+    The policy's ``header_factory`` parses the value first, so address headers
+    get their display names encoded as phrases and their addresses left alone.
+    ASCII text is folded at blanks by ``email.header.Header`` and never encoded.
+    """
+    text = clean(value)
+    if text.isascii():
+        # Nothing to encode: fold at blanks only. The policy would RFC 2047-encode
+        # a word too long for a line (a URL, a Message-ID), which no reader of
+        # List-Unsubscribe or References decodes; RFC 5322 keeps it whole.
+        return f"{name}: {Header(text, 'us-ascii', header_name=name).encode(linesep=CRLF)}{CRLF}"
+    return POLICY.header_factory(name, text).fold(policy=POLICY)
+
+
+def value(name: str, text: str) -> str:
+    """The folded value alone (after ``Name:``, without the last CRLF): a Karl job header."""
+    folded = fold(name, text)
+    return folded[len(name) + 1:].removesuffix("\r\n").removeprefix(" ")
+
+
+def mailbox(display_name: str, address: str) -> str:
+    """A mailbox as text for an address header, the display name quoted as RFC 5322 needs."""
+    name = clean(display_name)
+    try:
+        return str(Address(display_name=name, addr_spec=address))
+    except (ValueError, IndexError):  # an address the header registry won't take
+        return formataddr((name, address))
+
+
+def message() -> EmailMessage:
+    """A new message whose headers are folded by ``POLICY`` when it is written out."""
+    return EmailMessage(policy=POLICY)
+
+
+def put(msg: Message, name: str, text: str) -> None:
+    """Set one header (replacing any earlier one), folded by ``POLICY`` as ``fold`` does.
+
+    Use it on messages from ``message()``; a compat32 message is given the value
+    folded by ``value``, which its generator writes out unchanged.
+    """
+    del msg[name]
+    if isinstance(msg.policy, email.policy.EmailPolicy):
+        msg[name] = clean(text)  # the policy folds it when the message is written
+    else:  # a compat32 message (MIME digests) takes the value folded already
+        msg[name] = value(name, text)
+
+
+def problem(raw: str) -> str:
+    """Why a header value can't go on the wire as given, or "" when it can.
+
+    A value is one line, or lines folded the RFC 5322 way (CRLF then a space or
+    a tab); no bare CR or LF, no line of blanks only. (Long lines are fine:
+    Karl folds them with ``fold``.)
+    """
+    if "\x00" in raw:
+        return "header values may not contain NUL"
+    lines = _FOLD.split(raw)
+    if any("\r" in line or "\n" in line for line in lines):
+        return ("header values may contain line breaks only as folding "
+                "(CRLF followed by a space or tab)")
+    if any(not line.strip() for line in lines[1:]):
+        return "a folded header value may not have an empty line"
+    return ""
+
+
+def ready(raw: str) -> bool:
+    """Whether ``raw`` can go on the wire as it is: ASCII, no line near 998 characters."""
+    return raw.isascii() and not problem(raw) and all(
+        len(line) < MAX_LINE - 100 for line in _FOLD.split(raw))
+
+
+def decode(raw: str) -> str:
+    """A raw header value as text, RFC 2047 §6.2-correct: no space between adjacent words.
+
+    (The email package's address parser inserts one between adjacent
+    encoded-words of a display name; ``email.header.decode_header`` does not.)
+    """
+    try:
+        text = str(make_header(decode_header(raw)))
+    except (ValueError, LookupError, UnicodeError, AssertionError):
+        text = raw
+    return " ".join(text.split())
+
+
+def reencode(name: str, raw: bytes) -> bytes:
+    """A field's raw value (8-bit, as received) rewritten as RFC 2047 for a 7-bit relay.
+
+    Bytes that are not UTF-8 are read as Latin-1, so nothing is lost; the
+    result is ``fold`` of the text, without the name and the last CRLF.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return value(name, text).encode("ascii")
