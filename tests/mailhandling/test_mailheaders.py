@@ -1,4 +1,4 @@
-"""The one header writer (groups/mailheaders.py), on its own, and Karl's contract for it."""
+"""The one header writer (platformcore/mailheaders.py), on its own, and Karl's contract for it."""
 
 from __future__ import annotations
 
