@@ -7,7 +7,7 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/groups
 # and PostgreSQL going away for a minute under a stream of posts.
 # Both cores: the suite is mostly waiting on real processes and sockets.
 PYTEST_ARGS ?= -n 2
-PG_TESTS ?= $(wildcard tests/messageserver tests/web tests/postgres tests/search tests/e2e \
+PG_TESTS ?= $(wildcard tests/messageserver/test_*.py tests/groups/web tests/postgres tests/search tests/e2e \
 	tests/reliability/test_database_down.py)
 
 .PHONY: install run test test-sqlite test-postgres lint bench loadtest clean

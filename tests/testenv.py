@@ -18,6 +18,6 @@ os.environ.setdefault("SITE_URL", "http://testserver")
 os.environ.setdefault("INTERNAL_API_TOKEN", "test-internal-token")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
 # Sender authentication asks the DNS about every message; tests that are not about
-# it run without (the documented development setting). tests/senderauth turns it on
+# it run without (the documented development setting). tests/messageserver/senderauth turns it on
 # against a local zone.
 os.environ.setdefault("SENDER_AUTH", "off")

@@ -4,7 +4,7 @@ The instance is Debian's Postfix with its own config directory, queue and port;
 its main.cf is deploy/postfix/main.cf with the domain replaced and the
 certificate lines left out, as docs/deploy.md tells an operator to do. smtpd
 trusts XFORWARD from 127.0.0.1 (SMTPD_XFORWARD_HOSTS), and sender
-authentication runs against the test zone of tests/senderauth, whose good.test
+authentication runs against the test zone of tests/messageserver/senderauth, whose good.test
 allows only 127.0.0.1 by SPF and publishes p=reject.
 """
 
@@ -24,8 +24,8 @@ import pytest
 from tests.conftest import free_port
 from tests.dnszone import nameserver
 from tests.e2e.platform import PROJECT, Platform
-from tests.senderauth.conftest import dns_server, keys, message  # noqa: F401 - fixtures
-from tests.senderauth.test_smtp import query
+from tests.messageserver.senderauth.conftest import dns_server, keys, message  # noqa: F401 - fixtures
+from tests.messageserver.senderauth.test_smtp import query
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not Path("/usr/sbin/postfix").exists(),

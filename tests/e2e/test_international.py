@@ -1,6 +1,6 @@
 """International posts through the real processes: smtpd, messageserver, karl, a relay.
 
-The end-to-end twin of tests/mailhandling/test_properties.py (#15): Hypothesis
+The end-to-end twin of tests/messageserver/mailhandling/test_properties.py (#15): Hypothesis
 draws posts in many scripts, charsets and transfer encodings; each is sent
 with smtplib to the real smtpd, archived by the real messageserver, delivered
 by the real Karl to an aiosmtpd relay (which does not offer SMTPUTF8, so 8-bit
@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from tests.e2e.platform import Platform
 from tests.e2e.test_core_path import _dns_from_dkimkey_show
 from tests.intlmail import IntlPost, intl_posts
-from tests.mailhandling.karlcopy import check_parsed, display_name, subject
+from tests.messageserver.mailhandling.karlcopy import check_parsed, display_name, subject
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,7 @@ from django.core.management.base import CommandError
 import search
 from groups.models import Group, Message, OutboxItem
 from tests.conftest import CORPORA
-from tests.mailhandling.mboximport import expected_topics
+from tests.messageserver.mailhandling.mboximport import expected_topics
 from tests.search.conftest import MAIL
 
 ARCHIVES = CORPORA / "archives"
