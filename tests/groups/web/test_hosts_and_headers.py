@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -29,7 +30,7 @@ from platformcore.env import SettingError, allowed_hosts
 from tests.groups.web.conftest import make_post
 
 pytestmark = pytest.mark.django_db
-PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROJECT = str(Path(__file__).resolve().parents[3])
 
 
 def test_a_reset_asked_with_a_forged_host_is_refused(people):
