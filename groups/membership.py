@@ -16,7 +16,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from groups import activitylog
 from groups.models import Group, Membership, User
+
+LAST_OWNER = "A group keeps at least one owner."
 
 
 @dataclass
@@ -46,7 +49,9 @@ def parse_entry(entry: str) -> tuple[str, str]:
 def add_members(group: Group, entries: Iterable[str], *,
                 delivery: str = Membership.Delivery.INDIVIDUAL,
                 role: str = Membership.Role.MEMBER,
-                status: str = Membership.Status.ACTIVE) -> AddReport:
+                status: str = Membership.Status.ACTIVE,
+                actor: str = activitylog.SYSTEM) -> AddReport:
+    """Create the rows for new addresses (active, or invited); each is in the activity log."""
     report = AddReport()
     wanted: dict[str, str] = {}
     for entry in entries:
@@ -81,7 +86,35 @@ def add_members(group: Group, entries: Iterable[str], *,
         report.added.append(email)
     with transaction.atomic():
         Membership.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+        activitylog.record_many(
+            group, actor=actor, targets=report.added,
+            verb="invite" if status == Membership.Status.INVITED else "add",
+            detail={"role": role, "delivery": delivery} if role != Membership.Role.MEMBER
+            else {"delivery": delivery})
     return report
+
+
+def set_roles(group: Group, ids: Iterable[int], role: str, *, actor: str) -> tuple[int, str]:
+    """Give the memberships ``ids`` of ``group`` a role: (how many changed, refusal or "").
+
+    The one place roles change (a role is not a membership state: no transition,
+    no notice). Refused when it would leave the group without an active owner.
+    Each change is written to the activity log in the same transaction.
+    """
+    role = Membership.Role(role).value
+    ids = list(ids)
+    with transaction.atomic():
+        if role != Membership.Role.OWNER and not Membership.objects.filter(
+                group=group, role=Membership.Role.OWNER, status=Membership.Status.ACTIVE
+        ).exclude(pk__in=ids).exists():
+            return 0, LAST_OWNER
+        changed = list(Membership.objects.select_for_update().filter(
+            group=group, pk__in=ids).exclude(role=role).values_list("pk", "email", "role"))
+        Membership.objects.filter(pk__in=[pk for pk, _, _ in changed]).update(role=role)
+        for _, email, before in changed:
+            activitylog.record(group, actor=actor, verb="set_role", target=email,
+                               detail={"role": [before, role]})
+    return len(changed), ""
 
 
 def subscribe_user(group: Group, user: User, **fields) -> Membership:

@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from groups import deletion, links
-from groups.membership import add_members
+from groups.membership import add_members, set_roles
 from groups.models import Feed, Hashtag, HeldMessage, Membership, Message, Topic
 from groups.web import access, mail
 from groups.web.footer import FooterError, render_footer
@@ -79,22 +79,19 @@ def footer_preview(request: HttpRequest, group_name: str) -> HttpResponse:
     return HttpResponse(text, content_type="text/plain; charset=utf-8")
 
 
-def _apply_bulk(v: access.Viewer, action: str, ids: list[int]) -> tuple[int, str]:
+def _apply_bulk(v: access.Viewer, action: str, ids: list[int], actor: str) -> tuple[int, str]:
     """Apply one bulk action; returns (rows changed, refusal message or "")."""
     rows = Membership.objects.filter(group=v.group, pk__in=ids)
     if action.startswith("role_"):
         if not v.is_owner:
             return 0, "Only owners change roles."
-        role = action.removeprefix("role_")
-        if role != R.OWNER and not Membership.objects.filter(
-                group=v.group, role=R.OWNER, status=S.ACTIVE).exclude(pk__in=ids).exists():
-            return 0, "A group keeps at least one owner."
-        return rows.update(role=role), ""
+        return set_roles(v.group, ids, action.removeprefix("role_"), actor=actor)
     if action.startswith("delivery_"):
         if not v.is_owner:  # an owner's or moderator's delivery: only they or an owner
             rows = rows.filter(role=R.MEMBER)
         mode = action.removeprefix("delivery_")
-        return _each(rows, lambda pk: membership_actions.set_delivery(pk, mode)), ""
+        return _each(rows, lambda pk: membership_actions.set_delivery(pk, mode,
+                                                                      actor=actor)), ""
     if not v.is_owner:  # moderators can't remove or ban owners or other moderators
         rows = rows.filter(role=R.MEMBER)
     if rows.filter(role=R.OWNER).exists() and not Membership.objects.filter(
@@ -102,7 +99,7 @@ def _apply_bulk(v: access.Viewer, action: str, ids: list[int]) -> tuple[int, str
         return 0, "A group keeps at least one owner."
     change = {"remove": membership_actions.remove, "ban": membership_actions.ban,
               "unban": membership_actions.unban}[action]
-    return _each(rows, change), ""
+    return _each(rows, lambda pk: change(pk, actor=actor)), ""
 
 
 def _each(rows: QuerySet[Membership], action: Callable[[int], object]) -> int:
@@ -128,7 +125,7 @@ def members(request: HttpRequest, group_name: str) -> HttpResponse:
             Membership.objects.filter(group=v.group).values_list("pk", flat=True)))
         if form.is_valid():
             changed, refusal = _apply_bulk(v, form.cleaned_data["action"],
-                                           form.cleaned_data["ids"])
+                                           form.cleaned_data["ids"], request.user.email)
             if refusal:
                 flash.error(request, refusal)
             else:
@@ -161,7 +158,8 @@ def add(request: HttpRequest, group_name: str) -> HttpResponse:
             invite = form.cleaned_data["invite"] or not v.is_owner
             report = add_members(v.group, form.cleaned_data["lines"],
                                  delivery=form.cleaned_data["delivery"],
-                                 status=S.INVITED if invite else S.ACTIVE)
+                                 status=S.INVITED if invite else S.ACTIVE,
+                                 actor=request.user.email)
             if invite and report.added:
                 _send_invitations(v, report.added)
         else:
@@ -189,13 +187,14 @@ def pending_members(request: HttpRequest, group_name: str) -> HttpResponse:
         if action == "approve":
             with transaction.atomic():  # every welcome is queued, or none and nobody approved
                 approved = [pk for pk in rows.values_list("pk", flat=True)
-                            if membership_actions.approve(pk)]
+                            if membership_actions.approve(pk, actor=request.user.email)]
             flash.success(request, f"{len(approved)} approved.")
         elif action == "decline":
             reason = request.POST.get("reason", "")[:2000]
             with transaction.atomic():  # every requester is told, or none and nobody declined
                 declined = [pk for pk in rows.values_list("pk", flat=True)
-                            if membership_actions.decline(pk, reason)]
+                            if membership_actions.decline(pk, reason,
+                                                          actor=request.user.email)]
             flash.success(request, f"{len(declined)} declined.")
         else:
             flash.error(request, "Choose approve or decline.")
