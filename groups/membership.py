@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from groups import activitylog
+from groups import activitylog, senderrules
 from groups.models import Group, Membership, User
 
 LAST_OWNER = "A group keeps at least one owner."
@@ -28,10 +28,12 @@ class AddReport:
     already: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     invalid: list[tuple[str, str]] = field(default_factory=list)
+    banned: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (f"{len(self.added)} added, {len(self.already)} already members, "
-                f"{len(self.duplicates)} duplicates, {len(self.invalid)} invalid")
+                f"{len(self.duplicates)} duplicates, {len(self.invalid)} invalid, "
+                f"{len(self.banned)} banned")
 
 
 def parse_entry(entry: str) -> tuple[str, str]:
@@ -75,10 +77,14 @@ def add_members(group: Group, entries: Iterable[str], *,
     users = {}
     for i in range(0, len(emails), 900):
         users.update(User.objects.filter(email__in=emails[i:i + 900]).values_list("email", "id"))
+    banned = senderrules.banned_among(group, emails)
     rows = []
     for email, name in wanted.items():
         if email in existing:
             report.already.append(email)
+            continue
+        if email in banned:
+            report.banned.append(email)
             continue
         rows.append(Membership(group=group, email=email, display_name=name[:150],
                                user_id=users.get(email), role=role, status=status,

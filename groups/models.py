@@ -631,3 +631,52 @@ class ActivityEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.verb} {self.target}"
+
+
+class BanRule(models.Model):
+    """An address or pattern banned from a group: no posts, no joining, members or not.
+
+    ``pattern`` is read by platformcore.addresspatterns (an address, a glob such
+    as ``*@spam.example``, or a regular expression starting with ``^``). Matched
+    by groups.senderrules, for the posting policy and the join rule alike.
+    """
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="ban_rules")
+    pattern = models.CharField(max_length=254)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=320, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "pattern"],
+                                               name="banrule_unique_pattern")]
+        ordering = ["pattern"]
+
+    def __str__(self) -> str:
+        return f"ban {self.pattern} in {self.group_id}"
+
+
+class SenderRule(models.Model):
+    """What to do with a non-member's post, by sender (Mailman 3's accept/hold/reject/
+    discard lists). Members are governed by their posting status instead."""
+
+    class Action(models.TextChoices):
+        ACCEPT = "accept", "Accept (post as if a member)"
+        HOLD = "hold", "Hold for moderation"
+        REJECT = "reject", "Reject with a reason"
+        DISCARD = "discard", "Discard silently"
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="sender_rules")
+    pattern = models.CharField(max_length=254)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=320, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "pattern"],
+                                               name="senderrule_unique_pattern")]
+        ordering = ["pattern"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.pattern} in {self.group_id}"

@@ -156,7 +156,7 @@ def subscribe(req: Request) -> Outcome:
     group, m = req.group, req.membership
     if m is not None and m.email != req.sender:
         m = None  # matched on the envelope sender: subscribe the From address
-    route = membership_actions.join_route(group, m)
+    route = membership_actions.join_route(group, m, req.sender)
     if route == membership_actions.ALREADY:
         return req.done(f"You are already a member of {group.display_title}",
                         f"{m.email} is already subscribed to {group.display_title}.",

@@ -35,7 +35,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from groups import activitylog, links
+from groups import activitylog, links, senderrules
 from groups.models import Group, Membership, User
 from messageserver import notices
 
@@ -119,6 +119,8 @@ def _take(action: str, membership: Membership | int, *, actor: str = activitylog
         return None
     if t.bounce_state is not None and m.bounce_state != t.bounce_state:
         return None
+    if action in INTO_GROUP and senderrules.ban_for(m.group, m.email) is not None:
+        return None  # a ban rule names the address: no way in, by any path
     before = m.status
     old = {name: getattr(m, name) for name in _LOGGED if name in fields}
     rows = Membership.objects.filter(pk=m.pk, status=before, **(where or {}))
@@ -139,6 +141,11 @@ def _take(action: str, membership: Membership | int, *, actor: str = activitylog
     _log(m, action, actor, before, old, detail)
     return m, before
 
+
+# Transitions that let someone in (or on the way in): a ban rule naming the address
+# refuses them all, whichever path (command, link, web, approval) takes them.
+INTO_GROUP = frozenset({"join", "request_join", "ask_confirmation", "confirm",
+                        "confirm_to_approval", "approve", "restore"})
 
 # The fields whose change the activity log shows (old -> new) besides the status.
 _LOGGED = ("delivery", "posting_status", "bounce_state")
@@ -163,11 +170,11 @@ ALREADY, BANNED, WAITING, INVITE_ONLY, NEEDS_APPROVAL, OPEN = (
     "already", "banned", "waiting", "invite_only", "needs_approval", "open")
 
 
-def join_route(group: Group, membership: Membership | None) -> str:
+def join_route(group: Group, membership: Membership | None, email: str = "") -> str:
     """What a wish to join asks of this (possibly missing) membership under the join policy.
 
-    The one join rule for mail and web: a member is ALREADY in; BANNED may not
-    join; a request WAITING for the owners stays so; an invite-only group takes
+    The one join rule for mail and web: a member is ALREADY in; BANNED (the
+    row, or a ban rule naming ``email`` or the row's address) may not join; a request WAITING for the owners stays so; an invite-only group takes
     only the INVITED; an approval group (unless invited: the invitation was the
     owners' approval) NEEDS_APPROVAL; else the way is OPEN (by mail after a
     confirmation by reply, on the web at once, the account's address being
@@ -178,6 +185,8 @@ def join_route(group: Group, membership: Membership | None) -> str:
     if status == S.ACTIVE:
         return ALREADY
     if status == S.BANNED:
+        return BANNED
+    if senderrules.ban_for(group, membership.email if membership is not None else email):
         return BANNED
     if status == S.PENDING_APPROVAL:
         return WAITING

@@ -33,7 +33,7 @@ def join(request: HttpRequest, group_name: str) -> HttpResponse:
     """Open groups take you at once, approval groups queue you, invite-only needs an invite."""
     v = access.viewer(request, group_name)
     group, m = v.group, v.membership
-    route = membership_actions.join_route(group, m)
+    route = membership_actions.join_route(group, m, request.user.email)
     if route == membership_actions.ALREADY:
         flash.info(request, f"You are already a member of {group.name}.")
     elif route == membership_actions.BANNED:
