@@ -43,6 +43,7 @@ VERBS: dict[str, str] = {
     "mark_bouncing": "marked as bouncing:",
     "probe_delivered": "delivery restored (probe reached)",
     "set_role": "changed the role of",
+    "set_name": "changed the display name of",
     "add": "added",
     "invite": "invited",
     "ban_rule": "added a ban rule",
