@@ -303,3 +303,14 @@ def test_charts_are_inline_svg_with_tables(group, clients):
     today = timezone.localdate()
     assert f"<td>{today:%Y-%m-%d}</td><td>2</td>" in page  # by the day archived
     assert f"<td>week to {today:%Y-%m-%d}</td><td>1</td>" in page
+
+
+def test_a_long_list_is_counted_up_to_a_cap(group, clients, monkeypatch):
+    from groups.web.views import memberadmin
+
+    _many(group)
+    monkeypatch.setattr(memberadmin, "COUNT_CAP", 100)
+    page = clients["alice"].get(url("mod_members")).content.decode()
+    assert "More than <strong>100</strong> match." in page
+    one = clients["alice"].get(url("mod_members") + "?q=walker007").content.decode()
+    assert "<strong>1</strong> match." in one

@@ -46,6 +46,7 @@ S = Membership.Status
 R = Membership.Role
 PAGE_SIZE = 50
 LOG_PAGE_SIZE = 50
+COUNT_CAP = 10_000  # beyond this the list says "more than 10,000" (counting costs a scan)
 
 
 def _actor(request: HttpRequest) -> str:
@@ -144,10 +145,19 @@ def member_list(request: HttpRequest, group_name: str) -> HttpResponse:
                         size=PAGE_SIZE)
     query = _filter_query(form)
     return render(request, "groups/mod/members.html", {
-        "v": v, "group": v.group, "form": form, "page": found, "total": rows.count(),
+        "v": v, "group": v.group, "form": form, "page": found, "total": _count(rows, found),
+        "count_cap": COUNT_CAP,
         "query": query, "actions": BulkMemberForm(owner=v.is_owner)["action"],
         "export_url": reverse("mod_members_export", args=[v.group.name])
         + (f"?{query}" if query else "")})
+
+
+def _count(rows: QuerySet[Membership], found: keyset.KeysetPage) -> int:
+    """How many rows match, read no further than COUNT_CAP + 1 (a search that fits on
+    its first page is counted from the page itself: no second scan)."""
+    if not found.has_previous and not found.has_next:
+        return len(found.items)
+    return rows.order_by()[:COUNT_CAP + 1].count()
 
 
 def _csv_safe(value: object) -> str:
