@@ -622,8 +622,8 @@ class ActivityEntry(models.Model):
 
     class Meta:
         indexes = [
-            # The log's pages, newest first (keyset on at, id).
-            models.Index(fields=["group", "-at", "-id"], name="activity_page_idx"),
+            # The log's pages, newest first (keyset on id: entries are appended in order).
+            models.Index(fields=["group", "-id"], name="activity_pages_idx"),
             # One member's history, and the log searched by target or verb.
             models.Index(fields=["group", "target", "-at"], name="activity_target_idx"),
             models.Index(fields=["group", "verb", "-at"], name="activity_verb_idx"),
