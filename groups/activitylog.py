@@ -87,3 +87,13 @@ def record_many(group: Group, *, actor: str, verb: str, targets: Iterable[str],
 def describe(entry: ActivityEntry) -> str:
     """The verb in words, for the log page."""
     return VERBS.get(entry.verb, entry.verb.replace("_", " "))
+
+
+def detail_text(entry: ActivityEntry) -> str:
+    """The details in words: "delivery: individual → digest; reason: spam"."""
+    parts = []
+    for key, value in (entry.detail or {}).items():
+        if isinstance(value, list) and len(value) == 2 and key != "targets":
+            value = f"{value[0] or '—'} → {value[1] or '—'}"
+        parts.append(f"{key.replace('_', ' ')}: {value}")
+    return "; ".join(parts)

@@ -247,7 +247,8 @@ def member_detail(request: HttpRequest, group_name: str, membership_id: int) -> 
         "v": v, "group": v.group, "m": m, "may_act": may_act,
         "settings_form": settings_form, "remove_form": remove_form,
         "bounces": BounceEvent.objects.filter(membership=m).order_by("-at")[:25],
-        "log": [(e, activitylog.describe(e)) for e in ActivityEntry.objects.filter(
+        "log": [(e, activitylog.describe(e), activitylog.detail_text(e))
+                for e in ActivityEntry.objects.filter(
             group=v.group, target=m.email).order_by("-at", "-id")[:50]]}, status=status)
 
 
@@ -420,7 +421,8 @@ def activity(request: HttpRequest, group_name: str) -> HttpResponse:
         if form.is_valid() else ""
     return render(request, "groups/mod/activity.html", {
         "v": v, "group": v.group, "form": form, "page": found, "query": query,
-        "entries": [(e, activitylog.describe(e)) for e in found.items]})
+        "entries": [(e, activitylog.describe(e), activitylog.detail_text(e))
+                    for e in found.items]})
 
 
 @login_required
