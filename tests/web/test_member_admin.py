@@ -314,3 +314,5 @@ def test_a_long_list_is_counted_up_to_a_cap(group, clients, monkeypatch):
     assert "More than <strong>100</strong> match." in page
     one = clients["alice"].get(url("mod_members") + "?q=walker007").content.decode()
     assert "<strong>1</strong> match." in one
+    many = clients["alice"].get(url("mod_members") + "?q=walker").content.decode()
+    assert "More than <strong>50</strong> match: narrow the search" in many

@@ -145,18 +145,23 @@ def member_list(request: HttpRequest, group_name: str) -> HttpResponse:
                         size=PAGE_SIZE)
     query = _filter_query(form)
     return render(request, "groups/mod/members.html", {
-        "v": v, "group": v.group, "form": form, "page": found, "total": _count(rows, found),
+        "v": v, "group": v.group, "form": form, "page": found, "total": _count(rows, found, bool(form.is_valid() and form.cleaned_data["q"])),
+        "page_size": PAGE_SIZE,
         "count_cap": COUNT_CAP,
         "query": query, "actions": BulkMemberForm(owner=v.is_owner)["action"],
         "export_url": reverse("mod_members_export", args=[v.group.name])
         + (f"?{query}" if query else "")})
 
 
-def _count(rows: QuerySet[Membership], found: keyset.KeysetPage) -> int:
-    """How many rows match, read no further than COUNT_CAP + 1 (a search that fits on
-    its first page is counted from the page itself: no second scan)."""
+def _count(rows: QuerySet[Membership], found: keyset.KeysetPage, searching: bool
+           ) -> int | None:
+    """How many rows match, read no further than COUNT_CAP + 1; None for a search that
+    fills more than a page (a substring search can't use an index: counting it would
+    scan every member a second time). A list that fits one page is counted from it."""
     if not found.has_previous and not found.has_next:
         return len(found.items)
+    if searching:
+        return None
     return rows.order_by()[:COUNT_CAP + 1].count()
 
 
