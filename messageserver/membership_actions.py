@@ -17,6 +17,12 @@ is queued in the same transaction: the outbox row commits with the change or
 not at all. Answers to an email command (rate-limited, "you are already a
 member") stay with the command; they say what happened, they are not part of it.
 
+Every change is written to the activity log (groups.activitylog) by ``_take``, in the
+same transaction, with the ``actor`` each action takes: the person's address on the
+web, the member's for their own commands and links, "bounce processor" for bounces
+and complaints, "system" otherwise. A ban rule (groups.senderrules) closes every
+way in (``INTO_GROUP``).
+
 An action returns the membership after the change, or None when the row was
 not in a state the action may start from (nothing written, nobody mailed).
 Roles and the bulk creation of rows (groups.membership.add_members) are not

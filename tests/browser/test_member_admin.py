@@ -158,3 +158,32 @@ def test_owner_sees_the_charts(page, platform):
     page.get_by_text("The numbers as a table").first.click()
     expect(page.get_by_role("table").first).to_be_visible()
     screenshot(page, "owner-charts")
+
+
+def test_a_moderator_only_invites_and_a_member_sees_no_member_list(page, platform):
+    from tests.browser.conftest import PASSWORD
+
+    platform.manage("shell", "--no-imports", "-c", (
+        "from groups.models import Group, Membership, User\n"
+        f"u = User.objects.create_user(username='mona@example.org', email='mona@example.org', "
+        f"password={PASSWORD!r}, display_name='Mona Moderator', email_confirmed=True)\n"
+        "Membership.objects.create(group=Group.objects.get(name='hikers'), user=u, "
+        "email='mona@example.org', role='moderator')"))
+    log_in(page, platform, "mona@example.org")
+    page.goto(platform.url("web", "/g/hikers/admin/members/add/"))
+    expect(page.get_by_role("heading", name="Invite members")).to_be_visible()
+    expect(page.get_by_label(re.compile("Invite them"))).to_have_count(0)
+    page.get_by_label("Addresses").fill("pia@example.net")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("row", name=re.compile("pia@example.net"))).to_contain_text(
+        "will be invited")
+    page.get_by_role("button", name="Invite 1").click()
+    expect(page.get_by_role("status")).to_contain_text("1 added")
+    assert mail_to(platform, "pia@example.net", "Invitation to join Hikers")
+    assert stored(platform, "out = Membership.objects.get(email='pia@example.net').status"
+                  ) == "invited"
+    page.get_by_role("button", name="Log out").click()
+
+    log_in(page, platform, "dana@example.org")
+    response = page.goto(platform.url("web", "/g/hikers/admin/members/"))
+    assert response.status == 404
