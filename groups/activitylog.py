@@ -16,7 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from groups.models import ActivityEntry, Group
+from groups.models import ActivityEntry, Group, Membership
 
 SYSTEM = "system"
 BOUNCES = "bounce processor"
@@ -89,11 +89,23 @@ def describe(entry: ActivityEntry) -> str:
     return VERBS.get(entry.verb, entry.verb.replace("_", " "))
 
 
+# Stored values in the words the pages use ("digest" -> "Full-featured digest").
+_LABELS: dict[str, dict[str, str]] = {
+    "status": dict(Membership.Status.choices), "delivery": dict(Membership.Delivery.choices),
+    "posting_status": dict(Membership.PostingStatus.choices),
+    "role": dict(Membership.Role.choices), "bounce_state": dict(Membership.BounceState.choices),
+}
+
+
 def detail_text(entry: ActivityEntry) -> str:
     """The details in words: "delivery: individual → digest; reason: spam"."""
     parts = []
     for key, value in (entry.detail or {}).items():
-        if isinstance(value, list) and len(value) == 2 and key != "targets":
-            value = f"{value[0] or '—'} → {value[1] or '—'}"
+        names = _LABELS.get(key, {})
+        if isinstance(value, list) and len(value) == 2:
+            before, after = (names.get(v, v) or "—" for v in value)
+            value = f"{before} → {after}"
+        else:
+            value = names.get(value, value) if isinstance(value, str) else value
         parts.append(f"{key.replace('_', ' ')}: {value}")
     return "; ".join(parts)

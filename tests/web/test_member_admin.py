@@ -135,7 +135,7 @@ def test_member_page_shows_and_changes_everything(group, clients):
     page = clients["alice"].get(url("mod_member", b.pk)).content.decode()
     for verb in ("set_name", "set_role", "set_delivery", "set_posting_status"):
         assert logged(verb, "bob@example.org").actor == "alice@example.org"
-    assert "changed delivery of" in page and "individual → summary" in page
+    assert "changed delivery of" in page and "Individual messages → Daily summary" in page
 
 
 def test_member_page_invalid_input_and_powers(group, clients):
