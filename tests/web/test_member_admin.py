@@ -316,3 +316,11 @@ def test_a_long_list_is_counted_up_to_a_cap(group, clients, monkeypatch):
     assert "<strong>1</strong> match." in one
     many = clients["alice"].get(url("mod_members") + "?q=walker").content.decode()
     assert "More than <strong>50</strong> match: narrow the search" in many
+
+
+def test_the_dashboard_shows_recent_activity_and_links_to_the_log(group, clients):
+    clients["alice"].post(url("mod_member", bob(group).pk), {"do": "remove"})
+    page = clients["mona"].get(url("mod_dashboard")).content.decode()
+    assert "alice@example.org — removed bob@example.org" in page
+    assert url("mod_activity") in page and url("mod_charts") not in page
+    assert url("mod_charts") in clients["alice"].get(url("mod_dashboard")).content.decode()

@@ -19,8 +19,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from groups import deletion
-from groups.models import Feed, Hashtag, HeldMessage, Membership, Message, Topic
+from groups import activitylog, deletion
+from groups.models import ActivityEntry, Feed, Hashtag, HeldMessage, Membership, Message, Topic
 from groups.web import access
 from groups.web.footer import FooterError, render_footer
 from groups.web.forms import GroupSettingsForm, HashtagForm
@@ -44,7 +44,9 @@ def dashboard(request: HttpRequest, group_name: str) -> HttpResponse:
             group=v.group, state=HeldMessage.State.PENDING).count(),
         "failing_feeds": Feed.objects.filter(group=v.group).filter(
             Q(active=False) | Q(consecutive_failures__gt=0)).count() if v.is_owner else 0,
-        "unsent": list(outboxfailures.failed_items(v.group.name)[:20])})
+        "unsent": list(outboxfailures.failed_items(v.group.name)[:20]),
+        "recent": [(e, activitylog.describe(e)) for e in
+                   ActivityEntry.objects.filter(group=v.group).order_by("-id")[:10]]})
 
 
 @login_required
