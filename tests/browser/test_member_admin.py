@@ -150,7 +150,7 @@ def test_owner_bans_a_domain_and_its_posts_are_refused(page, platform):
 
 def test_owner_sees_the_charts(page, platform):
     to_admin(page, platform)
-    page.get_by_role("link", name="Charts").click()
+    page.get_by_role("link", name="Charts", exact=True).click()
     expect(page.get_by_role("img", name="Messages per day, last 365 days")).to_be_visible()
     expect(page.get_by_role("img", name=re.compile("Members at the end of each week"))
            ).to_be_visible()
