@@ -5,7 +5,7 @@ the group's policy; banned and not-allowed members are refused; announce-only
 groups take posts from owners and moderators; moderated groups, moderated
 hashtags and new members (until N posts were approved) are held; a locked
 topic refuses replies except from moderators; non-members are rejected or held
-per the group's setting. A post whose sender could not be authenticated
+per the group's setting. A group a site admin suspended refuses every post. A post whose sender could not be authenticated
 (messageserver.senderauth) is accepted, held or refused per the group's
 ``unauthenticated_policy`` (``unauthenticated_action``).
 """
@@ -53,6 +53,9 @@ def decide_post(
     ``hashtags`` are the group's hashtags named in the subject.
     """
     hashtags = list(hashtags)
+    if group.suspended:
+        return _reject(f"{group.name} is suspended by the site's administrators and accepts "
+                       "no posts")
     if membership is not None and membership.status == Membership.Status.BANNED:
         return _reject("you are banned from this group")
     if membership is None or membership.status != Membership.Status.ACTIVE:
