@@ -8,6 +8,7 @@ from groups.web.views import (
                               archive,
                               feedadmin,
                               feeds,
+                              groupadmin,
                               members,
                               moderation,
                               posting,
@@ -18,6 +19,8 @@ from groups.web.views import (
 
 urlpatterns = [
     path("", archive.directory, name="directory"),
+    path("groups/new/", groupadmin.create_group, name="create_group"),
+    path("groups/new/check-name/", groupadmin.check_group_name, name="check_group_name"),
     path("search/", search.search, name="search"),
     # Accounts
     path("accounts/signup/", accounts.signup, name="signup"),
@@ -63,9 +66,16 @@ urlpatterns = [
     path("g/<slug:group_name>/message/<int:number>/reply/", posting.reply, name="reply"),
     # A group: moderators and owners
     path("g/<slug:group_name>/admin/", moderation.dashboard, name="mod_dashboard"),
-    path("g/<slug:group_name>/admin/settings/", moderation.group_settings, name="mod_settings"),
+    path("g/<slug:group_name>/admin/settings/", groupadmin.settings_home, name="mod_settings"),
+    path("g/<slug:group_name>/admin/notices/", groupadmin.notices, name="mod_notices"),
+    path("g/<slug:group_name>/admin/notices/<slug:kind>/", groupadmin.notice_edit,
+         name="mod_notice"),
+    path("g/<slug:group_name>/admin/notices/<slug:kind>/preview/", groupadmin.notice_preview,
+         name="mod_notice_preview"),
     path("g/<slug:group_name>/admin/settings/footer-preview/", moderation.footer_preview,
          name="mod_footer_preview"),
+    path("g/<slug:group_name>/admin/settings/<slug:section>/", groupadmin.settings_section,
+         name="mod_settings_section"),
     path("g/<slug:group_name>/admin/members/", moderation.members, name="mod_members"),
     path("g/<slug:group_name>/admin/members/add/", moderation.add, name="mod_add_members"),
     path("g/<slug:group_name>/admin/pending-members/", moderation.pending_members,

@@ -24,7 +24,7 @@ from groups.membership import add_members
 from groups.models import Feed, Hashtag, HeldMessage, Membership, Message, Topic
 from groups.web import access, mail
 from groups.web.footer import FooterError, render_footer
-from groups.web.forms import AddMembersForm, BulkMemberForm, GroupSettingsForm, HashtagForm
+from groups.web.forms import AddMembersForm, BulkMemberForm, HashtagForm
 from groups.web.heldpreview import preview
 from groups.web.pages import paginate
 from messageserver import membership_actions, outboxfailures
@@ -46,25 +46,6 @@ def dashboard(request: HttpRequest, group_name: str) -> HttpResponse:
         "failing_feeds": Feed.objects.filter(group=v.group).filter(
             Q(active=False) | Q(consecutive_failures__gt=0)).count() if v.is_owner else 0,
         "unsent": list(outboxfailures.failed_items(v.group.name)[:20])})
-
-
-@login_required
-def group_settings(request: HttpRequest, group_name: str) -> HttpResponse:
-    v = access.owner(request, group_name)
-    form = GroupSettingsForm(request.POST or None, instance=v.group)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            form.save()
-            flash.success(request, "The group's settings are saved.")
-            return redirect("mod_settings", v.group.name)
-        status = 400
-    try:
-        footer = render_footer(form["footer_template"].value() or "", v.group)
-    except FooterError as exc:
-        footer = str(exc)
-    return render(request, "groups/mod/settings.html", {
-        "v": v, "group": v.group, "form": form, "footer_preview": footer}, status=status)
 
 
 @login_required
