@@ -15,6 +15,7 @@ from groups.web.views import (
                               search,
                               signed,
                               siteadmin,
+                              sitegroups,
 )
 
 urlpatterns = [
@@ -39,6 +40,8 @@ urlpatterns = [
     path("site/errors/", siteadmin.errors, name="site_errors"),
     path("site/outbox/", siteadmin.outbox, name="site_outbox"),
     path("site/dns/", siteadmin.dns, name="site_dns"),
+    path("site/groups/", sitegroups.group_list, name="site_groups"),
+    path("site/groups/<slug:group_name>/", sitegroups.group_detail, name="site_group"),
     # Signed links from mail (no login needed: the token is the proof)
     path("unsubscribe/<str:token>/", signed.unsubscribe, name="unsubscribe"),
     path("mute/<str:token>/", signed.mute_topic, name="mute_topic"),
