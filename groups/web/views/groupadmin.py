@@ -99,10 +99,9 @@ SECTIONS = [
 BY_SLUG = {s.slug: s for s in SECTIONS}
 
 
-@login_required
 def settings_home(request: HttpRequest, group_name: str) -> HttpResponse:
-    access.owner(request, group_name)
-    return redirect("mod_settings_section", group_name, "general")
+    """The settings' first section, General."""
+    return settings_section(request, group_name, "general")
 
 
 @login_required
