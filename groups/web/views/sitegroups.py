@@ -7,10 +7,13 @@ Deleting uses groups.deletion.delete_group, the owners' danger zone's code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from functools import wraps
+from typing import Any
 
 from django.contrib import messages as flash
-from django.contrib.auth.decorators import user_passes_test
+from django.contrib.auth.decorators import login_required
 from django.db.models import Count, IntegerField, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
@@ -25,8 +28,16 @@ from groups.web.pages import paginate
 ACTIVITY_DAYS = 30
 
 
-def _superuser(user) -> bool:  # noqa: ANN001
-    return user.is_authenticated and user.is_superuser
+def site_admin_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Logged out: to the login page and back. Logged in but not a site admin: the site's
+    own 404, as for any page that isn't there for them."""
+    @wraps(view)
+    @login_required
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_superuser:
+            raise Http404("site admins only")
+        return view(request, *args, **kwargs)
+    return wrapped
 
 
 def _count(queryset) -> Coalesce:  # noqa: ANN001
@@ -51,7 +62,7 @@ def groups_with_activity(q: str = ""):
     ).order_by("name")
 
 
-@user_passes_test(_superuser)
+@site_admin_only
 def group_list(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()[:100]
     page = paginate(request, groups_with_activity(q))
@@ -59,7 +70,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
         "page": page, "q": q, "days": ACTIVITY_DAYS, "total": Group.objects.count()})
 
 
-@user_passes_test(_superuser)
+@site_admin_only
 def group_detail(request: HttpRequest, group_name: str) -> HttpResponse:
     group = groups_with_activity().filter(name=group_name).first()
     if group is None:
