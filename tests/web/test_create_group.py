@@ -95,3 +95,28 @@ def test_live_name_check(group, clients):
     assert clients["bob"].get(url, {"name": "bounce"}).json()["ok"] is False
     assert clients["bob"].get(url, {"name": "a+b"}).json()["ok"] is False
     assert clients["anon"].get(url, {"name": "x"}).status_code == 302
+
+
+def test_group_creation_setting_is_parsed_strictly(monkeypatch):
+    from platformcore.env import SettingError, env_choice
+
+    monkeypatch.setenv("GROUP_CREATION", " Staff ")
+    assert env_choice("GROUP_CREATION", "anyone", ("anyone", "staff")) == "staff"
+    monkeypatch.setenv("GROUP_CREATION", "everybody")
+    with pytest.raises(SettingError, match="GROUP_CREATION='everybody' must be one of"):
+        env_choice("GROUP_CREATION", "anyone", ("anyone", "staff"))
+    monkeypatch.delenv("GROUP_CREATION")
+    assert env_choice("GROUP_CREATION", "anyone", ("anyone", "staff")) == "anyone"
+
+
+def test_creategroup_command_shares_the_name_rule(db):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="reserved"):
+        call_command("creategroup", "postmaster", "--owner", "a@example.org")
+    with pytest.raises(CommandError, match="lower-case letters"):
+        call_command("creategroup", "a+b", "--owner", "a@example.org")
+    call_command("creategroup", "walkers", "--owner", "a@example.org")
+    with pytest.raises(CommandError, match="exists already"):
+        call_command("creategroup", "walkers", "--owner", "b@example.org")
+    assert Membership.objects.get(group__name="walkers").role == "owner"
