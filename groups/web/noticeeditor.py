@@ -116,14 +116,18 @@ def _check(kind: str, field: str, source: str) -> None:
             expr = FilterExpression(text, parser)
         except TemplateSyntaxError as exc:
             raise NoticeError(field, f"The template doesn't parse: {exc}") from None
-        for func, _args in expr.filters:
+        used = [expr.var]
+        for func, args in expr.filters:
             if func.__name__ not in ALLOWED_FILTERS:
                 raise NoticeError(field, f"The filter |{func.__name__} is not allowed.")
-        var = getattr(expr.var, "var", None)
-        if not isinstance(var, str):
-            continue  # a literal
-        if var not in names and var not in roots - {"group", "membership", "held"}:
-            raise NoticeError(field, f"{{{{ {var} }}}} is not one of this notice's variables.")
+            used += [arg for is_variable, arg in args if is_variable]
+        for variable in used:
+            if getattr(variable, "lookups", None) is None:
+                continue  # a literal: "text" or a number
+            var = variable.var
+            if var not in names and var not in roots - {"group", "membership", "held"}:
+                raise NoticeError(field,
+                                  f"{{{{ {var} }}}} is not one of this notice's variables.")
 
 
 def sample_context(kind: str, group: Group) -> dict[str, Any]:

@@ -95,6 +95,10 @@ def test_live_preview_uses_the_sample_member(group, clients):
     ("body", "Hi", "{% include 'email/welcome.txt' %}", "not allowed in notices"),
     ("subject", "{{ group.name|safe }}", "x", "filter |safe is not allowed"),
     ("body", "Hi", "{{ reason }}", "not one of this notice's variables"),  # welcome has none
+    ("body", "Hi", "{{ guidelines|default:membership.user.password }}",
+     "not one of this notice's variables"),
+    ("body", "Hi", "{% if membership.user.is_staff %}x{% endif %}",
+     "not one of this notice's variables"),
 ])
 def test_bad_wording_names_the_field(group, clients, field, subject, body, error):
     response = clients["alice"].post(edit_url("welcome"), {"subject": subject, "body": body})
