@@ -40,6 +40,17 @@ def _reject(reason: str) -> Decision:
     return Decision("reject", reason)
 
 
+def suspension(group: Group) -> str:
+    """Why ``group`` takes no posts now (a site admin suspended it), or "" when it does.
+
+    decide_post refuses new posts with it; moderation.decide refuses to approve a
+    post held before the suspension (it stays held, for after the suspension).
+    """
+    if group.suspended:
+        return f"{group.name} is suspended by the site's administrators and accepts no posts"
+    return ""
+
+
 def decide_post(
     group: Group,
     membership: Membership | None,
@@ -53,9 +64,8 @@ def decide_post(
     ``hashtags`` are the group's hashtags named in the subject.
     """
     hashtags = list(hashtags)
-    if group.suspended:
-        return _reject(f"{group.name} is suspended by the site's administrators and accepts "
-                       "no posts")
+    if suspension(group):
+        return _reject(suspension(group))
     if membership is not None and membership.status == Membership.Status.BANNED:
         return _reject("you are banned from this group")
     if membership is None or membership.status != Membership.Status.ACTIVE:

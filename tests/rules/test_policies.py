@@ -112,3 +112,19 @@ def test_a_suspended_group_refuses_every_post_on_both_paths(demo_group):
     assert not Message.objects.exists() and not HeldMessage.objects.exists()
     Group.objects.filter(pk=demo_group.pk).update(suspended=False)
     assert by_email("bob@example.org", "After") == "accepted"
+
+
+def test_a_post_held_before_the_suspension_is_not_approved_during_it(demo_group):
+    from messageserver import moderation
+
+    Group.objects.filter(pk=demo_group.pk).update(posting_policy="moderated")
+    assert by_email("bob@example.org", "Held first") == "held"
+    held = HeldMessage.objects.get()
+    Group.objects.filter(pk=demo_group.pk).update(suspended=True)
+    with pytest.raises(moderation.ModerationError, match="demo is suspended"):
+        moderation.decide(held.pk, "approve", "alice@example.org")
+    held.refresh_from_db()
+    assert held.state == "pending" and not Message.objects.exists()
+    Group.objects.filter(pk=demo_group.pk).update(suspended=False)
+    moderation.decide(held.pk, "approve", "alice@example.org")
+    assert Message.objects.filter(subject="Held first").exists()
