@@ -234,6 +234,7 @@ class LimitsForm(forms.ModelForm):
     class Meta:
         model = Group
         fields = ["max_message_size", "max_attachment_size", "allowed_attachment_types"]
+        widgets = {"allowed_attachment_types": forms.Textarea(attrs={"rows": 2})}
         labels = {"allowed_attachment_types": "Allowed attachment types"}
         help_texts = {"allowed_attachment_types": "Comma-separated types such as image/, "
                       "application/pdf; empty allows every type."}

@@ -22,6 +22,7 @@
       fetch(checkUrl + "?name=" + encodeURIComponent(name.value), { credentials: "same-origin" })
         .then(function (r) { return r.json(); })
         .then(function (data) {
+          if (data.name !== name.value.trim().toLowerCase()) { return; }  // a stale answer
           out.textContent = data.message;
           out.className = data.ok ? "help ok-text" : "error";
         })
@@ -39,12 +40,15 @@
     var shownSubject = document.getElementById("notice-preview-subject");
     var shownBody = document.getElementById("notice-preview-body");
     var problem = document.getElementById("notice-problem");
+    var asked = 0;
     var refresh = function () {
+      var mine = ++asked;
       var data = new URLSearchParams({ subject: subject.value, body: body.value });
       fetch(previewUrl, { method: "POST", body: data, credentials: "same-origin",
                           headers: { "X-CSRFToken": csrf() } })
         .then(function (r) { return r.json(); })
         .then(function (res) {
+          if (mine !== asked) { return; }  // a later edit's answer is on its way
           if (res.error) {
             problem.textContent = res.error;
             problem.hidden = false;
