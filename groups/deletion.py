@@ -4,7 +4,7 @@ A deleted message stays in the database marked ``deleted`` (its number is never
 reused and replies still thread to it), but it leaves the topic's counters:
 message_count, first_message, last_message and last_post_at are recomputed
 from what remains, in the same transaction. Deleting the last visible message
-deletes the whole topic. Search is told to forget what was deleted, after
+deletes the whole topic; deleting a group takes its whole archive. Search is told to forget what was deleted, after
 commit, when the search package offers ``remove``.
 """
 
@@ -18,7 +18,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 
-from groups.models import Attachment, Message, Topic
+from groups.models import Attachment, Group, Message, Topic
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +76,18 @@ def delete_message(message: Message) -> bool:
             last_post_at=last.date)
         transaction.on_commit(lambda: _search_remove([message.pk]))
     return False
+
+
+def delete_group(group: Group) -> None:
+    """Delete a group with everything it holds: members, archive, attachments, held mail.
+
+    The rows go in one transaction (every table cascades from Group); the
+    attachment files and the search entries follow after commit, as for a topic.
+    """
+    with transaction.atomic():
+        ids = list(Message.objects.filter(group=group).values_list("pk", flat=True))
+        paths = list(Attachment.objects.filter(message__group=group)
+                     .values_list("path", flat=True))
+        group.delete()
+        transaction.on_commit(lambda: _delete_files(paths))
+        transaction.on_commit(lambda: _search_remove(ids))

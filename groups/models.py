@@ -109,6 +109,9 @@ class Group(models.Model):
     )
     last_message_number = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    suspended = models.BooleanField(
+        default=False, help_text="Set by a site admin: the group refuses every post "
+                                 "(messageserver.policy) until it is lifted.")
 
     class Meta:
         ordering = ["name"]

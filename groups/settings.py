@@ -6,7 +6,7 @@ import os
 
 import dj_database_url
 
-from platformcore.env import PROJECT_DIR, get_env
+from platformcore.env import PROJECT_DIR, env_choice, get_env
 
 ENV = get_env()
 
@@ -87,6 +87,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Who may create a group on the website: "anyone" logged in, or "staff" only.
+GROUP_CREATION = env_choice("GROUP_CREATION", "anyone", ("anyone", "staff"))
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "my_groups"
 LOGOUT_REDIRECT_URL = "directory"

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from groups.models import HeldMessage, Membership, Message
-from messageserver import mailparse, notices, outcomes, posts
+from groups.models import Group, HeldMessage, Membership, Message
+from messageserver import mailparse, notices, outcomes, policy, posts
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
 
@@ -31,6 +31,10 @@ def decide(held_id: int, action: str, moderator: str, reason: str = "") -> Outco
     """Approve or reject a pending held message (action "approve" or "reject")."""
     if action not in ("approve", "reject"):
         raise ModerationError(f"unknown action {action!r}: use approve or reject")
+    if action == "approve":
+        group = Group.objects.filter(held_messages__pk=held_id).first()
+        if group is not None and policy.suspension(group):
+            raise ModerationError(policy.suspension(group))
     now = timezone.now()
     state = HeldMessage.State.APPROVED if action == "approve" else HeldMessage.State.REJECTED
     with transaction.atomic():

@@ -24,10 +24,17 @@ from messageserver import attachedmail, outbox
 from platformcore import mailheaders
 
 
-def render(kind: str, group: Group | None, context: dict[str, Any]) -> tuple[str, str]:
-    """Subject and body of a notice, from the group's override or the default template."""
+def render(kind: str, group: Group | None, context: dict[str, Any], *,
+           wording: tuple[str, str] | None = None) -> tuple[str, str]:
+    """Subject and body of a notice, from the group's override or the default template.
+
+    ``wording`` (subject, body) is an owner's unsaved text: the notices editor's
+    preview renders it here, so the preview is exactly what the mail would say.
+    """
     override = None
-    if group is not None:
+    if wording is not None:
+        override = NoticeTemplate(kind=kind, subject=wording[0], body=wording[1])
+    elif group is not None:
         override = NoticeTemplate.objects.filter(group=group, kind=kind).first()
     # plain text mail must not carry "&#x27;" for "'" (in the Subject least of all)
     if override is not None:

@@ -9,7 +9,8 @@ per the group's setting. A ban (an address or a pattern, groups.senderrules)
 refuses anyone it names but the group's moderators, member or not; a
 non-member named by a sender rule is accepted, held, rejected with the rule's
 reason or discarded silently (Mailman 3's accept/hold/reject/discard lists),
-before the group's non-member setting applies. A post whose sender could not be authenticated
+before the group's non-member setting applies. A group a site admin suspended
+refuses every post. A post whose sender could not be authenticated
 (messageserver.senderauth) is accepted, held or refused per the group's
 ``unauthenticated_policy`` (``unauthenticated_action``).
 """
@@ -65,6 +66,17 @@ def _nonmember(group: Group, sender: str) -> Decision | None:
     return _reject(rule.reason or f"{group.name} does not accept posts from {sender}")
 
 
+def suspension(group: Group) -> str:
+    """Why ``group`` takes no posts now (a site admin suspended it), or "" when it does.
+
+    decide_post refuses new posts with it; moderation.decide refuses to approve a
+    post held before the suspension (it stays held, for after the suspension).
+    """
+    if group.suspended:
+        return f"{group.name} is suspended by the site's administrators and accepts no posts"
+    return ""
+
+
 def decide_post(
     group: Group,
     membership: Membership | None,
@@ -80,6 +92,8 @@ def decide_post(
     ``hashtags`` are the group's hashtags named in the subject.
     """
     hashtags = list(hashtags)
+    if suspension(group):
+        return _reject(suspension(group))
     sender = (sender or (membership.email if membership is not None else "")).lower()
     if membership is not None and membership.status == Membership.Status.BANNED:
         return _banned()

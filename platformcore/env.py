@@ -70,6 +70,17 @@ def env_bool(name: str, default: bool) -> bool:
     raise SettingError(f"{name}={raw!r} is not a boolean (use one of: true, false, 1, 0, yes, no)")
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (case-insensitive), or a clear error naming them."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise SettingError(f"{name}={raw!r} must be one of: {', '.join(choices)}")
+    return value
+
+
 def _secret_from_file(data_dir: Path, filename: str, nbytes: int = 32) -> str:
     """Read a generated secret from DATA_DIR, creating it (mode 0600) on first use."""
     path = data_dir / "secrets" / filename

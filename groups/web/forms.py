@@ -120,29 +120,6 @@ class ProfileForm(forms.ModelForm):
         return hour
 
 
-class GroupSettingsForm(forms.ModelForm):
-    class Meta:
-        model = Group
-        fields = ["title", "description", "guidelines", "guidelines_monthly", "privacy",
-                  "join_policy", "posting_policy", "new_member_posts_moderated",
-                  "nonmember_policy", "unauthenticated_policy", "reply_to", "dmarc_handling", "subject_tag",
-                  "footer_template", "max_message_size", "max_attachment_size",
-                  "allowed_attachment_types", "moderation_expiry_days", "auto_lock_days"]
-        widgets = {"footer_template": forms.Textarea(attrs={"rows": 6}),
-                   "description": forms.Textarea(attrs={"rows": 4}),
-                   "guidelines": forms.Textarea(attrs={"rows": 4})}
-
-    def clean_footer_template(self) -> str:
-        from groups.web.footer import FooterError, render_footer
-
-        text = self.cleaned_data["footer_template"]
-        try:
-            render_footer(text, self.instance)
-        except FooterError as exc:
-            raise forms.ValidationError(str(exc)) from None
-        return text
-
-
 class HashtagForm(forms.ModelForm):
     class Meta:
         model = Hashtag

@@ -8,6 +8,7 @@ from groups.web.views import (
                               archive,
                               feedadmin,
                               feeds,
+                              groupadmin,
                               memberadmin,
                               members,
                               moderation,
@@ -15,10 +16,13 @@ from groups.web.views import (
                               search,
                               signed,
                               siteadmin,
+                              sitegroups,
 )
 
 urlpatterns = [
     path("", archive.directory, name="directory"),
+    path("groups/new/", groupadmin.create_group, name="create_group"),
+    path("groups/new/check-name/", groupadmin.check_group_name, name="check_group_name"),
     path("search/", search.search, name="search"),
     # Accounts
     path("accounts/signup/", accounts.signup, name="signup"),
@@ -37,6 +41,8 @@ urlpatterns = [
     path("site/errors/", siteadmin.errors, name="site_errors"),
     path("site/outbox/", siteadmin.outbox, name="site_outbox"),
     path("site/dns/", siteadmin.dns, name="site_dns"),
+    path("site/groups/", sitegroups.group_list, name="site_groups"),
+    path("site/groups/<slug:group_name>/", sitegroups.group_detail, name="site_group"),
     # Signed links from mail (no login needed: the token is the proof)
     path("unsubscribe/<str:token>/", signed.unsubscribe, name="unsubscribe"),
     path("mute/<str:token>/", signed.mute_topic, name="mute_topic"),
@@ -64,9 +70,16 @@ urlpatterns = [
     path("g/<slug:group_name>/message/<int:number>/reply/", posting.reply, name="reply"),
     # A group: moderators and owners
     path("g/<slug:group_name>/admin/", moderation.dashboard, name="mod_dashboard"),
-    path("g/<slug:group_name>/admin/settings/", moderation.group_settings, name="mod_settings"),
+    path("g/<slug:group_name>/admin/settings/", groupadmin.settings_home, name="mod_settings"),
+    path("g/<slug:group_name>/admin/notices/", groupadmin.notices, name="mod_notices"),
+    path("g/<slug:group_name>/admin/notices/<slug:kind>/", groupadmin.notice_edit,
+         name="mod_notice"),
+    path("g/<slug:group_name>/admin/notices/<slug:kind>/preview/", groupadmin.notice_preview,
+         name="mod_notice_preview"),
     path("g/<slug:group_name>/admin/settings/footer-preview/", moderation.footer_preview,
          name="mod_footer_preview"),
+    path("g/<slug:group_name>/admin/settings/<slug:section>/", groupadmin.settings_section,
+         name="mod_settings_section"),
     path("g/<slug:group_name>/admin/members/", memberadmin.member_list, name="mod_members"),
     path("g/<slug:group_name>/admin/members/export.csv", memberadmin.member_export,
          name="mod_members_export"),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.core.validators import validate_email, validate_slug
+from django.core.validators import validate_email
 
+from groups.groupcreation import name_problem
 from groups.membership import add_members
 from groups.models import Group, Membership
 
@@ -23,14 +24,12 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         name = options["name"].strip().lower()
         try:
-            validate_slug(name)
             validate_email(options["owner"])
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
-        if name in ("bounce",) or "+" in name:
-            raise CommandError(f"{name!r} is reserved")
-        if Group.objects.filter(name=name).exists():
-            raise CommandError(f"a group named {name} already exists")
+        problem = name_problem(name)
+        if problem:
+            raise CommandError(problem)
         group = Group.objects.create(name=name, title=options["title"],
                                      description=options["description"],
                                      privacy=options["privacy"])

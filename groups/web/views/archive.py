@@ -30,7 +30,11 @@ def directory(request: HttpRequest) -> HttpResponse:
     """Listed groups only: a hidden group is absent here even for its own members."""
     groups = Group.objects.exclude(privacy=Group.Privacy.HIDDEN).order_by("name")
     page = paginate(request, groups)
-    return render(request, "groups/directory.html", {"page": page})
+    from groups.groupcreation import may_create
+
+    # Logged out, the link leads to the login page and back (whether they may is known then).
+    offer = not request.user.is_authenticated or may_create(request.user)
+    return render(request, "groups/directory.html", {"page": page, "may_create_group": offer})
 
 
 def topic_list(group, hashtag: Hashtag | None = None):

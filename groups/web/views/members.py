@@ -27,13 +27,23 @@ def my_groups(request: HttpRequest) -> HttpResponse:
     return render(request, "groups/my_groups.html", {"memberships": memberships})
 
 
+def _confirm(request: HttpRequest, v: access.Viewer, action: str) -> HttpResponse:
+    """GET of join or leave: the login page sends people back here with a GET, so the
+    action they asked for waits for them as a button (a GET never changes anything)."""
+    return render(request, "groups/confirm_membership.html", {
+        "v": v, "group": v.group, "action": action,
+        "route": membership_actions.join_route(v.group, v.membership, request.user.email)})
+
+
 @login_required
-@require_POST
 def join(request: HttpRequest, group_name: str) -> HttpResponse:
     """Open groups take you at once, approval groups queue you, invite-only needs an invite."""
     v = access.viewer(request, group_name)
     group, m = v.group, v.membership
     route = membership_actions.join_route(group, m, request.user.email)
+    if request.method != "POST" and route not in (membership_actions.ALREADY,
+                                                   membership_actions.WAITING):
+        return _confirm(request, v, "join")
     if route == membership_actions.ALREADY:
         flash.info(request, f"You are already a member of {group.name}.")
     elif route == membership_actions.BANNED:
@@ -60,13 +70,14 @@ def join(request: HttpRequest, group_name: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
 def leave(request: HttpRequest, group_name: str) -> HttpResponse:
     v = access.viewer(request, group_name)
     m = v.membership
     if m is None or m.status != S.ACTIVE:
         flash.info(request, "You are not a member of this group.")
         return redirect("group_home", v.group.name)
+    if request.method != "POST":
+        return _confirm(request, v, "leave")
     if m.role == Membership.Role.OWNER and not Membership.objects.filter(
             group=v.group, role=Membership.Role.OWNER, status=S.ACTIVE).exclude(pk=m.pk).exists():
         flash.error(request, "You are the group's only owner: make someone else owner first.")

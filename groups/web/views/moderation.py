@@ -23,7 +23,7 @@ from groups import activitylog, deletion
 from groups.models import ActivityEntry, Feed, Hashtag, HeldMessage, Membership, Message, Topic
 from groups.web import access
 from groups.web.footer import FooterError, render_footer
-from groups.web.forms import GroupSettingsForm, HashtagForm
+from groups.web.forms import HashtagForm
 from groups.web.heldpreview import preview
 from groups.web.pages import paginate
 from messageserver import membership_actions, outboxfailures
@@ -47,25 +47,6 @@ def dashboard(request: HttpRequest, group_name: str) -> HttpResponse:
         "unsent": list(outboxfailures.failed_items(v.group.name)[:20]),
         "recent": [(e, activitylog.describe(e)) for e in
                    ActivityEntry.objects.filter(group=v.group).order_by("-id")[:10]]})
-
-
-@login_required
-def group_settings(request: HttpRequest, group_name: str) -> HttpResponse:
-    v = access.owner(request, group_name)
-    form = GroupSettingsForm(request.POST or None, instance=v.group)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            form.save()
-            flash.success(request, "The group's settings are saved.")
-            return redirect("mod_settings", v.group.name)
-        status = 400
-    try:
-        footer = render_footer(form["footer_template"].value() or "", v.group)
-    except FooterError as exc:
-        footer = str(exc)
-    return render(request, "groups/mod/settings.html", {
-        "v": v, "group": v.group, "form": form, "footer_preview": footer}, status=status)
 
 
 @login_required

@@ -46,7 +46,10 @@ def test_join_needs_post_with_csrf(group, people):
     client = Client(enforce_csrf_checks=True)
     client.force_login(people["charlie"])
     assert client.post(reverse("join", args=["hikers"])).status_code == 403
-    assert client.get(reverse("join", args=["hikers"])).status_code == 405
+    # A GET (the login page sending people back) changes nothing: it asks to confirm.
+    page = client.get(reverse("join", args=["hikers"]))
+    assert page.status_code == 200 and "Join Hikers?" in page.content.decode()
+    assert not Membership.objects.filter(email="charlie@example.org").exists()
 
 
 def test_leave_and_last_owner_cannot_leave(group, clients):

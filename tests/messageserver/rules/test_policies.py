@@ -98,3 +98,33 @@ def test_locked_topic_refuses_replies_on_both_paths(demo_group):
     assert (email_kind, web_kind) == ("rejected", "rejected")
     # moderators may still reply
     assert by_web("alice@example.org", "", reply_to_number=first.number) == "accepted"
+
+
+def test_a_suspended_group_refuses_every_post_on_both_paths(demo_group):
+    """A site admin's suspension wins over everything, owners included (5.7.1, a reason)."""
+    Group.objects.filter(pk=demo_group.pk).update(suspended=True)
+    to = f"demo@{DOMAIN}"
+    for sender in ("alice@example.org", "bob@example.org"):
+        outcome = deliver(sender, to, simple_mail(sender, to, "During the suspension"))
+        assert (outcome.kind, outcome.status) == ("rejected", "5.7.1")
+        assert "demo is suspended by the site's administrators" in outcome.reason
+        assert by_web(sender, "On the web") == "rejected"
+    assert not Message.objects.exists() and not HeldMessage.objects.exists()
+    Group.objects.filter(pk=demo_group.pk).update(suspended=False)
+    assert by_email("bob@example.org", "After") == "accepted"
+
+
+def test_a_post_held_before_the_suspension_is_not_approved_during_it(demo_group):
+    from messageserver import moderation
+
+    Group.objects.filter(pk=demo_group.pk).update(posting_policy="moderated")
+    assert by_email("bob@example.org", "Held first") == "held"
+    held = HeldMessage.objects.get()
+    Group.objects.filter(pk=demo_group.pk).update(suspended=True)
+    with pytest.raises(moderation.ModerationError, match="demo is suspended"):
+        moderation.decide(held.pk, "approve", "alice@example.org")
+    held.refresh_from_db()
+    assert held.state == "pending" and not Message.objects.exists()
+    Group.objects.filter(pk=demo_group.pk).update(suspended=False)
+    moderation.decide(held.pk, "approve", "alice@example.org")
+    assert Message.objects.filter(subject="Held first").exists()

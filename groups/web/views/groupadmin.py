@@ -1,0 +1,224 @@
+"""Owners run their group: create one, its settings in sections, the danger zone, notices.
+
+Only owners (and site admins) reach these pages; anyone else gets the same
+404 as for a missing group (groups.web.access). Each settings section is its
+own form and its own Save, so saving one never touches another's fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.forms import ModelForm
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from groups import deletion, groupcreation
+from groups.models import Membership, NoticeTemplate
+from groups.web import access, noticeeditor
+from groups.web.footer import FooterError, render_footer, sample_vars
+from groups.web.groupforms import (
+    CreateGroupForm,
+    DeleteGroupForm,
+    FormattingForm,
+    GeneralForm,
+    LimitsForm,
+    NoticeForm,
+    PostingForm,
+    PrivacyForm,
+    TransferOwnershipForm,
+)
+
+R = Membership.Role
+
+
+# --- create a group ----------------------------------------------------------------
+
+@login_required
+def create_group(request: HttpRequest) -> HttpResponse:
+    if not groupcreation.may_create(request.user):
+        raise PermissionDenied("Only the site's staff create groups here.")
+    form = CreateGroupForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                group = groupcreation.create_group(
+                    name=data["name"], title=data["title"], description=data["description"],
+                    style=data["style"], owner_email=request.user.email,
+                    owner_name=request.user.display_name)
+            except groupcreation.NameTaken:
+                form.add_error("name", f"A group named “{data['name']}” exists already.")
+            else:
+                flash.success(request, f"{group.display_title} is created, and you are its "
+                                       f"owner. Its address is {group.post_address}.")
+                return redirect("mod_settings_section", group.name, "general")
+        status = 400
+    return render(request, "groups/create_group.html", {"form": form}, status=status)
+
+
+@login_required
+@require_GET
+def check_group_name(request: HttpRequest) -> JsonResponse:
+    """The live check behind the name field: {"ok": bool, "message": str}."""
+    name = request.GET.get("name", "").strip().lower()[:100]
+    problem = groupcreation.name_problem(name)
+    return JsonResponse({"ok": not problem, "name": name,
+                         "message": problem or f"{name} is available."})
+
+
+# --- settings, in sections ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Section:
+    slug: str
+    title: str
+    form: type[ModelForm] | None
+    intro: str
+
+
+SECTIONS = [
+    Section("general", "General", GeneralForm,
+            "What the group is called, what it is for, and its guidelines."),
+    Section("privacy", "Privacy and joining", PrivacyForm,
+            "Who can find the group, read its archive and join it."),
+    Section("posting", "Posting and moderation", PostingForm,
+            "Who may post, which posts a moderator sees first, and for how long."),
+    Section("formatting", "Message formatting", FormattingForm,
+            "How the group's posts look in members' mailboxes."),
+    Section("limits", "Limits", LimitsForm, "How large posts and their attachments may be."),
+    Section("danger", "Danger zone", None,
+            "Give the group to another member, or delete it with its whole archive."),
+]
+BY_SLUG = {s.slug: s for s in SECTIONS}
+
+
+def settings_home(request: HttpRequest, group_name: str) -> HttpResponse:
+    """The settings' first section, General."""
+    return settings_section(request, group_name, "general")
+
+
+@login_required
+def settings_section(request: HttpRequest, group_name: str, section: str) -> HttpResponse:
+    v = access.owner(request, group_name)
+    sec = BY_SLUG.get(section)
+    if sec is None:
+        raise Http404("no such settings section")
+    if sec.form is None:
+        return _danger(request, v)
+    form = sec.form(request.POST or None, instance=v.group)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            form.save()
+            flash.success(request, f"{sec.title} settings are saved.")
+            return redirect("mod_settings_section", v.group.name, sec.slug)
+        status = 400
+    ctx = {"v": v, "group": v.group, "form": form, "section": sec, "sections": SECTIONS}
+    if sec.slug == "formatting":
+        try:
+            ctx["footer_preview"] = render_footer(form["footer_template"].value() or "",
+                                                  v.group)
+        except FooterError as exc:
+            ctx["footer_preview"] = str(exc)
+        ctx["footer_variables"] = list(sample_vars(v.group))
+    return render(request, "groups/mod/settings.html", ctx, status=status)
+
+
+def _danger(request: HttpRequest, v: access.Viewer) -> HttpResponse:
+    group = v.group
+    transfer = TransferOwnershipForm(
+        request.POST if request.POST.get("action") == "transfer" else None,
+        group=group)
+    delete = DeleteGroupForm(request.POST if request.POST.get("action") == "delete" else None,
+                             group=group)
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "transfer" and transfer.is_valid():
+            new_owner = transfer.cleaned_data["new_owner"]
+            with transaction.atomic():
+                Membership.objects.filter(pk=new_owner.pk).update(role=R.OWNER)
+                if v.membership is not None and v.membership.role == R.OWNER:
+                    Membership.objects.filter(pk=v.membership.pk).update(role=R.MODERATOR)
+            flash.success(request, f"{new_owner.name} is now an owner of "
+                                   f"{group.display_title}.")
+            if v.is_site_admin or v.membership is None or new_owner.pk == v.membership.pk:
+                return redirect("mod_settings_section", group.name, "danger")
+            return redirect("mod_dashboard", group.name)
+        if action == "delete" and delete.is_valid():
+            title = group.display_title
+            deletion.delete_group(group)
+            flash.success(request, f"{title} is deleted, with its members and archive.")
+            return redirect("directory")
+        status = 400
+    return render(request, "groups/mod/settings_danger.html", {
+        "v": v, "group": group, "section": BY_SLUG["danger"], "sections": SECTIONS,
+        "transfer": transfer, "delete": delete}, status=status)
+
+
+# --- notices -----------------------------------------------------------------------
+
+@login_required
+def notices(request: HttpRequest, group_name: str) -> HttpResponse:
+    v = access.owner(request, group_name)
+    custom = set(NoticeTemplate.objects.filter(group=v.group).values_list("kind", flat=True))
+    return render(request, "groups/mod/notices.html", {
+        "v": v, "group": v.group,
+        "kinds": [(k, k.kind in custom) for k in noticeeditor.KINDS.values()]})
+
+
+@login_required
+def notice_edit(request: HttpRequest, group_name: str, kind: str) -> HttpResponse:
+    v = access.owner(request, group_name)
+    info = noticeeditor.KINDS.get(kind)
+    if info is None:
+        raise Http404("no such notice")
+    saved = NoticeTemplate.objects.filter(group=v.group, kind=kind).first()
+    if request.method == "POST" and request.POST.get("action") == "reset":
+        NoticeTemplate.objects.filter(group=v.group, kind=kind).delete()
+        flash.success(request, f"The {info.label.lower()} notice is back to the default.")
+        return redirect("mod_notice", v.group.name, kind)
+    subject, body = (saved.subject, saved.body) if saved else noticeeditor.default_wording(kind)
+    form = NoticeForm(request.POST or None, initial={"subject": subject, "body": body},
+                      kind=kind, group=v.group)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            NoticeTemplate.objects.update_or_create(
+                group=v.group, kind=kind, defaults={"subject": form.cleaned_data["subject"],
+                                                    "body": form.cleaned_data["body"]})
+            flash.success(request, f"The {info.label.lower()} notice is saved.")
+            return redirect("mod_notice", v.group.name, kind)
+        status = 400
+    try:
+        shown = noticeeditor.preview(kind, v.group, form["subject"].value() or "",
+                                     form["body"].value() or "")
+        problem = ""
+    except noticeeditor.NoticeError as exc:
+        shown, problem = ("", ""), str(exc)
+    return render(request, "groups/mod/notice_edit.html", {
+        "v": v, "group": v.group, "info": info, "form": form, "customised": saved is not None,
+        "preview_subject": shown[0], "preview_body": shown[1], "problem": problem},
+        status=status)
+
+
+@login_required
+@require_POST
+def notice_preview(request: HttpRequest, group_name: str, kind: str) -> JsonResponse:
+    """The live preview: {"subject", "body"} or {"error", "field"} with status 400."""
+    v = access.owner(request, group_name)
+    if kind not in noticeeditor.KINDS:
+        raise Http404("no such notice")
+    try:
+        subject, body = noticeeditor.preview(kind, v.group, request.POST.get("subject", ""),
+                                             request.POST.get("body", ""))
+    except noticeeditor.NoticeError as exc:
+        return JsonResponse({"error": str(exc), "field": exc.field}, status=400)
+    return JsonResponse({"subject": subject, "body": body})
