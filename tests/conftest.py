@@ -82,13 +82,18 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's headless Chromium through Playwright, one per test process.
+    """Debian's headless Chromium through Playwright, one per test module.
 
-    One sync Playwright per process: a second one started while this one lives
-    would find its event loop running and refuse. Missing Chromium skips the
-    test, except in CI (CI=true), where .ci/run installs it: there it fails.
+    While a sync Playwright lives, its event loop counts as running in the
+    test process: every later test that calls ``asyncio.run`` (Karl's SMTP
+    client tests, say) would fail with "cannot be called from a running event
+    loop" if the browser lived for the whole session, depending only on how
+    xdist happened to order the tests. So it lives for one module and is gone
+    before the next starts (and a second one never meets the first). Missing
+    Chromium skips the test, except in CI (CI=true), where .ci/run installs
+    it: there it fails.
     """
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
