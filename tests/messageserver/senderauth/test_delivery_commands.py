@@ -137,7 +137,7 @@ def test_help_lists_every_delivery_command(town):
     deliver("charlie@good.test", rcpt, message("charlie@good.test", rcpt, "help"))
     [answer] = notices_to("charlie@good.test")
     text = answer.get_content()
-    for word, mode in EXPECTED:
+    for word, _ in EXPECTED:
         assert f"town+{word}@groups.localhost" in text
     for phrase in ("full-featured digest", "plain-text digest", "daily summary",
                    "special notices only", "no mail at all"):
