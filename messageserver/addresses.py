@@ -13,9 +13,20 @@ from email.utils import parseaddr
 from messageserver.outcomes import ForeignDomain, UnknownRecipient
 from platformcore.env import get_env
 
+# ``NAME+WORD@`` -> the delivery mode (Membership.Delivery's value) it sets: one
+# command for every mode the site offers (tests check none is missing).
+DELIVERY_COMMANDS: dict[str, str] = {
+    "single": "individual",
+    "fullfeatured": "digest",
+    "digest": "digest",
+    "plaindigest": "plain_digest",
+    "summary": "summary",
+    "special": "special",
+    "nomail": "nomail",
+}
 COMMANDS = frozenset({
-    "subscribe", "unsubscribe", "owner", "help", "digest", "nomail", "single", "request",
-    "join", "leave",
+    "subscribe", "unsubscribe", "owner", "help", "request", "join", "leave",
+    *DELIVERY_COMMANDS,
 })
 TOKEN_COMMANDS = frozenset({"approve", "reject", "confirm"})
 BOUNCE_LOCALPART = "bounce"

@@ -53,6 +53,24 @@ def group_hashtags(group: Group, subject: str, create: bool = True) -> list[Hash
     return tags
 
 
+def post_hashtags(group: Group, subject: str, topic: Topic | None, *,
+                  create: bool = True) -> list[Hashtag]:
+    """The hashtags a post carries: those its subject names, and for a reply (``topic``
+    is the topic it joins) every hashtag of its topic, subject or not.
+
+    The one place a post's hashtags are worked out, for the posting policy (moderated,
+    moderators-only, replies-by-moderators-only) and the fan-out (no email, special
+    notice, mutes and follows) alike: a reply whose subject dropped the topic's tag is
+    still in the tagged topic, as on Groups.io, where a topic's hashtags apply to all
+    of its messages.
+    """
+    tags = group_hashtags(group, subject, create=create)
+    if topic is not None and topic.pk is not None:
+        named = {tag.pk for tag in tags}
+        tags += [tag for tag in topic.hashtags.all() if tag.pk not in named]
+    return tags
+
+
 def _store_file(rel: Path, data: bytes) -> None:
     path = Path(settings.ATTACHMENTS_DIR) / rel
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,7 @@
 """Email commands: ``NAME+subscribe@``, ``+unsubscribe@``, ``+owner@``, ``+help@``,
-``+digest@``, ``+nomail@``, ``+single@``, the same words in the Subject of mail to
+one command per delivery mode (``+single@``, ``+fullfeatured@`` and ``+digest@``,
+``+plaindigest@``, ``+summary@``, ``+special@``, ``+nomail@``: the table is
+addresses.DELIVERY_COMMANDS), the same words in the Subject of mail to
 ``NAME+request@`` (as Mailman users expect), and replies to ``NAME+confirm+TOKEN@``.
 
 Every command is answered from a notice template (messageserver/notices.py)
@@ -13,7 +15,7 @@ that the owner may override. Three rules hold for every answer:
 - joining and leaving are confirmed by reply (double opt-in): the
   confirmation's Reply-To is ``NAME+confirm+TOKEN@``, TOKEN signed by
   groups.tokens, and the mail also carries the equivalent signed web link;
-- a delivery change (digest, nomail, single) is carried out at once only
+- a delivery change (any of the delivery commands) is carried out at once only
   when the mail's sender is authenticated (messageserver.senderauth: SPF or
   DKIM aligned with the From domain); otherwise the From address is asked to
   confirm by reply, so a forged From changes nobody's subscription.
@@ -34,7 +36,7 @@ from django.db import transaction
 from groups import links, ratelimit, tokens
 from groups.models import Group, Membership
 from messageserver import automated, membership_actions, notices, outcomes, senderauth
-from messageserver.addresses import Destination
+from messageserver.addresses import DELIVERY_COMMANDS, Destination
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
 from messageserver.posts import find_membership
@@ -51,8 +53,9 @@ REQUEST_WORDS = {
     "unsubscribe": "unsubscribe", "leave": "unsubscribe", "signoff": "unsubscribe",
     "remove": "unsubscribe",
     "help": "help", "info": "help",
-    "digest": "digest", "nomail": "nomail", "single": "single", "individual": "single",
+    "individual": "single",
     "confirm": "confirm",
+    **{word: word for word in DELIVERY_COMMANDS},
 }
 _REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|sv|antw)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 
@@ -127,7 +130,8 @@ def handle_command(inbound: InboundMail, dest: Destination, group: Group | None)
         if not command:
             return req.refuse(
                 f"the subject \"{inbound.parsed.subject}\" names no command we know. Use one "
-                "of: subscribe, unsubscribe, digest, single, nomail, help.", "request")
+                f"of: subscribe, unsubscribe, {', '.join(DELIVERY_COMMANDS)}, help.",
+                "request")
     with transaction.atomic():
         return COMMANDS[command](req)
 
@@ -210,12 +214,15 @@ def help_(req: Request) -> Outcome:
     return outcomes.accepted(reason="help sent")
 
 
-def _delivery(mode: str) -> Callable[[Request], Outcome]:
+def _delivery(word: str, mode: str) -> Callable[[Request], Outcome]:
+    """The command ``NAME+WORD@``: set delivery ``mode`` (a Membership.Delivery value)."""
+    mode = Membership.Delivery(mode).value
+
     def change(req: Request) -> Outcome:
         m = req.membership
         if m is None or m.status != Membership.Status.ACTIVE:
             return req.refuse(f"{req.sender} is not a member of {req.group.display_title}.",
-                              mode)
+                              word)
         label = Membership.Delivery(mode).label
         if not senderauth.vouched(req.inbound.auth):
             return _ask_delivery(req, m, mode, label)
@@ -257,10 +264,8 @@ COMMANDS: dict[str, Callable[[Request], Outcome]] = {
     "subscribe": subscribe,
     "unsubscribe": unsubscribe,
     "help": help_,
-    "digest": _delivery(Membership.Delivery.DIGEST),
-    "nomail": _delivery(Membership.Delivery.NOMAIL),
-    "single": _delivery(Membership.Delivery.INDIVIDUAL),
     "owner": owner,
+    **{word: _delivery(word, mode) for word, mode in DELIVERY_COMMANDS.items()},
 }
 
 

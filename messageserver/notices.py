@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from groups import links, plaintext
 from groups.models import Group, HeldMessage, Membership, NoticeTemplate
-from messageserver import attachedmail, outbox
+from messageserver import addresses, attachedmail, outbox
 from platformcore import mailheaders
 
 
@@ -163,9 +163,8 @@ def group_context(group: Group, **extra: Any) -> dict[str, Any]:
         "unsubscribe_address": group.address("unsubscribe"),
         "help_address": group.address("help"),
         "request_address": group.address("request"),
-        "digest_address": group.address("digest"),
-        "nomail_address": group.address("nomail"),
-        "single_address": group.address("single"),
+        # one per delivery command: single_address, digest_address, plaindigest_address ...
+        **{f"{word}_address": group.address(word) for word in addresses.DELIVERY_COMMANDS},
         "guidelines": group.guidelines.strip(),
         **extra,
     }

@@ -77,6 +77,25 @@ def suspension(group: Group) -> str:
     return ""
 
 
+def _moderators_only(hashtags: list[Hashtag], topic: Topic | None) -> str:
+    """Why a member (not a moderator) may not post with these hashtags, or "".
+
+    As Groups.io's "use by moderators only" and "replies by moderators only": the
+    first keeps members from tagging a topic with the hashtag (a new topic, or a reply
+    naming a tag its topic lacks, which would add it); the second keeps them from
+    replying in a topic that carries it, whether or not the reply's subject names it.
+    """
+    on_topic: set[int] = set()
+    if topic is not None and any(tag.moderators_only for tag in hashtags):
+        on_topic = set(topic.hashtags.values_list("pk", flat=True))
+    for tag in hashtags:
+        if tag.moderators_only and tag.pk not in on_topic:
+            return f"only moderators may post with #{tag.name}"
+        if tag.replies_moderators_only and topic is not None:
+            return f"only moderators may reply to topics tagged #{tag.name}"
+    return ""
+
+
 def decide_post(
     group: Group,
     membership: Membership | None,
@@ -89,7 +108,8 @@ def decide_post(
 
     ``sender`` is the From address (the membership's when it is not given);
     ``topic`` is the existing topic a reply would join (None for a new topic);
-    ``hashtags`` are the group's hashtags named in the subject.
+    ``hashtags`` are the post's hashtags (archive.post_hashtags: those its subject
+    names and, for a reply, all of its topic's).
     """
     hashtags = list(hashtags)
     if suspension(group):
@@ -119,11 +139,9 @@ def decide_post(
     moderator = membership.is_moderator
     if topic is not None and topic.locked and not moderator:
         return _reject(f"the topic \"{topic.subject}\" is locked: replies are not accepted")
-    for tag in hashtags:
-        if tag.moderators_only and not moderator:
-            return _reject(f"only moderators may post with #{tag.name}")
-        if tag.replies_moderators_only and topic is not None and not moderator:
-            return _reject(f"only moderators may reply to topics tagged #{tag.name}")
+    refusal = _moderators_only(hashtags, topic) if not moderator else ""
+    if refusal:
+        return _reject(refusal)
     if group.posting_policy == Group.PostingPolicy.ANNOUNCE and not moderator:
         if status != Membership.PostingStatus.OVERRIDE:
             return _reject(f"{group.name} is announce-only: only owners and moderators post")

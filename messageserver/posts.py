@@ -84,7 +84,7 @@ def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source
         membership = find_membership(group, inbound)
     chain = threader.reference_chain(parsed.in_reply_to, parsed.references)
     topic = threader.find_topic(group, parsed.subject, chain, inbound.now)
-    tags = archive.group_hashtags(group, parsed.subject, create=False)
+    tags = archive.post_hashtags(group, parsed.subject, topic, create=False)
     decision = policy.decide_post(group, membership, sender=parsed.from_email or "",
                                   topic=topic, hashtags=tags)
     if source == Message.Source.EMAIL and inbound.auth is not None and (
@@ -111,7 +111,8 @@ def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source
 def accept(group: Group, inbound: InboundMail, membership: Membership | None, *,
            topic: Topic | None, source: str, nonmember: bool = False) -> Message:
     """Archive and queue the fan-out (call inside a transaction)."""
-    tags: list[Hashtag] = archive.group_hashtags(group, inbound.parsed.subject, create=True)
+    tags: list[Hashtag] = archive.post_hashtags(group, inbound.parsed.subject, topic,
+                                                create=True)
     message = archive.archive(group, inbound.parsed, inbound.raw, membership=membership,
                               now=inbound.now, topic=topic, hashtags=tags, source=source,
                               nonmember=nonmember)

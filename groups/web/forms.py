@@ -126,6 +126,15 @@ class HashtagForm(forms.ModelForm):
         fields = ["name", "description", "color", "moderated", "no_email", "expires_days",
                   "expire_action", "moderators_only", "replies_moderators_only",
                   "special_notice"]
+        help_texts = {
+            "moderated": "Posts in topics with this hashtag wait for a moderator, replies "
+                         "too (a topic's hashtags apply to all its replies).",
+            "no_email": "Topics with this hashtag are archived but not emailed.",
+            "moderators_only": "Only moderators may start a topic with this hashtag or add "
+                               "it to one.",
+            "replies_moderators_only": "Only moderators may reply in topics with this "
+                                       "hashtag.",
+        }
 
     def __init__(self, *args, group: Group, **kwargs):
         super().__init__(*args, **kwargs)

@@ -130,6 +130,10 @@ def test_hashtags_create_and_edit(group, clients):
         "name": "news", "expires_days": 7, "expire_action": "delete", "special_notice": "on"})
     tag.refresh_from_db()
     assert (tag.moderated, tag.expires_days, tag.special_notice) == (False, 7, True)
+    # the form says what the two moderators-only settings do (#17 item 4)
+    page = clients["mona"].get(url).content.decode()
+    assert "Only moderators may start a topic with this hashtag" in page
+    assert "Only moderators may reply in topics with this hashtag." in page
 
 
 def test_topic_lock_sticky_delete(group, clients):

@@ -154,3 +154,33 @@ def test_unauthenticated_command_is_confirmed_by_reply(platform):
     assert data[0] == 250
     assert query(platform, delivery) == "nomail"
     mail_to(platform, "bob@quiet.test", "Your delivery setting is now: No email")
+
+
+def test_new_delivery_commands_through_smtpd(platform):
+    """#17 item 6: RCPT takes +plaindigest@ and +summary@; an authenticated sender's
+    command is carried out at once, an unauthenticated one's after the reply."""
+    def delivery(address: str) -> str:
+        return query(platform, "from groups.models import Membership\nout = Membership."
+                               f"objects.get(group__name='club', email='{address}').delivery")
+
+    platform.sink.clear()
+    command = "club+plaindigest@groups.localhost"
+    [rcpt, data] = transcript(platform, "mx.good.test", "olga@good.test", command,
+                              message("olga@good.test", command, "plaindigest"))
+    assert rcpt[0] == 250 and data[0] == 250 and "delivery is now plain_digest" in data[1]
+    assert delivery("olga@good.test") == "plain_digest"
+    mail_to(platform, "olga@good.test", "Your delivery setting is now: Plain digest")
+
+    command = "club+summary@groups.localhost"
+    [rcpt, data] = transcript(platform, "mx.quiet.test", "bob@quiet.test", command,
+                              message("bob@quiet.test", command, "summary"))
+    assert rcpt[0] == 250 and data[0] == 250
+    assert delivery("bob@quiet.test") != "summary"
+    notice = mail_to(platform, "bob@quiet.test",
+                     "Please confirm your new delivery setting: Daily summary")
+    confirm = parseaddr(notice["Reply-To"])[1]
+    [_, data] = transcript(platform, "mx.quiet.test", "bob@quiet.test", confirm,
+                           message("bob@quiet.test", confirm, "Re: confirm"))
+    assert data[0] == 250
+    assert delivery("bob@quiet.test") == "summary"
+    mail_to(platform, "bob@quiet.test", "Your delivery setting is now: Daily summary")
