@@ -1,5 +1,6 @@
-"""The moderation queue: approve, reject or expire a held message (messageserver.holding
-holds it).
+"""The moderation queue: approve (as is, edited, or unmoderating the sender), reject,
+discard or expire a held message (messageserver.holding holds it). The web, the API
+and mailed replies (messageserver.modreply) all decide through ``decide``.
 
 A held message keeps its raw bytes in the database until decided, so nothing
 held is lost on restart. Approval sends it through ``posts.accept`` exactly as
@@ -15,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from groups.models import HeldMessage, Membership, Message
-from messageserver import mailparse, notices, outcomes, posts
+from messageserver import heldedit, mailparse, membership_actions, notices, outcomes, posts
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
 
@@ -26,26 +27,55 @@ class ModerationError(Exception):
     """The held message can't take this decision (gone, already decided)."""
 
 
-def decide(held_id: int, action: str, moderator: str, reason: str = "") -> Outcome:
-    """Approve or reject a pending held message (action "approve" or "reject")."""
-    if action not in ("approve", "reject"):
-        raise ModerationError(f"unknown action {action!r}: use approve or reject")
+# approve: as received (or as edited); approve_unmoderate: and the sender's posting status
+# becomes "override" (never moderated again); reject: the poster is told why; discard:
+# nobody is told (spam).
+ACTIONS = ("approve", "approve_unmoderate", "reject", "discard")
+_STATE = {"approve": HeldMessage.State.APPROVED, "approve_unmoderate": HeldMessage.State.APPROVED,
+          "reject": HeldMessage.State.REJECTED, "discard": HeldMessage.State.DISCARDED}
+
+
+def decide(held_id: int, action: str, moderator: str, reason: str = "", *,
+           subject: str | None = None, body: str | None = None) -> Outcome:
+    """Decide a pending held message: one of ACTIONS, by the web, the API or a mailed reply.
+
+    With ``subject`` and ``body`` an approval archives and sends the moderator's
+    edited version (heldedit.EditError names a bad field); the original stays
+    in ``raw``. Everything (the decision, the archive, the fan-out, the notice,
+    the sender's new posting status) is one transaction.
+    """
+    if action not in ACTIONS:
+        raise ModerationError(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
+    editing = subject is not None or body is not None
+    if editing and not action.startswith("approve"):
+        raise ModerationError("only an approval can carry an edited message")
     now = timezone.now()
-    state = HeldMessage.State.APPROVED if action == "approve" else HeldMessage.State.REJECTED
     with transaction.atomic():
-        taken = HeldMessage.objects.filter(pk=held_id, state=HeldMessage.State.PENDING).update(
-            state=state, decided_at=now, decided_by=moderator[:320], decision_reason=reason)
+        current = (HeldMessage.objects.filter(pk=held_id)
+                   .values("state", "raw", "membership_id").first())
+        if current is None:
+            raise ModerationError(f"no held message {held_id}")
+        if action == "approve_unmoderate" and current["membership_id"] is None:
+            raise ModerationError("the sender is not a member, so there is no posting status "
+                                  "to change; approve it alone")
+        changes: dict = {"state": _STATE[action], "decided_at": now,
+                         "decided_by": moderator[:320], "decision_reason": reason}
+        if editing:
+            changes["edited_raw"] = heldedit.edited_message(
+                bytes(current["raw"]), subject or "", body or "")
+        taken = HeldMessage.objects.filter(pk=held_id, state=HeldMessage.State.PENDING
+                                           ).update(**changes)
         if not taken:
-            current = HeldMessage.objects.filter(pk=held_id).values_list("state", flat=True)
-            if not current:
-                raise ModerationError(f"no held message {held_id}")
-            raise ModerationError(f"held message {held_id} is already {current[0]}")
+            raise ModerationError(f"held message {held_id} is already {current['state']}")
         held = HeldMessage.objects.select_related("group", "membership").get(pk=held_id)
+        if action == "discard":
+            return outcomes.dropped(f"discarded by {moderator}")
         if action == "reject":
             notices.message_rejected(held, reason)
             return outcomes.rejected(reason or "rejected by a moderator")
-        inbound = InboundMail(mail_from=held.mail_from, raw=bytes(held.raw),
-                              parsed=mailparse.parse(bytes(held.raw)), now=now, via=held.source)
+        raw = bytes(held.edited_raw) if held.edited_raw is not None else bytes(held.raw)
+        inbound = InboundMail(mail_from=held.mail_from, raw=raw, parsed=mailparse.parse(raw),
+                              now=now, via=held.source)
         from messageserver import threader
 
         parsed = inbound.parsed
@@ -60,6 +90,9 @@ def decide(held_id: int, action: str, moderator: str, reason: str = "") -> Outco
 
             Membership.objects.filter(pk=held.membership_id).update(
                 approved_posts=F("approved_posts") + 1)
+            if action == "approve_unmoderate":
+                membership_actions.set_posting_status(
+                    held.membership_id, Membership.PostingStatus.OVERRIDE)
     return outcomes.accepted(message.number)
 
 

@@ -25,10 +25,8 @@ from groups.models import Feed, Hashtag, HeldMessage, Membership, Message, Topic
 from groups.web import access, mail
 from groups.web.footer import FooterError, render_footer
 from groups.web.forms import AddMembersForm, BulkMemberForm, GroupSettingsForm, HashtagForm
-from groups.web.heldpreview import preview
 from groups.web.pages import paginate
 from messageserver import membership_actions, outboxfailures
-from messageserver.client import MessageServerClient, MessageServerError, MessageServerUnavailable
 
 S = Membership.Status
 R = Membership.Role
@@ -204,30 +202,6 @@ def pending_members(request: HttpRequest, group_name: str) -> HttpResponse:
         group=v.group, status=S.PENDING_APPROVAL).order_by("joined_at"))
     return render(request, "groups/mod/pending_members.html", {
         "v": v, "group": v.group, "page": page})
-
-
-@login_required
-def pending_messages(request: HttpRequest, group_name: str) -> HttpResponse:
-    v = access.moderator(request, group_name)
-    if request.method == "POST":
-        held = get_object_or_404(HeldMessage, group=v.group, pk=request.POST.get("held_id", 0))
-        action = request.POST.get("action", "")
-        try:
-            MessageServerClient().moderate(held.pk, action, request.user.email,
-                                           request.POST.get("reason", "")[:2000])
-        except MessageServerError as exc:
-            flash.error(request, exc.body.get("error", str(exc)))
-        except MessageServerUnavailable:
-            flash.error(request, "The message server can't be reached; nothing was decided. "
-                        "Please try again in a minute.")
-        else:
-            flash.success(request, f"“{held.subject}” {action}d.")
-        return redirect("mod_pending_messages", v.group.name)
-    page = paginate(request, HeldMessage.objects.filter(
-        group=v.group, state=HeldMessage.State.PENDING).order_by("created_at"), per_page=10)
-    return render(request, "groups/mod/pending_messages.html", {
-        "v": v, "group": v.group, "page": page,
-        "items": [(h, preview(h)) for h in page]})
 
 
 @login_required
