@@ -23,22 +23,38 @@ from groups.models import Attachment, Message, Topic
 log = logging.getLogger(__name__)
 
 
-def _search_remove(message_ids: list[int]) -> None:
-    """Ask the search package to drop these messages; search being absent is fine."""
+def _search_call(name: str, items: list) -> None:
+    """Call search.NAME(item) for each message (id or row); search being absent is fine."""
     if not apps.is_installed("search"):
         return
     try:
         search = importlib.import_module("search")
     except ImportError:
         return
-    remove = getattr(search, "remove", None)
-    if remove is None:
+    call = getattr(search, name, None)
+    if call is None:
         return
-    for pk in message_ids:
+    for item in items:
         try:
-            remove(pk)
-        except Exception:  # the archive row is gone either way; search visibility rechecks
-            log.exception("search.remove(%s) failed", pk)
+            call(item)
+        except Exception:  # the archive is right either way; search visibility rechecks
+            log.exception("search.%s(%s) failed", name, getattr(item, "pk", item))
+
+
+def _search_remove(message_ids: list[int]) -> None:
+    """Ask the search package to drop these messages."""
+    _search_call("remove", message_ids)
+
+
+def search_reindex(message_ids: list[int]) -> None:
+    """After commit, index these messages again (they moved topic: an external engine
+    keeps each message's topic and hashtags)."""
+    from groups.models import Message as _Message
+
+    def reindex() -> None:
+        _search_call("index", list(_Message.objects.filter(pk__in=message_ids, deleted=False)))
+
+    transaction.on_commit(reindex)
 
 
 def _delete_files(paths: list[str]) -> None:

@@ -6,6 +6,7 @@ from django.urls import path
 from groups.web.views import (
                               accounts,
                               archive,
+                              archiveadmin,
                               feedadmin,
                               feeds,
                               members,
@@ -86,8 +87,13 @@ urlpatterns = [
     path("g/<slug:group_name>/admin/feeds/", feedadmin.feeds, name="mod_feeds"),
     path("g/<slug:group_name>/admin/feeds/<int:feed_id>/", feedadmin.feed_action,
          name="mod_feed"),
-    path("g/<slug:group_name>/topic/<int:topic_id>/moderate/", moderation.topic_action,
+    path("g/<slug:group_name>/topic/<int:topic_id>/moderate/", archiveadmin.topic_action,
          name="mod_topic"),
-    path("g/<slug:group_name>/message/<int:number>/delete/", moderation.message_delete,
+    path("g/<slug:group_name>/topic/<int:topic_id>/manage/", archiveadmin.topic_manage,
+         name="mod_topic_manage"),
+    path("g/<slug:group_name>/message/<int:number>/manage/", archiveadmin.message_manage,
+         name="mod_message_manage"),
+    path("g/<slug:group_name>/message/<int:number>/delete/", archiveadmin.message_delete,
          name="mod_message_delete"),
+    path("g/<slug:group_name>/admin/archive/", archiveadmin.download, name="mod_archive"),
 ]

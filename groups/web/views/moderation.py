@@ -19,9 +19,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
-from groups import deletion, links
+from groups import links
 from groups.membership import add_members
-from groups.models import Feed, Hashtag, HeldMessage, Membership, Message, Topic
+from groups.models import Feed, Hashtag, HeldMessage, Membership
 from groups.web import access, mail
 from groups.web.footer import FooterError, render_footer
 from groups.web.forms import AddMembersForm, BulkMemberForm, GroupSettingsForm, HashtagForm
@@ -222,36 +222,3 @@ def hashtags(request: HttpRequest, group_name: str, hashtag_id: int | None = Non
     return render(request, "groups/mod/hashtags.html", {
         "v": v, "group": v.group, "form": form, "editing": instance,
         "hashtags": Hashtag.objects.filter(group=v.group)}, status=status)
-
-
-@login_required
-@require_POST
-def topic_action(request: HttpRequest, group_name: str, topic_id: int) -> HttpResponse:
-    v = access.moderator(request, group_name)
-    the_topic = get_object_or_404(Topic, group=v.group, pk=topic_id)
-    action = request.POST.get("action", "")
-    changes = {"lock": {"locked": True}, "unlock": {"locked": False},
-               "stick": {"sticky": True}, "unstick": {"sticky": False}}
-    if action in changes:
-        Topic.objects.filter(pk=the_topic.pk).update(**changes[action])
-        flash.success(request, "Topic updated.")
-        return redirect("topic", v.group.name, the_topic.pk)
-    if action == "delete":
-        deletion.delete_topic(the_topic)
-        flash.success(request, "The topic and its messages are deleted.")
-        return redirect("topics", v.group.name)
-    flash.error(request, "Unknown action.")
-    return redirect("topic", v.group.name, the_topic.pk)
-
-
-@login_required
-@require_POST
-def message_delete(request: HttpRequest, group_name: str, number: int) -> HttpResponse:
-    """Hide one message from the archive; its topic goes too when nothing else is left."""
-    v = access.moderator(request, group_name)
-    msg = get_object_or_404(Message, group=v.group, number=number, deleted=False)
-    if deletion.delete_message(msg):
-        flash.success(request, f"Message #{number} and its topic are deleted.")
-        return redirect("topics", v.group.name)
-    flash.success(request, f"Message #{number} deleted.")
-    return redirect("topic", v.group.name, msg.topic_id)
