@@ -7,6 +7,7 @@ from groups.web.views import (
                               accounts,
                               archive,
                               archiveadmin,
+                              delivery,
                               feedadmin,
                               feeds,
                               members,
@@ -96,4 +97,6 @@ urlpatterns = [
     path("g/<slug:group_name>/message/<int:number>/delete/", archiveadmin.message_delete,
          name="mod_message_delete"),
     path("g/<slug:group_name>/admin/archive/", archiveadmin.download, name="mod_archive"),
+    path("g/<slug:group_name>/message/<int:number>/delivery/", delivery.message_delivery,
+         name="mod_message_delivery"),
 ]
