@@ -151,6 +151,8 @@ def test_edit_then_approve_archives_the_edit_and_keeps_the_original(messageserve
     assert b"nien" in bytes(held.raw) and b"nine" in bytes(held.edited_raw)
     msg = Message.objects.get(group=group, subject="The walk")
     assert "Meet at nine." in msg.body_text and "nien" not in msg.body_text
+    record = clients["alice"].get(QUEUE).content.decode()
+    assert "Recently decided" in record and "edited before approval" in record
     assert [a.filename for a in msg.attachments.all()] == ["route.gpx"]
     assert b"Meet at nine." in bytes(msg.raw.data)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
@@ -88,7 +89,17 @@ def _queue_page(request: HttpRequest, v: access.Viewer, form: QueueDecisionForm,
     reasons = list(ModerationReason.objects.filter(group=v.group))
     return render(request, "groups/mod/pending_messages.html", {
         "v": v, "group": v.group, "page": page, "form": form, "reasons": reasons,
-        "edit": edit, "items": [(h, preview(h)) for h in page]}, status=status)
+        "edit": edit, "items": [(h, preview(h)) for h in page],
+        "decided": recently_decided(v)}, status=status)
+
+
+def recently_decided(v: access.Viewer, limit: int = 20) -> list[dict]:
+    """The last decisions, for the record: who decided what, why, and whether it was edited."""
+    return list(HeldMessage.objects.filter(group=v.group).exclude(
+        state=HeldMessage.State.PENDING).order_by("-decided_at", "-pk").annotate(
+        edited=ExpressionWrapper(Q(edited_raw__isnull=False), output_field=BooleanField()))
+        .values("subject", "state", "decided_by", "decided_at", "decision_reason",
+                "edited")[:limit])
 
 
 @login_required
