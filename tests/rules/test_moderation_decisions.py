@@ -77,3 +77,27 @@ def test_heldedit_keeps_attachments_and_drops_the_html():
     assert out.get_body(preferencelist=("html",)) is None
     [att] = list(out.iter_attachments())
     assert att.get_filename() == "a.pdf" and att.get_content() == b"%PDF-"
+
+
+@pytest.mark.urls("messageserver.urls")
+@pytest.mark.parametrize("body, status, field", [
+    ({"action": "approve", "subject": "only a subject"}, 422, "body"),
+    ({"action": "approve", "subject": "", "body": "text"}, 422, "subject"),
+    ({"action": "approve", "subject": 3, "body": "text"}, 422, "subject"),
+    ({"action": "publish"}, 422, "action"),
+    ({"action": "reject", "subject": "s", "body": "b"}, 409, None),
+])
+def test_the_moderation_api_names_the_bad_field(held, body, status, field):
+    from django.test import Client
+
+    from platformcore.env import get_env
+
+    response = Client().post(f"/v1/moderation/{held.pk}", {"moderator": "alice@example.org",
+                                                            **body},
+                             content_type="application/json",
+                             headers={"Authorization": f"Bearer {get_env().internal_api_token}"})
+    assert response.status_code == status, response.content
+    if field:
+        assert field in response.json()["fields"]
+    held.refresh_from_db()
+    assert held.state == "pending"
