@@ -26,11 +26,13 @@ class GroupAdmin(admin.ModelAdmin):
     list_filter = ("privacy", "join_policy", "posting_policy")
 
 
-def _membership_action(name: str, label: str, call: Callable[[int], object]) -> Callable:
-    """An admin action that applies one membership action to each selected row."""
+def _membership_action(name: str, label: str, call: Callable[..., object]) -> Callable:
+    """An admin action that applies one membership action to each selected row
+    (the admin's address is the actor in the activity log)."""
 
     def act(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-        changed = sum(call(pk) is not None for pk in queryset.values_list("pk", flat=True))
+        changed = sum(call(pk, actor=request.user.email) is not None
+                      for pk in queryset.values_list("pk", flat=True))
         modeladmin.message_user(request, f"{label}: {changed} of {queryset.count()} changed.")
 
     act.__name__ = name
@@ -56,14 +58,16 @@ class MembershipAdmin(admin.ModelAdmin):
         _membership_action("ban", "Ban", membership_actions.ban),
         _membership_action("unban", "Unban", membership_actions.unban),
         _membership_action("restore", "Restore (removed or bouncing)",
-                           lambda pk: membership_actions.restore(pk) or None),
+                           lambda pk, actor: membership_actions.restore(pk, actor=actor) or None),
     ] + [
         _membership_action(f"posting_{value}", f"Posting: {label}",
-                           lambda pk, v=value: membership_actions.set_posting_status(pk, v))
+                           lambda pk, actor, v=value: membership_actions.set_posting_status(
+                               pk, v, actor=actor))
         for value, label in models.Membership.PostingStatus.choices
     ] + [
         _membership_action(f"delivery_{value}", f"Delivery: {label}",
-                           lambda pk, v=value: membership_actions.set_delivery(pk, v))
+                           lambda pk, actor, v=value: membership_actions.set_delivery(
+                               pk, v, actor=actor))
         for value, label in models.Membership.Delivery.choices
     ]
 

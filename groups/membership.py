@@ -16,7 +16,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from groups import activitylog, senderrules
 from groups.models import Group, Membership, User
+
+LAST_OWNER = "A group keeps at least one owner."
 
 
 @dataclass
@@ -25,10 +28,12 @@ class AddReport:
     already: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     invalid: list[tuple[str, str]] = field(default_factory=list)
+    banned: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (f"{len(self.added)} added, {len(self.already)} already members, "
-                f"{len(self.duplicates)} duplicates, {len(self.invalid)} invalid")
+                f"{len(self.duplicates)} duplicates, {len(self.invalid)} invalid, "
+                f"{len(self.banned)} banned")
 
 
 def parse_entry(entry: str) -> tuple[str, str]:
@@ -43,11 +48,40 @@ def parse_entry(entry: str) -> tuple[str, str]:
     return (addr or entry).strip().lower(), name.strip()
 
 
-def add_members(group: Group, entries: Iterable[str], *,
-                delivery: str = Membership.Delivery.INDIVIDUAL,
-                role: str = Membership.Role.MEMBER,
-                status: str = Membership.Status.ACTIVE) -> AddReport:
-    report = AddReport()
+# What adding or inviting does to one address (the preview page shows these).
+ADD, INVITE, ALREADY, FORMER, BANNED, INVALID, DUPLICATE = (
+    "add", "invite", "already", "former", "banned", "invalid", "duplicate")
+OUTCOME_LABELS = {
+    ADD: "will be added", INVITE: "will be invited", ALREADY: "already a member",
+    FORMER: "left or was removed before: not changed (they may join again themselves)",
+    BANNED: "banned: not added", INVALID: "invalid address", DUPLICATE: "listed twice",
+}
+# Existing rows that count as "already a member" (in, or on the way in).
+_IN = frozenset({Membership.Status.ACTIVE, Membership.Status.INVITED,
+                 Membership.Status.PENDING_APPROVAL, Membership.Status.PENDING_CONFIRM})
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One address of an upload and what adding (or inviting) will do to it."""
+
+    entry: str
+    email: str
+    name: str
+    outcome: str
+
+    @property
+    def label(self) -> str:
+        return OUTCOME_LABELS[self.outcome]
+
+
+def plan(group: Group, entries: Iterable[str], *, invite: bool = False) -> list[Planned]:
+    """What ``add_members`` would do to each entry, without doing it (the preview).
+
+    Reads the group's rows for the addresses in batches and its bans once, so a
+    10,000-line upload costs a dozen queries.
+    """
+    planned: list[Planned] = []
     wanted: dict[str, str] = {}
     for entry in entries:
         if not entry.strip() or entry.lstrip().startswith("#"):
@@ -56,32 +90,97 @@ def add_members(group: Group, entries: Iterable[str], *,
         try:
             validate_email(email)
         except ValidationError:
-            report.invalid.append((entry.strip(), "not a valid email address"))
+            planned.append(Planned(entry.strip(), email, name, INVALID))
             continue
         if email in wanted:
-            report.duplicates.append(email)
+            planned.append(Planned(entry.strip(), email, name, DUPLICATE))
             continue
         wanted[email] = name
-    existing = set()
+        planned.append(Planned(entry.strip(), email, name, ""))
     emails = list(wanted)
+    statuses: dict[str, str] = {}
     for i in range(0, len(emails), 900):  # stay under SQLite's variable limit
-        existing.update(Membership.objects.filter(group=group, email__in=emails[i:i + 900])
-                        .values_list("email", flat=True))
-    users = {}
+        statuses.update(Membership.objects.filter(group=group, email__in=emails[i:i + 900])
+                        .values_list("email", "status"))
+    banned = senderrules.banned_among(group, emails)
+    out = []
+    for p in planned:
+        if not p.outcome:
+            status = statuses.get(p.email)
+            if status == Membership.Status.BANNED or p.email in banned:
+                outcome = BANNED
+            elif status in _IN:
+                outcome = ALREADY
+            elif status is not None:
+                outcome = FORMER
+            else:
+                outcome = INVITE if invite else ADD
+            p = Planned(p.entry, p.email, p.name, outcome)
+        out.append(p)
+    return out
+
+
+def add_members(group: Group, entries: Iterable[str], *,
+                delivery: str = Membership.Delivery.INDIVIDUAL,
+                role: str = Membership.Role.MEMBER,
+                status: str = Membership.Status.ACTIVE,
+                actor: str = activitylog.SYSTEM) -> AddReport:
+    """Create the rows for new addresses (active, or invited); each is in the activity log.
+
+    Does what ``plan`` says: the preview and the deed can't disagree.
+    """
+    invite = status == Membership.Status.INVITED
+    report = AddReport()
+    planned = plan(group, entries, invite=invite)
+    new = [p for p in planned if p.outcome in (ADD, INVITE)]
+    users: dict[str, int] = {}
+    emails = [p.email for p in new]
     for i in range(0, len(emails), 900):
         users.update(User.objects.filter(email__in=emails[i:i + 900]).values_list("email", "id"))
-    rows = []
-    for email, name in wanted.items():
-        if email in existing:
-            report.already.append(email)
-            continue
-        rows.append(Membership(group=group, email=email, display_name=name[:150],
-                               user_id=users.get(email), role=role, status=status,
-                               delivery=delivery))
-        report.added.append(email)
+    for p in planned:
+        if p.outcome in (ALREADY, FORMER):
+            report.already.append(p.email)
+        elif p.outcome == BANNED:
+            report.banned.append(p.email)
+        elif p.outcome == DUPLICATE:
+            report.duplicates.append(p.email)
+        elif p.outcome == INVALID:
+            report.invalid.append((p.entry, "not a valid email address"))
+        else:
+            report.added.append(p.email)
+    rows = [Membership(group=group, email=p.email, display_name=p.name[:150],
+                       user_id=users.get(p.email), role=role, status=status,
+                       delivery=delivery) for p in new]
     with transaction.atomic():
         Membership.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+        activitylog.record_many(
+            group, actor=actor, targets=report.added, verb=INVITE if invite else ADD,
+            detail={"role": role, "delivery": delivery} if role != Membership.Role.MEMBER
+            else {"delivery": delivery})
     return report
+
+
+def set_roles(group: Group, ids: Iterable[int], role: str, *, actor: str) -> tuple[int, str]:
+    """Give the memberships ``ids`` of ``group`` a role: (how many changed, refusal or "").
+
+    The one place roles change (a role is not a membership state: no transition,
+    no notice). Refused when it would leave the group without an active owner.
+    Each change is written to the activity log in the same transaction.
+    """
+    role = Membership.Role(role).value
+    ids = list(ids)
+    with transaction.atomic():
+        if role != Membership.Role.OWNER and not Membership.objects.filter(
+                group=group, role=Membership.Role.OWNER, status=Membership.Status.ACTIVE
+        ).exclude(pk__in=ids).exists():
+            return 0, LAST_OWNER
+        changed = list(Membership.objects.select_for_update().filter(
+            group=group, pk__in=ids).exclude(role=role).values_list("pk", "email", "role"))
+        Membership.objects.filter(pk__in=[pk for pk, _, _ in changed]).update(role=role)
+        for _, email, before in changed:
+            activitylog.record(group, actor=actor, verb="set_role", target=email,
+                               detail={"role": [before, role]})
+    return len(changed), ""
 
 
 def subscribe_user(group: Group, user: User, **fields) -> Membership:

@@ -227,6 +227,14 @@ class Membership(models.Model):
         indexes = [
             models.Index(fields=["group", "status", "delivery"]),
             models.Index(fields=["email"]),
+            # The owners' member list: pages in address order (keyset), under each filter.
+            models.Index(fields=["group", "status", "email"], name="member_status_list_idx"),
+            models.Index(fields=["group", "role", "email"], name="member_role_list_idx"),
+            models.Index(fields=["group", "delivery", "email"], name="member_delivery_list_idx"),
+            models.Index(fields=["group", "posting_status", "email"],
+                         name="member_posting_list_idx"),
+            models.Index(fields=["group", "bounce_state", "email"],
+                         name="member_bounce_list_idx"),
         ]
 
     def __str__(self) -> str:
@@ -635,3 +643,83 @@ class DigestRun(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["membership", "kind", "last_number"],
                                                name="digestrun_unique")]
+
+
+class ActivityEntry(models.Model):
+    """One line of a group's activity log: who did what to whom, and when.
+
+    Written only by groups.activitylog.record, inside the transaction that makes
+    the change it tells of (a membership action, a moderator's decision), so the
+    log and the change commit together or not at all. Never edited afterwards.
+    """
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="activity")
+    at = models.DateTimeField(default=timezone.now)
+    # An email address, "system" or "bounce processor".
+    actor = models.CharField(max_length=320)
+    # What happened, e.g. "join", "ban", "set_delivery", "approve_message".
+    verb = models.CharField(max_length=40)
+    # Whom or what it happened to: an email address or "message #N".
+    target = models.CharField(max_length=320, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            # The log's pages, newest first (keyset on id: entries are appended in order).
+            models.Index(fields=["group", "-id"], name="activity_pages_idx"),
+            # One member's history, and the log searched by target or verb.
+            models.Index(fields=["group", "target", "-at"], name="activity_target_idx"),
+            models.Index(fields=["group", "verb", "-at"], name="activity_verb_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.verb} {self.target}"
+
+
+class BanRule(models.Model):
+    """An address or pattern banned from a group: no posts, no joining, members or not.
+
+    ``pattern`` is read by platformcore.addresspatterns (an address, a glob such
+    as ``*@spam.example``, or a regular expression starting with ``^``). Matched
+    by groups.senderrules, for the posting policy and the join rule alike.
+    """
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="ban_rules")
+    pattern = models.CharField(max_length=254)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=320, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "pattern"],
+                                               name="banrule_unique_pattern")]
+        ordering = ["pattern"]
+
+    def __str__(self) -> str:
+        return f"ban {self.pattern} in {self.group_id}"
+
+
+class SenderRule(models.Model):
+    """What to do with a non-member's post, by sender (Mailman 3's accept/hold/reject/
+    discard lists). Members are governed by their posting status instead."""
+
+    class Action(models.TextChoices):
+        ACCEPT = "accept", "Accept (post as if a member)"
+        HOLD = "hold", "Hold for moderation"
+        REJECT = "reject", "Reject with a reason"
+        DISCARD = "discard", "Discard silently"
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="sender_rules")
+    pattern = models.CharField(max_length=254)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=320, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "pattern"],
+                                               name="senderrule_unique_pattern")]
+        ordering = ["pattern"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.pattern} in {self.group_id}"

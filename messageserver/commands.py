@@ -156,7 +156,7 @@ def subscribe(req: Request) -> Outcome:
     group, m = req.group, req.membership
     if m is not None and m.email != req.sender:
         m = None  # matched on the envelope sender: subscribe the From address
-    route = membership_actions.join_route(group, m)
+    route = membership_actions.join_route(group, m, req.sender)
     if route == membership_actions.ALREADY:
         return req.done(f"You are already a member of {group.display_title}",
                         f"{m.email} is already subscribed to {group.display_title}.",
@@ -174,9 +174,9 @@ def subscribe(req: Request) -> Outcome:
     if route == membership_actions.NEEDS_APPROVAL:
         # the owners must hear of the request even when the requester's answers are spent
         membership_actions.request_join(m, answering=req.message_id,
-                                        tell_member=may_answer(m.email))
+                                        tell_member=may_answer(m.email), actor=m.email)
         return outcomes.accepted(reason="subscribe: waiting for owner approval")
-    m = membership_actions.ask_confirmation(m) or m
+    m = membership_actions.ask_confirmation(m, actor=m.email) or m
     token = tokens.make(tokens.CONFIRM_SUBSCRIBE, m.id)
     address = confirm_address(group, token)
     if may_answer(m.email):
@@ -219,7 +219,7 @@ def _delivery(mode: str) -> Callable[[Request], Outcome]:
         label = Membership.Delivery(mode).label
         if not senderauth.vouched(req.inbound.auth):
             return _ask_delivery(req, m, mode, label)
-        m = membership_actions.set_delivery(m, mode, by_member=True) or m
+        m = membership_actions.set_delivery(m, mode, by_member=True, actor=m.email) or m
         req.answer("delivery_changed", f"delivery {mode} for {m.email}", to=m.email,
                    membership=m, delivery_label=label)
         return outcomes.accepted(reason=f"delivery is now {mode}")
@@ -310,7 +310,7 @@ def _confirm_subscribe(req: Request, m: Membership) -> Outcome:
     if m.status == Membership.Status.ACTIVE:
         return req.done(f"You are already a member of {req.group.display_title}",
                         f"{m.email} is already subscribed.", "confirm")
-    status = membership_actions.confirm(m)
+    status = membership_actions.confirm(m, actor=m.email)
     if not status:
         return req.refuse("this confirmation is no longer valid: send a new request to "
                           f"{req.group.address('subscribe')}.", "confirm")
@@ -318,7 +318,7 @@ def _confirm_subscribe(req: Request, m: Membership) -> Outcome:
 
 
 def _confirm_unsubscribe(req: Request, m: Membership) -> Outcome:
-    if membership_actions.leave(m) is None:
+    if membership_actions.leave(m, actor=m.email) is None:
         return req.done(f"You are not a member of {req.group.display_title}",
                         f"{m.email} is not subscribed (any more).", "confirm")
     return outcomes.accepted(reason=f"{m.email} unsubscribed")
@@ -330,7 +330,7 @@ def confirmed_delivery(m: Membership, mode: str) -> bool:
     The one step both confirmations take: an active member only, and the
     member hears of it as after a command. False when nothing was changed.
     """
-    changed = membership_actions.set_delivery(m, mode, by_member=True)
+    changed = membership_actions.set_delivery(m, mode, by_member=True, actor=m.email)
     if changed is None:
         return False
     m.delivery = changed.delivery

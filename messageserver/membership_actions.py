@@ -17,6 +17,12 @@ is queued in the same transaction: the outbox row commits with the change or
 not at all. Answers to an email command (rate-limited, "you are already a
 member") stay with the command; they say what happened, they are not part of it.
 
+Every change is written to the activity log (groups.activitylog) by ``_take``, in the
+same transaction, with the ``actor`` each action takes: the person's address on the
+web, the member's for their own commands and links, "bounce processor" for bounces
+and complaints, "system" otherwise. A ban rule (groups.senderrules) closes every
+way in (``INTO_GROUP``).
+
 An action returns the membership after the change, or None when the row was
 not in a state the action may start from (nothing written, nobody mailed).
 Roles and the bulk creation of rows (groups.membership.add_members) are not
@@ -35,7 +41,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from groups import links
+from groups import activitylog, links, senderrules
 from groups.models import Group, Membership, User
 from messageserver import notices
 
@@ -102,12 +108,15 @@ def _id(membership: Membership | int) -> int:
     return membership if isinstance(membership, int) else membership.pk
 
 
-def _take(action: str, membership: Membership | int, *, where: dict[str, Any] | None = None,
+def _take(action: str, membership: Membership | int, *, actor: str = activitylog.SYSTEM,
+          detail: dict[str, Any] | None = None, where: dict[str, Any] | None = None,
           **fields: Any) -> tuple[Membership, str] | None:
     """Apply ``action`` to one row: (the row after, its status before), or None.
 
     Must run inside a transaction (the callers' ``transaction.atomic``), so
-    the notice the caller queues next commits with the change.
+    the notice the caller queues next, and the activity log's entry written
+    here, commit with the change. A setting that did not change (a member
+    saving the same delivery again) is not logged.
     """
     t = TRANSITIONS[action]
     m = (Membership.objects.select_for_update(of=("self",)).select_related("group", "user")
@@ -116,7 +125,10 @@ def _take(action: str, membership: Membership | int, *, where: dict[str, Any] | 
         return None
     if t.bounce_state is not None and m.bounce_state != t.bounce_state:
         return None
+    if action in INTO_GROUP and senderrules.ban_for(m.group, m.email) is not None:
+        return None  # a ban rule names the address: no way in, by any path
     before = m.status
+    old = {name: getattr(m, name) for name in _LOGGED if name in fields}
     rows = Membership.objects.filter(pk=m.pk, status=before, **(where or {}))
     if t.bounce_state is not None:
         rows = rows.filter(bounce_state=t.bounce_state)
@@ -132,7 +144,30 @@ def _take(action: str, membership: Membership | int, *, where: dict[str, Any] | 
     else:
         for name, value in values.items():
             setattr(m, name, value)
+    _log(m, action, actor, before, old, detail)
     return m, before
+
+
+# Transitions that let someone in (or on the way in): a ban rule naming the address
+# refuses them all, whichever path (command, link, web, approval) takes them.
+INTO_GROUP = frozenset({"join", "request_join", "ask_confirmation", "confirm",
+                        "confirm_to_approval", "approve", "restore"})
+
+# The fields whose change the activity log shows (old -> new) besides the status.
+_LOGGED = ("delivery", "posting_status", "bounce_state")
+
+
+def _log(m: Membership, action: str, actor: str, before: str, old: dict[str, Any],
+         detail: dict[str, Any] | None) -> None:
+    """The activity log's entry for a transition just taken (same transaction)."""
+    changes = {name: [value, getattr(m, name)] for name, value in old.items()
+               if value != getattr(m, name)}
+    if before == m.status and not changes and TRANSITIONS[action].to is None:
+        return  # a setting saved unchanged: nothing happened
+    info: dict[str, Any] = {"status": [before, m.status]} if before != m.status else {}
+    info.update(changes)
+    info.update(detail or {})
+    activitylog.record(m.group, actor=actor, verb=action, target=m.email, detail=info)
 
 
 # --- joining -------------------------------------------------------------------------
@@ -141,11 +176,11 @@ ALREADY, BANNED, WAITING, INVITE_ONLY, NEEDS_APPROVAL, OPEN = (
     "already", "banned", "waiting", "invite_only", "needs_approval", "open")
 
 
-def join_route(group: Group, membership: Membership | None) -> str:
+def join_route(group: Group, membership: Membership | None, email: str = "") -> str:
     """What a wish to join asks of this (possibly missing) membership under the join policy.
 
-    The one join rule for mail and web: a member is ALREADY in; BANNED may not
-    join; a request WAITING for the owners stays so; an invite-only group takes
+    The one join rule for mail and web: a member is ALREADY in; BANNED (the
+    row, or a ban rule naming ``email`` or the row's address) may not join; a request WAITING for the owners stays so; an invite-only group takes
     only the INVITED; an approval group (unless invited: the invitation was the
     owners' approval) NEEDS_APPROVAL; else the way is OPEN (by mail after a
     confirmation by reply, on the web at once, the account's address being
@@ -156,6 +191,8 @@ def join_route(group: Group, membership: Membership | None) -> str:
     if status == S.ACTIVE:
         return ALREADY
     if status == S.BANNED:
+        return BANNED
+    if senderrules.ban_for(group, membership.email if membership is not None else email):
         return BANNED
     if status == S.PENDING_APPROVAL:
         return WAITING
@@ -183,10 +220,11 @@ def membership_row(group: Group, email: str, *, user: User | None = None,
     return m
 
 
-def join(membership: Membership | int, **fields: Any) -> Membership | None:
+def join(membership: Membership | int, *, actor: str = activitylog.SYSTEM,
+         **fields: Any) -> Membership | None:
     """In at once (an open group, or an invitation accepted on the website): the welcome."""
     with transaction.atomic():
-        taken = _take("join", membership, **fields)
+        taken = _take("join", membership, actor=actor, **fields)
         if taken is None:
             return None
         notices.welcome(taken[0])
@@ -194,11 +232,12 @@ def join(membership: Membership | int, **fields: Any) -> Membership | None:
 
 
 def request_join(membership: Membership | int, *, answering: str = "",
-                 tell_member: bool = True, **fields: Any) -> Membership | None:
+                 tell_member: bool = True, actor: str = activitylog.SYSTEM,
+                 **fields: Any) -> Membership | None:
     """Ask the owners: the requester is told it waits (unless ``tell_member`` is False,
     e.g. their answers are rate-limited), the owners are always asked."""
     with transaction.atomic():
-        taken = _take("request_join", membership, **fields)
+        taken = _take("request_join", membership, actor=actor, **fields)
         if taken is None:
             return None
         m, before = taken
@@ -216,7 +255,8 @@ def _pending(m: Membership, answering: str, tell_member: bool) -> None:
                      membership=m, members_url=links.group_url(m.group.name))
 
 
-def ask_confirmation(membership: Membership | int) -> Membership | None:
+def ask_confirmation(membership: Membership | int, *, actor: str = activitylog.SYSTEM
+                     ) -> Membership | None:
     """Wait for the subscriber to confirm by reply or link (the command sends the request).
 
     An invited row stays invited: its confirmation makes it active, as the
@@ -226,11 +266,11 @@ def ask_confirmation(membership: Membership | int) -> Membership | None:
         m = Membership.objects.select_related("group", "user").get(pk=_id(membership))
         if m.status == S.INVITED:
             return m
-        taken = _take("ask_confirmation", m)
+        taken = _take("ask_confirmation", m, actor=actor)
     return taken[0] if taken else None
 
 
-def confirm(membership: Membership | int) -> str:
+def confirm(membership: Membership | int, *, actor: str = activitylog.SYSTEM) -> str:
     """The subscriber confirmed (by reply or link): active, or waiting for the owners.
 
     The one step after a confirmation, for mail and web alike. An invited
@@ -244,7 +284,7 @@ def confirm(membership: Membership | int) -> str:
             return ""
         approval = (m.group.join_policy == Group.JoinPolicy.APPROVAL
                     and m.status == S.PENDING_CONFIRM)
-        taken = _take("confirm_to_approval" if approval else "confirm", m)
+        taken = _take("confirm_to_approval" if approval else "confirm", m, actor=actor)
         if taken is None:
             return ""
         if approval:
@@ -254,19 +294,22 @@ def confirm(membership: Membership | int) -> str:
     return taken[0].status
 
 
-def approve(membership: Membership | int) -> Membership | None:
+def approve(membership: Membership | int, *, actor: str = activitylog.SYSTEM
+            ) -> Membership | None:
     """An owner approves a join request: the welcome."""
     with transaction.atomic():
-        taken = _take("approve", membership)
+        taken = _take("approve", membership, actor=actor)
         if taken is not None:
             notices.welcome(taken[0])
     return taken[0] if taken else None
 
 
-def decline(membership: Membership | int, reason: str = "") -> Membership | None:
+def decline(membership: Membership | int, reason: str = "", *,
+            actor: str = activitylog.SYSTEM) -> Membership | None:
     """An owner declines a join request: the requester gets the owner's reason."""
     with transaction.atomic():
-        taken = _take("decline", membership)
+        taken = _take("decline", membership, actor=actor,
+                      detail={"reason": reason} if reason else None)
         if taken is not None:
             notices.join_declined(taken[0], reason)
     return taken[0] if taken else None
@@ -274,46 +317,54 @@ def decline(membership: Membership | int, reason: str = "") -> Membership | None
 
 # --- leaving -------------------------------------------------------------------------
 
-def leave(membership: Membership | int) -> Membership | None:
+def leave(membership: Membership | int, *, actor: str = activitylog.SYSTEM
+          ) -> Membership | None:
     """The member leaves (page, one-click link, confirmed command); a member gets goodbye,
     a request still on its way in is simply withdrawn."""
     with transaction.atomic():
-        taken = _take("leave", membership)
+        taken = _take("leave", membership, actor=actor)
         if taken is not None and taken[1] == S.ACTIVE:
             notices.goodbye(taken[0])
     return taken[0] if taken else None
 
 
-def remove(membership: Membership | int) -> Membership | None:
+def remove(membership: Membership | int, *, actor: str = activitylog.SYSTEM,
+           reason: str = "") -> Membership | None:
     """A moderator removes someone (they may join again).
 
     Also from "removed": a complaint's removal comes with a restore link, and an
     owner who removes the member too means it, so the link dies (the serial moves).
     """
     with transaction.atomic():
-        taken = _take("remove", membership)
+        taken = _take("remove", membership, actor=actor,
+                      detail={"reason": reason} if reason else None)
     return taken[0] if taken else None
 
 
-def ban(membership: Membership | int) -> Membership | None:
+def ban(membership: Membership | int, *, actor: str = activitylog.SYSTEM,
+        reason: str = "") -> Membership | None:
     """A moderator bans someone: they can't join again until unbanned."""
     with transaction.atomic():
-        taken = _take("ban", membership)
+        taken = _take("ban", membership, actor=actor,
+                      detail={"reason": reason} if reason else None)
     return taken[0] if taken else None
 
 
-def unban(membership: Membership | int) -> Membership | None:
+def unban(membership: Membership | int, *, actor: str = activitylog.SYSTEM,
+          reason: str = "") -> Membership | None:
     """Lift a ban: the person is outside the group, free to join again."""
     with transaction.atomic():
-        taken = _take("unban", membership)
+        taken = _take("unban", membership, actor=actor,
+                      detail={"reason": reason} if reason else None)
     return taken[0] if taken else None
 
 
-def remove_for_complaint(membership: Membership | int, feedback_type: str
-                         ) -> Membership | None:
+def remove_for_complaint(membership: Membership | int, feedback_type: str, *,
+                         actor: str = activitylog.BOUNCES) -> Membership | None:
     """A spam complaint (ARF): out at once, and mailed the link that restores them."""
     with transaction.atomic():
-        taken = _take("remove_for_complaint", membership)
+        taken = _take("remove_for_complaint", membership, actor=actor,
+                      detail={"feedback_type": feedback_type})
         if taken is None:
             return None
         m = taken[0]
@@ -325,10 +376,11 @@ def remove_for_complaint(membership: Membership | int, feedback_type: str
 
 
 def remove_for_bouncing(membership: Membership | int, *, probes: int,
-                        bounced: int) -> Membership | None:
+                        bounced: int, actor: str = activitylog.BOUNCES) -> Membership | None:
     """The bouncer gives up on a bouncing member: they and the owners are told."""
     with transaction.atomic():
-        taken = _take("remove_for_bouncing", membership)
+        taken = _take("remove_for_bouncing", membership, actor=actor,
+                      detail={"probes": probes, "bounced": bounced})
         if taken is None:
             return None
         m = taken[0]
@@ -351,31 +403,33 @@ def remove_for_bouncing(membership: Membership | int, *, probes: int,
 
 # --- settings that keep the status ---------------------------------------------------
 
-def set_delivery(membership: Membership | int, mode: str, *, by_member: bool = False
-                 ) -> Membership | None:
+def set_delivery(membership: Membership | int, mode: str, *, by_member: bool = False,
+                 actor: str = activitylog.SYSTEM) -> Membership | None:
     """Set how mail reaches this member; the member themselves only while active."""
     mode = Membership.Delivery(mode).value
     with transaction.atomic():
         taken = _take("member_sets_delivery" if by_member else "set_delivery", membership,
-                      delivery=mode)
+                      actor=actor, delivery=mode)
     return taken[0] if taken else None
 
 
-def set_posting_status(membership: Membership | int, posting_status: str
-                       ) -> Membership | None:
+def set_posting_status(membership: Membership | int, posting_status: str, *,
+                       actor: str = activitylog.SYSTEM) -> Membership | None:
     """A moderator's per-member posting rule (moderated, not allowed, override, ...)."""
     posting_status = Membership.PostingStatus(posting_status).value
     with transaction.atomic():
-        taken = _take("set_posting_status", membership, posting_status=posting_status)
+        taken = _take("set_posting_status", membership, actor=actor,
+                      posting_status=posting_status)
     return taken[0] if taken else None
 
 
 # --- bounces -------------------------------------------------------------------------
 
-def mark_bouncing(membership: Membership | int, now: datetime) -> Membership | None:
+def mark_bouncing(membership: Membership | int, now: datetime, *,
+                  actor: str = activitylog.BOUNCES) -> Membership | None:
     """Stop mail to an active member whose mail bounces; the bouncer probes from here."""
     with transaction.atomic():
-        taken = _take("mark_bouncing", membership, bounce_state=B.BOUNCING,
+        taken = _take("mark_bouncing", membership, actor=actor, bounce_state=B.BOUNCING,
                       bouncing_since=now, probes_sent=0, last_probe_at=None)
     return taken[0] if taken else None
 
@@ -385,7 +439,8 @@ _BACK_TO_OK = {**_CLEAR, "bounce_state": B.OK, "bouncing_since": None, "probes_s
                "last_probe_at": None}
 
 
-def probe_delivered(membership_id: int, at: datetime) -> bool:
+def probe_delivered(membership_id: int, at: datetime, *,
+                    actor: str = activitylog.BOUNCES) -> bool:
     """A probe reached the member (Karl's "sent" for a probe job, or the restore link).
 
     Delivery resumes and the bounce record starts afresh. False when there was
@@ -396,7 +451,8 @@ def probe_delivered(membership_id: int, at: datetime) -> bool:
     latest = Group.objects.filter(memberships__pk=membership_id).values_list(
         "last_message_number", flat=True).first() or 0
     with transaction.atomic():
-        taken = _take("probe_delivered", membership_id, where={"bouncing_since__lte": at},
+        taken = _take("probe_delivered", membership_id, actor=actor,
+                      where={"bouncing_since__lte": at},
                       **_BACK_TO_OK, digest_last_number=Greatest(
                           "digest_last_number", Value(latest)))
     if taken:
@@ -405,7 +461,7 @@ def probe_delivered(membership_id: int, at: datetime) -> bool:
 
 
 def restore(membership_id: int, now: datetime | None = None, *,
-            removal_serial: int | None = None) -> bool:
+            removal_serial: int | None = None, actor: str = activitylog.SYSTEM) -> bool:
     """What the restore link does on POST: the member is back, and is told so.
 
     The link is mailed after a spam complaint removed the member and in every
@@ -432,12 +488,12 @@ def restore(membership_id: int, now: datetime | None = None, *,
         bouncing = m.bounce_state == B.BOUNCING
         if not came_back and not (m.status == S.ACTIVE and bouncing):
             return False
-        if came_back and _take("restore", m) is None:
+        if came_back and _take("restore", m, actor=actor) is None:
             return False
         if not came_back:  # a bouncing member: the link is used up all the same
             Membership.objects.filter(pk=m.pk).update(**NEXT_REMOVAL)
         if bouncing:
-            probe_delivered(m.pk, now)  # the member says mail reaches them again
+            probe_delivered(m.pk, now, actor=actor)  # the member says mail reaches them again
         m.refresh_from_db()
         notices.membership_restored(m, removed=came_back)
     log.info("restore link: %s in %s restored (%s)", m.email, m.group.name,

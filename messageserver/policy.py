@@ -5,7 +5,11 @@ the group's policy; banned and not-allowed members are refused; announce-only
 groups take posts from owners and moderators; moderated groups, moderated
 hashtags and new members (until N posts were approved) are held; a locked
 topic refuses replies except from moderators; non-members are rejected or held
-per the group's setting. A post whose sender could not be authenticated
+per the group's setting. A ban (an address or a pattern, groups.senderrules)
+refuses anyone it names but the group's moderators, member or not; a
+non-member named by a sender rule is accepted, held, rejected with the rule's
+reason or discarded silently (Mailman 3's accept/hold/reject/discard lists),
+before the group's non-member setting applies. A post whose sender could not be authenticated
 (messageserver.senderauth) is accepted, held or refused per the group's
 ``unauthenticated_policy`` (``unauthenticated_action``).
 """
@@ -15,12 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from groups.models import Group, Hashtag, Membership, Topic
+from groups import senderrules
+from groups.models import Group, Hashtag, Membership, SenderRule, Topic
 
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # allow | hold | reject
+    action: str  # allow | hold | reject | discard (taken, and dropped without a word)
     reason: str = ""
     nonmember: bool = False
 
@@ -40,22 +45,54 @@ def _reject(reason: str) -> Decision:
     return Decision("reject", reason)
 
 
+def _banned(reason: str = "") -> Decision:
+    return _reject("you are banned from this group" + (f": {reason}" if reason else ""))
+
+
+def _nonmember(group: Group, sender: str) -> Decision | None:
+    """What a sender rule says of a non-member's post, or None (no rule names them)."""
+    rule = senderrules.sender_rule_for(group, sender)
+    if rule is None:
+        return None
+    A = SenderRule.Action
+    if rule.action == A.ACCEPT:
+        return Decision("allow", f"accepted by the sender rule {rule.pattern}", nonmember=True)
+    if rule.action == A.HOLD:
+        return _hold(f"the sender rule {rule.pattern} holds this sender's posts",
+                     nonmember=True)
+    if rule.action == A.DISCARD:
+        return Decision("discard", f"discarded by the sender rule {rule.pattern}")
+    return _reject(rule.reason or f"{group.name} does not accept posts from {sender}")
+
+
 def decide_post(
     group: Group,
     membership: Membership | None,
     *,
+    sender: str = "",
     topic: Topic | None = None,
     hashtags: Iterable[Hashtag] = (),
 ) -> Decision:
     """Decide a post by ``membership`` (None for a non-member) to ``group``.
 
+    ``sender`` is the From address (the membership's when it is not given);
     ``topic`` is the existing topic a reply would join (None for a new topic);
     ``hashtags`` are the group's hashtags named in the subject.
     """
     hashtags = list(hashtags)
+    sender = (sender or (membership.email if membership is not None else "")).lower()
     if membership is not None and membership.status == Membership.Status.BANNED:
-        return _reject("you are banned from this group")
+        return _banned()
+    is_moderator = (membership is not None and membership.is_active
+                    and membership.is_moderator)
+    if not is_moderator:
+        ban = senderrules.ban_for(group, sender)
+        if ban is not None:
+            return _banned(ban.reason)
     if membership is None or membership.status != Membership.Status.ACTIVE:
+        ruled = _nonmember(group, sender)
+        if ruled is not None:
+            return ruled
         if group.nonmember_policy == Group.NonMemberPolicy.HOLD:
             return _hold("post from a non-member", nonmember=True)
         return _reject(

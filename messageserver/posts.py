@@ -85,10 +85,13 @@ def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source
     chain = threader.reference_chain(parsed.in_reply_to, parsed.references)
     topic = threader.find_topic(group, parsed.subject, chain, inbound.now)
     tags = archive.group_hashtags(group, parsed.subject, create=False)
-    decision = policy.decide_post(group, membership, topic=topic, hashtags=tags)
+    decision = policy.decide_post(group, membership, sender=parsed.from_email or "",
+                                  topic=topic, hashtags=tags)
     if source == Message.Source.EMAIL and inbound.auth is not None and (
             not inbound.auth.authenticated):
         decision = policy.decide_unauthenticated(group, decision, inbound.auth.why_not())
+    if decision.action == "discard":
+        return outcomes.dropped(decision.reason)
     if decision.action == "reject":
         return outcomes.rejected(decision.reason)
     if decision.action == "hold":
@@ -100,7 +103,8 @@ def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source
         # hold the database's write lock (the fan-out reads the cached policy).
         dmarc.policy_for(inbound.parsed.from_email)
     with transaction.atomic():
-        message = accept(group, inbound, membership, topic=topic, source=source)
+        message = accept(group, inbound, membership, topic=topic, source=source,
+                         nonmember=decision.nonmember)
     return outcomes.accepted(message.number)
 
 

@@ -241,51 +241,6 @@ class SearchForm(forms.Form):
         return data
 
 
-class AddMembersForm(forms.Form):
-    addresses = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 6}), required=False,
-        help_text="One per line: address, Name &lt;address&gt;, or address,Name.")
-    csv_file = forms.FileField(required=False, label="Or a CSV file",
-                               help_text="Columns: address, name (optional).")
-    delivery = forms.ChoiceField(choices=Membership.Delivery.choices,
-                                 initial=Membership.Delivery.INDIVIDUAL)
-    invite = forms.BooleanField(required=False, label="Invite them (they confirm by email) "
-                                "instead of adding them directly")
-
-    def __init__(self, *args, may_add_directly: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not may_add_directly:  # moderators invite; the person confirms
-            del self.fields["invite"]
-
-    def clean(self):
-        data = super().clean()
-        lines = (data.get("addresses") or "").splitlines()
-        upload = data.get("csv_file")
-        if upload:
-            if upload.size > 5 * 1024 * 1024:
-                self.add_error("csv_file", "The CSV file is over 5 MB.")
-            else:
-                lines += upload.read().decode("utf-8-sig", "replace").splitlines()
-        data["lines"] = [ln for ln in lines if ln.strip()]
-        data.setdefault("invite", True)
-        if not data["lines"] and not self.errors:
-            raise forms.ValidationError("Give at least one address, in the box or a CSV file.")
-        return data
-
-
-class BulkMemberForm(forms.Form):
-    ACTIONS = [("remove", "Remove"), ("ban", "Ban"), ("unban", "Unban"),
-               ("role_member", "Make member"), ("role_moderator", "Make moderator"),
-               ("role_owner", "Make owner")] + [
-        (f"delivery_{k}", f"Delivery: {label}") for k, label in Membership.Delivery.choices]
-    ids = forms.TypedMultipleChoiceField(coerce=int, choices=[])
-    action = forms.ChoiceField(choices=ACTIONS)
-
-    def __init__(self, *args, choices: list[int], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["ids"].choices = [(i, i) for i in choices]
-
-
 def clean_address(value: str) -> str:
     value = value.strip().lower()
     validate_email(value)

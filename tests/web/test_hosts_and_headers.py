@@ -74,7 +74,8 @@ def test_every_link_in_every_mail_the_site_writes_names_site_url(people, group):
         mona = Client(HTTP_HOST="alias.example")
         mona.force_login(people["mona"])
         mona.post(reverse("mod_add_members", args=["hikers"]),
-                  {"addresses": "guest@example.org", "delivery": "individual"})
+                  {"addresses": "guest@example.org", "delivery": "individual",
+                   "confirm": "yes"})
     assert len(mail.outbox) == 4
     for message in mail.outbox:
         urls = re.findall(r"https?://\S+", message.body)

@@ -64,12 +64,14 @@ def test_only_the_groups_moderators_see_the_held_message(messageserver, group, c
 @pytest.mark.django_db
 def test_a_moderator_only_invites_and_an_owner_may_add(group, clients):
     clients["mona"].post(reverse("mod_add_members", args=["hikers"]),
-                         {"addresses": "newbie@example.org", "delivery": "individual"})
+                         {"addresses": "newbie@example.org", "delivery": "individual",
+                          "confirm": "yes"})
     assert Membership.objects.get(email="newbie@example.org").status == "invited"
     form = clients["mona"].get(reverse("mod_add_members", args=["hikers"])).content.decode()
     assert 'name="invite"' not in form
     clients["alice"].post(reverse("mod_add_members", args=["hikers"]),
-                          {"addresses": "direct@example.org", "delivery": "individual"})
+                          {"addresses": "direct@example.org", "delivery": "individual",
+                           "confirm": "yes"})
     assert Membership.objects.get(email="direct@example.org").status == "active"
 
 

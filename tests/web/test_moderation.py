@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -60,18 +63,28 @@ def test_footer_live_preview_renders_in_the_sandbox(group, clients):
 def test_bulk_add_from_textarea_and_csv_reports_problems(group, clients):
     csv = SimpleUploadedFile("m.csv", b"eve@example.org,Eve\nnot-an-address,Nobody\n",
                              content_type="text/csv")
-    response = clients["mona"].post(reverse("mod_add_members", args=["hikers"]), {
+    url = reverse("mod_add_members", args=["hikers"])
+    preview = clients["mona"].post(url, {
         "addresses": "Dan <dan@example.org>\nbob@example.org\ndan@example.org",
-        "csv_file": csv, "delivery": "digest"})
-    page = response.content.decode()
-    assert "2 added, 1 already members, 1 duplicates, 1 invalid" in page
+        "csv_file": csv, "delivery": "digest"}).content.decode()
+    assert not Membership.objects.filter(email="eve@example.org").exists()  # a preview only
+    for line in ("dan@example.org</td><td>Dan</td><td>will be invited",
+                 "bob@example.org</td><td></td><td>already a member",
+                 "not-an-address,Nobody</td><td></td><td>invalid address",
+                 "eve@example.org</td><td>Eve</td><td>will be invited"):
+        assert line in preview, line
+    lines = re.search(r'<textarea name="addresses"[^>]*>(.*?)</textarea>', preview, re.S)
+    page = clients["mona"].post(url, {"addresses": html.unescape(lines.group(1)),
+                                      "delivery": "digest", "confirm": "yes"}).content.decode()
+    assert "2 added, 1 already members, 1 duplicates, 1 invalid, 0 banned" in page
     assert Membership.objects.get(email="eve@example.org").delivery == "digest"
     assert Membership.objects.get(email="dan@example.org").display_name == "Dan"
 
 
 def test_invite_sends_a_signed_confirmation_link(group, clients):
     clients["alice"].post(reverse("mod_add_members", args=["hikers"]), {
-        "addresses": "fay@example.org", "delivery": "individual", "invite": "on"})
+        "addresses": "fay@example.org", "delivery": "individual", "invite": "on",
+        "confirm": "yes"})
     assert Membership.objects.get(email="fay@example.org").status == "invited"
     assert len(mail.outbox) == 1 and "/confirm/subscription/" in mail.outbox[0].body
 

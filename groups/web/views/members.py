@@ -33,7 +33,7 @@ def join(request: HttpRequest, group_name: str) -> HttpResponse:
     """Open groups take you at once, approval groups queue you, invite-only needs an invite."""
     v = access.viewer(request, group_name)
     group, m = v.group, v.membership
-    route = membership_actions.join_route(group, m)
+    route = membership_actions.join_route(group, m, request.user.email)
     if route == membership_actions.ALREADY:
         flash.info(request, f"You are already a member of {group.name}.")
     elif route == membership_actions.BANNED:
@@ -48,9 +48,10 @@ def join(request: HttpRequest, group_name: str) -> HttpResponse:
                 m = membership_actions.membership_row(group, request.user.email,
                                                       user=request.user)
             if route == membership_actions.NEEDS_APPROVAL:
-                membership_actions.request_join(m, user=request.user)
+                membership_actions.request_join(m, user=request.user,
+                                                actor=request.user.email)
             else:
-                membership_actions.join(m, user=request.user)
+                membership_actions.join(m, user=request.user, actor=request.user.email)
         if route == membership_actions.OPEN:
             flash.success(request, f"Welcome to {group.display_title}.")
         else:
@@ -70,7 +71,7 @@ def leave(request: HttpRequest, group_name: str) -> HttpResponse:
             group=v.group, role=Membership.Role.OWNER, status=S.ACTIVE).exclude(pk=m.pk).exists():
         flash.error(request, "You are the group's only owner: make someone else owner first.")
         return redirect("group_home", v.group.name)
-    membership_actions.leave(m)
+    membership_actions.leave(m, actor=request.user.email)
     flash.success(request, f"You left {v.group.display_title}.")
     if not v.can_see_group or not v.group.is_listed:
         return redirect("my_groups")
@@ -96,7 +97,8 @@ def subscription(request: HttpRequest, group_name: str) -> HttpResponse:
         form.save(commit=False)  # the delivery goes through its action, the rest is prose
         Membership.objects.filter(pk=m.pk).update(display_name=m.display_name,
                                                   message_selection=m.message_selection)
-        membership_actions.set_delivery(m, m.delivery, by_member=True)
+        membership_actions.set_delivery(m, m.delivery, by_member=True,
+                                        actor=request.user.email)
         for tag in hashtags:
             mode = request.POST.get(f"hashtag_{tag.pk}", "")
             if mode in TopicPreference.Mode.values:

@@ -54,7 +54,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "groups/bad_link.html", {
                 "error": "an unsubscribe request must carry List-Unsubscribe=One-Click"},
                 status=400)
-        membership_actions.leave(membership)
+        membership_actions.leave(membership, actor=membership.email)
         return render(request, "groups/unsubscribed.html", {"membership": membership,
                                                             "group": membership.group})
     return render(request, "groups/unsubscribe.html", {
@@ -89,7 +89,7 @@ def confirm_subscription(request: HttpRequest, token: str) -> HttpResponse:
         return bad_link(request, exc)
     group = membership.group
     if request.method == "POST":
-        membership_actions.confirm(membership)
+        membership_actions.confirm(membership, actor=membership.email)
         membership.refresh_from_db()
     return render(request, "groups/confirm_subscription.html", {
         "membership": membership, "group": group})
@@ -118,7 +118,8 @@ def restore_membership(request: HttpRequest, token: str) -> HttpResponse:
     restored = False
     if request.method == "POST":
         # the one rule (and the welcome-back notice): only a removed or bouncing member
-        restored = membership_actions.restore(membership.pk, removal_serial=serial)
+        restored = membership_actions.restore(membership.pk, removal_serial=serial,
+                                              actor=membership.email)
         membership.refresh_from_db()
         if not restored and membership.removal_serial != serial:
             return bad_link(request, SUPERSEDED)

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('groups', '0007_websec'),
+        ('groups', '0009_bans_sender_rules'),
     ]
 
     operations = [

@@ -1,0 +1,219 @@
+"""Forms of the owners' member pages: the list's filters, bulk actions, one member's
+settings, adding and inviting, bans and sender rules, the activity log's search.
+
+Every bad value becomes a form error naming the field (never a 500); the views
+apply what a form cleaned through messageserver.membership_actions (states),
+groups.membership (roles, adding) or their own small model writes (rules).
+"""
+
+from __future__ import annotations
+
+from django import forms
+
+from groups import activitylog
+from groups.models import BanRule, Membership, SenderRule
+from platformcore import addresspatterns
+
+M = Membership
+ANY = [("", "Any")]
+MAX_UPLOAD = 5 * 1024 * 1024
+
+STATUS_FILTERS = [
+    ("", "Members and pending"), ("active", "Members"),
+    ("pending", "Pending (invited, confirming or awaiting approval)"),
+    ("banned", "Banned"), ("former", "Former (left or removed)"), ("all", "Everyone"),
+]
+# The statuses each status filter stands for.
+STATUS_SETS: dict[str, tuple[str, ...]] = {
+    "": (M.Status.ACTIVE, M.Status.INVITED, M.Status.PENDING_CONFIRM,
+         M.Status.PENDING_APPROVAL),
+    "active": (M.Status.ACTIVE,),
+    "pending": (M.Status.INVITED, M.Status.PENDING_CONFIRM, M.Status.PENDING_APPROVAL),
+    "banned": (M.Status.BANNED,),
+    "former": (M.Status.UNSUBSCRIBED, M.Status.REMOVED),
+    "all": tuple(M.Status.values),
+}
+
+
+class MemberFilterForm(forms.Form):
+    """The member list's search and filters (GET)."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search by address or name")
+    status = forms.ChoiceField(required=False, choices=STATUS_FILTERS, label="Status")
+    role = forms.ChoiceField(required=False, choices=ANY + M.Role.choices, label="Role")
+    delivery = forms.ChoiceField(required=False, choices=ANY + M.Delivery.choices,
+                                 label="Delivery")
+    posting = forms.ChoiceField(required=False, choices=ANY + M.PostingStatus.choices,
+                                label="Posting status")
+    bouncing = forms.BooleanField(required=False, label="Bouncing only")
+
+
+def bulk_actions(*, owner: bool) -> list[tuple[str, str]]:
+    """The bulk action select's choices; role changes are for owners only."""
+    actions = [("remove", "Remove"), ("ban", "Ban"), ("unban", "Unban")]
+    actions += [(f"delivery_{k}", f"Set delivery: {label}") for k, label in M.Delivery.choices]
+    actions += [(f"posting_{k}", f"Set posting status: {label}")
+                for k, label in M.PostingStatus.choices]
+    if owner:
+        actions += [("role_member", "Make member"), ("role_moderator", "Make moderator"),
+                     ("role_owner", "Make owner")]
+    return actions
+
+
+class BulkMemberForm(forms.Form):
+    """A selection (checkboxes) and one action for all of it."""
+
+    ids = forms.TypedMultipleChoiceField(
+        coerce=int, choices=[], label="Selected members",
+        error_messages={"required": "Select at least one member."})
+    action = forms.ChoiceField(choices=[], label="With the selected members")
+
+    def __init__(self, *args, owner: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = bulk_actions(owner=owner)
+
+    def clean_ids(self) -> list[int]:
+        return self.cleaned_data["ids"]
+
+    def valid_ids(self, known: set[int]) -> None:
+        """Keep only the group's rows (the view passes the ones that exist)."""
+        self.fields["ids"].choices = [(i, i) for i in known]
+
+
+class MemberSettingsForm(forms.Form):
+    """One member's settings, as an owner or moderator changes them."""
+
+    display_name = forms.CharField(required=False, max_length=150, label="Display name")
+    role = forms.ChoiceField(choices=M.Role.choices, label="Role",
+                             help_text="Owners run the group; moderators moderate posts "
+                                       "and members.")
+    delivery = forms.ChoiceField(choices=M.Delivery.choices, label="Delivery",
+                                 help_text="How this member receives the group's mail.")
+    posting_status = forms.ChoiceField(
+        choices=M.PostingStatus.choices, label="Posting status",
+        help_text="“Override” lets this member post unmoderated even while the group "
+                  "moderates new members; “Moderated” holds every post for approval.")
+
+    def __init__(self, *args, may_change_role: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not may_change_role:
+            del self.fields["role"]
+
+
+class RemoveForm(forms.Form):
+    """Remove or ban one member, with the reason kept in the activity log."""
+
+    reason = forms.CharField(required=False, max_length=500, label="Reason (kept in the log)")
+
+
+class AddMembersForm(forms.Form):
+    """Addresses pasted or uploaded, and whether to add them or invite them."""
+
+    addresses = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}), required=False, label="Addresses",
+        help_text="One per line: address, Name &lt;address&gt;, or address,Name.")
+    csv_file = forms.FileField(required=False, label="Or a CSV file",
+                               help_text="Columns: email, name (optional).")
+    delivery = forms.ChoiceField(choices=M.Delivery.choices, initial=M.Delivery.INDIVIDUAL,
+                                 label="Delivery")
+    invite = forms.BooleanField(required=False, label="Invite them (they confirm by email) "
+                                "instead of adding them directly")
+
+    def __init__(self, *args, may_add_directly: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not may_add_directly:  # moderators invite; the person confirms
+            del self.fields["invite"]
+
+    def clean_csv_file(self):
+        upload = self.cleaned_data.get("csv_file")
+        if upload and upload.size > MAX_UPLOAD:
+            raise forms.ValidationError("The CSV file is over 5 MB.")
+        return upload
+
+    def clean(self):
+        data = super().clean()
+        lines = (data.get("addresses") or "").splitlines()
+        upload = data.get("csv_file")
+        if upload:
+            text = upload.read().decode("utf-8-sig", "replace")
+            rows = text.splitlines()
+            if rows and rows[0].replace(" ", "").lower() in ("email,name", "email"):
+                rows = rows[1:]  # a header row
+            lines += rows
+        data["lines"] = [ln for ln in lines if ln.strip()]
+        data["invite"] = data.get("invite", True)
+        if not data["lines"] and not self.errors:
+            self.add_error("addresses", "Give at least one address, here or in a CSV file.")
+        return data
+
+
+class BanForm(forms.ModelForm):
+    """Ban an address or a pattern, member or not."""
+
+    class Meta:
+        model = BanRule
+        fields = ["pattern", "reason"]
+        labels = {"pattern": "Address or pattern", "reason": "Reason"}
+        help_texts = {
+            "pattern": "someone@example.org, a pattern such as *@spam.example, or a regular "
+                       "expression starting with ^.",
+            "reason": "Told to the sender whose post is refused, and kept in the log."}
+
+    def __init__(self, *args, group, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+    def clean_pattern(self) -> str:
+        try:
+            pattern = addresspatterns.check(self.cleaned_data["pattern"])
+        except addresspatterns.BadPattern as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if BanRule.objects.filter(group=self.group, pattern=pattern).exists():
+            raise forms.ValidationError("This address or pattern is banned already.")
+        return pattern
+
+
+class SenderRuleForm(forms.ModelForm):
+    """What to do with posts from a non-member sender."""
+
+    class Meta:
+        model = SenderRule
+        fields = ["pattern", "action", "reason"]
+        labels = {"pattern": "Sender address or pattern", "action": "Action",
+                  "reason": "Rejection reason"}
+        help_texts = {
+            "pattern": "someone@example.org, *@partner.example, or a regular expression "
+                       "starting with ^. Applies to people who are not members.",
+            "action": "Accept posts them as if a member; hold sends them to the moderation "
+                      "queue; reject refuses them with your reason; discard drops them "
+                      "without a word.",
+            "reason": "Sent back with a rejection (reject only)."}
+
+    def __init__(self, *args, group, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+    def clean_pattern(self) -> str:
+        try:
+            pattern = addresspatterns.check(self.cleaned_data["pattern"])
+        except addresspatterns.BadPattern as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if SenderRule.objects.filter(group=self.group, pattern=pattern).exists():
+            raise forms.ValidationError("There is a rule for this sender already.")
+        return pattern
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") != SenderRule.Action.REJECT and data.get("reason"):
+            self.add_error("reason", "A reason goes with “reject” only.")
+        return data
+
+
+class ActivityFilterForm(forms.Form):
+    """The activity log's search (GET)."""
+
+    q = forms.CharField(required=False, max_length=320, label="Address or message",
+                        help_text="An address, the start of one, or “message #12”.")
+    verb = forms.ChoiceField(required=False, label="What happened",
+                             choices=ANY + [(k, k.replace("_", " ").capitalize())
+                                            for k in sorted(activitylog.VERBS)])
