@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from groups import deletion
+from groups import activitylog, deletion
 from groups.models import Message, Topic, TopicPreference
 from messageserver.threader import clean_subject, normalize_subject
 
@@ -23,7 +23,7 @@ class ArchiveEditError(ValueError):
     """The edit makes no sense (same topic, another group's topic, the first message...)."""
 
 
-def _recount(topic_id: int) -> bool:
+def _recount(topic_id: int, actor: str) -> bool:
     """Recompute a topic's counters; a topic left with no visible message is deleted.
 
     Returns True when the topic still exists.
@@ -34,7 +34,7 @@ def _recount(topic_id: int) -> bool:
     remaining = Message.objects.filter(topic=topic, deleted=False).order_by("date", "number")
     count = remaining.count()
     if count == 0:
-        deletion.delete_topic(topic)
+        deletion.delete_topic(topic, actor=actor)
         return False
     first, last = remaining.first(), remaining.last()
     Topic.objects.filter(pk=topic.pk).update(message_count=count, first_message=first,
@@ -51,17 +51,20 @@ def _subject(subject: str) -> str:
     return cleaned
 
 
-def rename_topic(topic: Topic, subject: str) -> Topic:
+def rename_topic(topic: Topic, subject: str, *, actor: str) -> Topic:
     """A new subject for the topic (messages keep theirs, as mailed)."""
     subject = _subject(subject)
     tag = topic.group.subject_tag
-    Topic.objects.filter(pk=topic.pk).update(
-        subject=subject, normalized_subject=normalize_subject(subject, tag)[:500])
+    with transaction.atomic():
+        Topic.objects.filter(pk=topic.pk).update(
+            subject=subject, normalized_subject=normalize_subject(subject, tag)[:500])
+        activitylog.record(topic.group_id, actor=actor, verb="rename_topic", target=subject,
+                           detail={"subject": [topic.subject, subject]})
     topic.refresh_from_db()
     return topic
 
 
-def move_message(message: Message, target: Topic) -> bool:
+def move_message(message: Message, target: Topic, *, actor: str) -> bool:
     """Move one message to another topic of its group; True when its old topic went empty."""
     if target.group_id != message.group_id:
         raise ArchiveEditError("That topic is in another group.")
@@ -70,13 +73,16 @@ def move_message(message: Message, target: Topic) -> bool:
     with transaction.atomic():
         source_id = message.topic_id
         Message.objects.filter(pk=message.pk).update(topic=target)
-        _recount(target.pk)
-        gone = not _recount(source_id)
+        activitylog.record(message.group_id, actor=actor, verb="move_message",
+                           target=f"message #{message.number}",
+                           detail={"topic": [message.topic.subject, target.subject]})
+        _recount(target.pk, actor)
+        gone = not _recount(source_id, actor)
         deletion.search_reindex([message.pk])
     return gone
 
 
-def merge_topics(source: Topic, target: Topic) -> Topic:
+def merge_topics(source: Topic, target: Topic, *, actor: str) -> Topic:
     """Every message of ``source`` joins ``target``; ``source`` is gone afterwards.
 
     The target keeps its subject, gains the source's hashtags, and members who
@@ -94,14 +100,17 @@ def merge_topics(source: Topic, target: Topic) -> Topic:
         TopicPreference.objects.bulk_create(
             [TopicPreference(membership_id=p.membership_id, topic=target, mode=p.mode)
              for p in TopicPreference.objects.filter(topic=source)], ignore_conflicts=True)
+        activitylog.record(source.group_id, actor=actor, verb="merge_topics",
+                           target=source.subject, detail={"into": target.subject,
+                                                          "messages": len(moved)})
         source.delete()  # its messages moved first: only the topic row and its preferences go
-        _recount(target.pk)
+        _recount(target.pk, actor)
         deletion.search_reindex(moved)
     target.refresh_from_db()
     return target
 
 
-def split_topic(message: Message, subject: str = "") -> Topic:
+def split_topic(message: Message, subject: str = "", *, actor: str) -> Topic:
     """A new topic from ``message`` on (by date, then number); the earlier ones stay.
 
     The new topic is named ``subject``, else the message's own subject without
@@ -126,15 +135,25 @@ def split_topic(message: Message, subject: str = "") -> Topic:
             [TopicPreference(membership_id=p.membership_id, topic=new, mode=p.mode)
              for p in TopicPreference.objects.filter(topic=old)], ignore_conflicts=True)
         Message.objects.filter(pk__in=later).update(topic=new)
-        _recount(new.pk)
-        _recount(old.pk)
+        activitylog.record(old.group_id, actor=actor, verb="split_topic",
+                           target=f"message #{message.number}",
+                           detail={"topic": [old.subject, name], "messages": len(later)})
+        _recount(new.pk, actor)
+        _recount(old.pk, actor)
         deletion.search_reindex(later)
     new.refresh_from_db()
     return new
 
 
-def set_flags(topic: Topic, *, locked: bool | None = None, sticky: bool | None = None) -> None:
+def set_flags(topic: Topic, *, actor: str, locked: bool | None = None,
+              sticky: bool | None = None) -> None:
     """Lock or unlock, make sticky or not."""
     changes = {k: v for k, v in (("locked", locked), ("sticky", sticky)) if v is not None}
-    if changes:
+    if not changes:
+        return
+    with transaction.atomic():
         Topic.objects.filter(pk=topic.pk).update(**changes)
+        for name, value in changes.items():
+            verb = {"locked": ("lock_topic", "unlock_topic"),
+                    "sticky": ("stick_topic", "unstick_topic")}[name][0 if value else 1]
+            activitylog.record(topic.group_id, actor=actor, verb=verb, target=topic.subject)

@@ -18,6 +18,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 
+from groups import activitylog
 from groups.models import Attachment, Message, Topic
 
 log = logging.getLogger(__name__)
@@ -65,25 +66,30 @@ def _delete_files(paths: list[str]) -> None:
             path.unlink(missing_ok=True)
 
 
-def delete_topic(topic: Topic) -> None:
-    """Delete a topic, its messages and their attachment files."""
+def delete_topic(topic: Topic, *, actor: str = activitylog.SYSTEM) -> None:
+    """Delete a topic, its messages and their attachment files (and log who did)."""
     with transaction.atomic():
         ids = list(Message.objects.filter(topic=topic).values_list("pk", flat=True))
+        activitylog.record(topic.group_id, actor=actor, verb="delete_topic",
+                           target=topic.subject, detail={"messages": len(ids)})
         paths = list(Attachment.objects.filter(message__topic=topic).values_list("path", flat=True))
         topic.delete()
         transaction.on_commit(lambda: _delete_files(paths))
         transaction.on_commit(lambda: _search_remove(ids))
 
 
-def delete_message(message: Message) -> bool:
+def delete_message(message: Message, *, actor: str = activitylog.SYSTEM) -> bool:
     """Hide one message and fix its topic; returns True when the topic went with it."""
     with transaction.atomic():
         topic = Topic.objects.select_for_update().get(pk=message.topic_id)
         Message.objects.filter(pk=message.pk).update(deleted=True)
+        activitylog.record(message.group_id, actor=actor, verb="delete_message",
+                           target=f"message #{message.number}",
+                           detail={"subject": message.subject})
         remaining = Message.objects.filter(topic=topic, deleted=False).order_by("date", "number")
         count = remaining.count()
         if count == 0:
-            delete_topic(topic)
+            delete_topic(topic, actor=actor)
             return True
         first = remaining.first()
         last = remaining.last()

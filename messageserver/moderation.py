@@ -15,6 +15,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from groups import activitylog
 from groups.models import HeldMessage, Membership, Message
 from messageserver import heldedit, mailparse, membership_actions, notices, outcomes, posts
 from messageserver.inbound import InboundMail
@@ -31,6 +32,8 @@ class ModerationError(Exception):
 # becomes "override" (never moderated again); reject: the poster is told why; discard:
 # nobody is told (spam).
 ACTIONS = ("approve", "approve_unmoderate", "reject", "discard")
+_VERB = {"approve": "approve_message", "approve_unmoderate": "approve_unmoderate",
+         "reject": "reject_message", "discard": "discard_message"}
 _STATE = {"approve": HeldMessage.State.APPROVED, "approve_unmoderate": HeldMessage.State.APPROVED,
           "reject": HeldMessage.State.REJECTED, "discard": HeldMessage.State.DISCARDED}
 
@@ -68,6 +71,10 @@ def decide(held_id: int, action: str, moderator: str, reason: str = "", *,
         if not taken:
             raise ModerationError(f"held message {held_id} is already {current['state']}")
         held = HeldMessage.objects.select_related("group", "membership").get(pk=held_id)
+        entry = activitylog.record(
+            held.group, actor=moderator, verb="approve_edited" if editing else _VERB[action],
+            target=held.sender_email, detail={"subject": held.subject, "reason": reason}
+            if reason else {"subject": held.subject})
         if action == "discard":
             return outcomes.dropped(f"discarded by {moderator}")
         if action == "reject":
@@ -85,6 +92,10 @@ def decide(held_id: int, action: str, moderator: str, reason: str = "", *,
         message = posts.accept(held.group, inbound, held.membership, topic=topic,
                                source=held.source if held.source in Message.Source.values
                                else Message.Source.EMAIL, nonmember=held.nonmember)
+        entry.detail["number"] = message.number
+        if editing:
+            entry.detail["subject"] = [held.subject, parsed.subject]
+        entry.save(update_fields=["detail"])
         if held.membership_id:
             from django.db.models import F
 
@@ -92,7 +103,7 @@ def decide(held_id: int, action: str, moderator: str, reason: str = "", *,
                 approved_posts=F("approved_posts") + 1)
             if action == "approve_unmoderate":
                 membership_actions.set_posting_status(
-                    held.membership_id, Membership.PostingStatus.OVERRIDE)
+                    held.membership_id, Membership.PostingStatus.OVERRIDE, actor=moderator)
     return outcomes.accepted(message.number)
 
 
@@ -113,6 +124,9 @@ def expire_due(now=None) -> int:
                                               ).update(state=HeldMessage.State.EXPIRED,
                                                        decided_at=now, decided_by="expiry"):
                 continue
-            notices.message_expired(HeldMessage.objects.select_related("group").get(pk=held_id))
+            held = HeldMessage.objects.select_related("group").get(pk=held_id)
+            activitylog.record(held.group, actor=activitylog.SYSTEM, verb="expire_message",
+                               target=held.sender_email, detail={"subject": held.subject})
+            notices.message_expired(held)
             expired += 1
     return expired

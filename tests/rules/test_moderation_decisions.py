@@ -101,3 +101,22 @@ def test_the_moderation_api_names_the_bad_field(held, body, status, field):
         assert field in response.json()["fields"]
     held.refresh_from_db()
     assert held.state == "pending"
+
+
+def test_every_decision_is_in_the_activity_log(held):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from groups.models import ActivityEntry
+
+    moderation.decide(held.pk, "discard", "alice@example.org")
+    again = deliver("bob@example.org", f"demo@{DOMAIN}",
+                    mail("member_post.eml").replace(b"Message-ID: <", b"Message-ID: <3"))
+    HeldMessage.objects.filter(pk=again.held_id).update(expires_at=timezone.now()
+                                                        - timedelta(minutes=1))
+    assert moderation.expire_due() == 1
+    log = list(ActivityEntry.objects.filter(verb__in=["discard_message", "expire_message"])
+               .order_by("id").values_list("actor", "verb", "target"))
+    assert log == [("alice@example.org", "discard_message", "bob@example.org"),
+                   ("system", "expire_message", "bob@example.org")]

@@ -11,7 +11,7 @@ import mailbox
 import pytest
 from django.urls import reverse
 
-from groups.models import Hashtag, Message, RawMessage, Topic, TopicPreference
+from groups.models import ActivityEntry, Hashtag, Message, RawMessage, Topic, TopicPreference
 from tests.web.conftest import make_post
 
 
@@ -54,6 +54,8 @@ def test_rename_topic(thread, clients):
     assert response.status_code == 302
     topic = Topic.objects.get(pk=first.topic_id)
     assert topic.subject == "Sunday walk, 9am" and topic.normalized_subject == "sunday walk, 9am"
+    assert ActivityEntry.objects.get(verb="rename_topic").detail == {
+        "subject": ["Sunday walk", "Sunday walk, 9am"]}
     bad = clients["mona"].post(manage(first.topic), {"action": "rename", "subject": "   "})
     assert bad.status_code == 400 and "Topic subject" in bad.content.decode()
 
@@ -69,6 +71,9 @@ def test_move_message_keeps_counters_true(thread, clients):
     assert (src.message_count, src.last_message_id) == (2, second.pk)
     assert (dst.message_count, dst.first_message_id, dst.last_message_id) == (2, third.pk,
                                                                               other.pk)
+    [entry] = ActivityEntry.objects.filter(verb="move_message")
+    assert (entry.actor, entry.target) == ("mona@example.org", "message #3")
+    assert entry.detail == {"topic": ["Sunday walk", "Boots for sale"]}
 
 
 def test_moving_the_last_message_removes_the_empty_topic(thread, clients):
@@ -121,6 +126,9 @@ def test_merge_topics(thread, clients, group, people):
                                                                                        4]
     assert target.last_message_id == other.pk and tag in target.hashtags.all()
     assert TopicPreference.objects.filter(topic=target, membership=bob, mode="mute").exists()
+    [entry] = ActivityEntry.objects.filter(group=group, verb="merge_topics")
+    assert (entry.actor, entry.target) == ("alice@example.org", "Boots for sale")
+    assert entry.detail == {"into": "Sunday walk", "messages": 1}
 
 
 def test_merge_bad_input(thread, clients):
@@ -146,6 +154,7 @@ def test_split_topic(thread, clients):
     assert new.first_message_id == second.pk and new.last_message_id == third.pk
     old = Topic.objects.get(pk=first.topic_id)
     assert (old.message_count, old.last_message_id) == (1, first.pk)
+    assert ActivityEntry.objects.filter(verb="split_topic", target="message #2").exists()
 
 
 def test_split_without_subject_takes_the_messages_own(thread, clients):
@@ -172,6 +181,9 @@ def test_lock_stick_and_delete_from_the_manage_page(thread, clients):
     assert Topic.objects.get(pk=first.topic_id).message_count == 2
     clients["mona"].post(url, {"action": "delete"})
     assert not Topic.objects.filter(pk=first.topic_id).exists()
+    assert list(ActivityEntry.objects.filter(actor="mona@example.org").order_by("id")
+                .values_list("verb", flat=True)) == ["lock_topic", "stick_topic",
+                                                     "delete_message", "delete_topic"]
     assert clients["bob"].post(manage(other.topic), {"action": "delete"}).status_code == 404
     assert Topic.objects.filter(pk=other.topic_id).exists()
 

@@ -13,7 +13,15 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from groups.models import Group, HeldMessage, Membership, Message, ModerationReason, OutboxItem
+from groups.models import (
+    ActivityEntry,
+    Group,
+    HeldMessage,
+    Membership,
+    Message,
+    ModerationReason,
+    OutboxItem,
+)
 from messageserver import holding, posts
 from messageserver.inbound import InboundMail
 from messageserver.mailparse import parse
@@ -95,6 +103,9 @@ def test_approve_and_unmoderate_sets_the_senders_posting_status(messageserver, g
     clients["alice"].post(QUEUE, {"ids": [held.pk], "action": "approve_unmoderate"})
     assert Message.objects.filter(subject="Unmoderate me").exists()
     assert Membership.objects.get(email="bob@example.org").posting_status == "override"
+    verbs = set(ActivityEntry.objects.filter(actor="alice@example.org").values_list("verb",
+                                                                                   flat=True))
+    assert {"approve_unmoderate", "set_posting_status"} <= verbs
 
 
 def test_approve_and_unmoderate_a_nonmember_is_refused(messageserver, group, clients):
@@ -118,6 +129,10 @@ def test_reject_with_a_saved_reason_tells_the_poster(messageserver, group, clien
     assert (held.state, held.decision_reason) == ("rejected", "This group is about hiking only.")
     assert "This group is about hiking only." in notice_text("bob@example.org",
                                                              f"rejected {held.pk}")
+    [entry] = ActivityEntry.objects.filter(group=group, verb="reject_message")
+    assert (entry.actor, entry.target) == ("mona@example.org", "bob@example.org")
+    assert entry.detail == {"subject": "Boat for sale",
+                            "reason": "This group is about hiking only."}
     assert not Message.objects.filter(subject="Boat for sale").exists()
 
 
@@ -153,6 +168,8 @@ def test_edit_then_approve_archives_the_edit_and_keeps_the_original(messageserve
     assert "Meet at nine." in msg.body_text and "nien" not in msg.body_text
     record = clients["alice"].get(QUEUE).content.decode()
     assert "Recently decided" in record and "edited before approval" in record
+    [entry] = ActivityEntry.objects.filter(verb="approve_edited")
+    assert entry.detail == {"subject": ["teh walk", "The walk"], "number": msg.number}
     assert [a.filename for a in msg.attachments.all()] == ["route.gpx"]
     assert b"Meet at nine." in bytes(msg.raw.data)
 
@@ -179,6 +196,9 @@ def test_bulk_approve_reject_discard(messageserver, group, clients):
     states = dict(HeldMessage.objects.values_list("subject", "state"))
     assert states == {"Bulk 0": "approved", "Bulk 1": "approved", "Bulk 2": "rejected",
                       "Bulk 3": "discarded"}
+    assert sorted(ActivityEntry.objects.filter(actor="alice@example.org").values_list(
+        "verb", flat=True)) == ["approve_message", "approve_message", "discard_message",
+                                "reject_message"]
     assert Message.objects.filter(subject__startswith="Bulk").count() == 2
 
 
@@ -198,6 +218,7 @@ def test_bad_decisions_are_form_errors(group, clients, data, says):
     assert response.status_code == 400
     assert says in response.content.decode()
     assert HeldMessage.objects.filter(state="pending").count() == 2
+    assert not ActivityEntry.objects.filter(actor="mona@example.org").exists()
 
 
 def test_another_groups_held_message_cannot_be_decided(group, clients):

@@ -53,7 +53,8 @@ def topic_manage(request: HttpRequest, group_name: str, topic_id: int) -> HttpRe
         if not form.is_valid():
             return _topic_page(request, v, topic, rename=form, status=400)
         try:
-            archiveedit.rename_topic(topic, form.cleaned_data["subject"])
+            archiveedit.rename_topic(topic, form.cleaned_data["subject"],
+                                     actor=request.user.email)
         except archiveedit.ArchiveEditError as exc:
             form.add_error("subject", str(exc))
             return _topic_page(request, v, topic, rename=form, status=400)
@@ -66,7 +67,7 @@ def topic_manage(request: HttpRequest, group_name: str, topic_id: int) -> HttpRe
             return _topic_page(request, v, topic, merge=merge, status=400)
         target = merge.cleaned_data["target"]
         try:
-            archiveedit.merge_topics(topic, target)
+            archiveedit.merge_topics(topic, target, actor=request.user.email)
         except archiveedit.ArchiveEditError as exc:
             merge.add_error("target", str(exc))
             return _topic_page(request, v, topic, merge=merge, status=400)
@@ -80,14 +81,14 @@ def _flag_or_delete(request: HttpRequest, v: access.Viewer, topic: Topic,
     flags = {"lock": {"locked": True}, "unlock": {"locked": False},
              "stick": {"sticky": True}, "unstick": {"sticky": False}}
     if action in flags:
-        archiveedit.set_flags(topic, **flags[action])
+        archiveedit.set_flags(topic, actor=request.user.email, **flags[action])
         flash.success(request, {"lock": "Topic locked.", "unlock": "Topic unlocked.",
                                 "stick": "Topic made sticky.",
                                 "unstick": "Topic no longer sticky."}[action])
         back = "mod_topic_manage" if request.POST.get("next") == "manage" else "topic"
         return redirect(back, v.group.name, topic.pk)
     if action == "delete":
-        deletion.delete_topic(topic)
+        deletion.delete_topic(topic, actor=request.user.email)
         flash.success(request, "The topic and its messages are deleted.")
         return redirect("topics", v.group.name)
     flash.error(request, "Unknown action.")
@@ -120,7 +121,7 @@ def message_manage(request: HttpRequest, group_name: str, number: int) -> HttpRe
         if move.is_bound and move.is_valid():
             target = move.cleaned_data["target"]
             try:
-                archiveedit.move_message(msg, target)
+                archiveedit.move_message(msg, target, actor=request.user.email)
             except archiveedit.ArchiveEditError as exc:
                 move.add_error("target", str(exc))
             else:
@@ -128,7 +129,8 @@ def message_manage(request: HttpRequest, group_name: str, number: int) -> HttpRe
                 return redirect("topic", v.group.name, target.pk)
         elif split.is_bound and split.is_valid():
             try:
-                new = archiveedit.split_topic(msg, split.cleaned_data["subject"])
+                new = archiveedit.split_topic(msg, split.cleaned_data["subject"],
+                                              actor=request.user.email)
             except archiveedit.ArchiveEditError as exc:
                 split.add_error("subject", str(exc))
             else:
@@ -147,7 +149,7 @@ def message_delete(request: HttpRequest, group_name: str, number: int) -> HttpRe
     """Hide one message from the archive; its topic goes too when nothing else is left."""
     v = access.moderator(request, group_name)
     msg = get_object_or_404(Message, group=v.group, number=number, deleted=False)
-    if deletion.delete_message(msg):
+    if deletion.delete_message(msg, actor=request.user.email):
         flash.success(request, f"Message #{number} and its topic are deleted.")
         return redirect("topics", v.group.name)
     flash.success(request, f"Message #{number} deleted.")

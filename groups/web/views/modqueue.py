@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
+from groups import activitylog
 from groups.models import HeldMessage, ModerationReason
 from groups.web import access
 from groups.web.heldpreview import preview
@@ -134,9 +136,12 @@ def reasons(request: HttpRequest, group_name: str, reason_id: int | None = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            reason = form.save(commit=False)
-            reason.group = v.group
-            reason.save()
+            with transaction.atomic():
+                reason = form.save(commit=False)
+                reason.group = v.group
+                reason.save()
+                activitylog.record(v.group, actor=request.user.email, verb="save_reason",
+                                   target=reason.title, detail={"text": reason.text})
             flash.success(request, f"Reason “{reason.title}” saved.")
             return redirect("mod_reasons", v.group.name)
         status = 400
@@ -150,6 +155,9 @@ def reasons(request: HttpRequest, group_name: str, reason_id: int | None = None
 def reason_delete(request: HttpRequest, group_name: str, reason_id: int) -> HttpResponse:
     v = access.moderator(request, group_name)
     reason = get_object_or_404(ModerationReason, group=v.group, pk=reason_id)
-    reason.delete()
+    with transaction.atomic():
+        activitylog.record(v.group, actor=request.user.email, verb="delete_reason",
+                           target=reason.title)
+        reason.delete()
     flash.success(request, f"Reason “{reason.title}” deleted.")
     return redirect("mod_reasons", v.group.name)
