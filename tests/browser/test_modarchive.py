@@ -121,3 +121,9 @@ def test_owner_merges_two_topics_and_reads_a_delivery_report(page, platform):
     counts = page.get_by_role("table", name="Copies")
     expect(counts.get_by_role("row", name="3 3 0 0 0 0", exact=True)).to_be_visible()
     screenshot(page, "delivery-report")
+
+    # the merge is in the group's activity log, by whom and of what
+    page.goto(platform.url("web", "/g/hikers/admin/"))
+    page.get_by_role("link", name="Activity log", exact=True).click()
+    expect(page.locator("main")).to_contain_text("merged the topic")
+    expect(page.locator("main")).to_contain_text("Glacier gear")
