@@ -50,6 +50,26 @@ VERBS: dict[str, str] = {
     "unban_rule": "removed a ban rule",
     "sender_rule": "set a sender rule for",
     "sender_rule_removed": "removed the sender rule for",
+    # the moderation queue (messageserver.moderation), target: the poster's address
+    "approve_message": "approved a held message from",
+    "approve_unmoderate": "approved a held message and unmoderated",
+    "approve_edited": "edited and approved a held message from",
+    "reject_message": "rejected a held message from",
+    "discard_message": "discarded a held message from",
+    "expire_message": "let expire a held message from",
+    "save_reason": "saved the reject reason",
+    "delete_reason": "deleted the reject reason",
+    # archive management (groups.archiveedit, groups.deletion)
+    "rename_topic": "renamed the topic",
+    "move_message": "moved",
+    "merge_topics": "merged the topic",
+    "split_topic": "split a topic at",
+    "lock_topic": "locked the topic",
+    "unlock_topic": "unlocked the topic",
+    "stick_topic": "made sticky the topic",
+    "unstick_topic": "made not sticky the topic",
+    "delete_message": "deleted",
+    "delete_topic": "deleted the topic",
 }
 
 

@@ -394,6 +394,7 @@ class HeldMessage(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
         EXPIRED = "expired", "Expired"
+        DISCARDED = "discarded", "Discarded"
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="held_messages")
     membership = models.ForeignKey(
@@ -412,12 +413,54 @@ class HeldMessage(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.CharField(max_length=320, blank=True)
     decision_reason = models.TextField(blank=True)
+    edited_raw = models.BinaryField(
+        null=True, blank=True,
+        help_text="The moderator's edited version, archived and sent instead of raw (which "
+                  "stays as received, for the record).")
 
     class Meta:
         indexes = [models.Index(fields=["group", "state", "created_at"])]
 
     def __str__(self) -> str:
         return f"held {self.pk} in {self.group_id}: {self.subject}"
+
+
+class ModerationReason(models.Model):
+    """A rejection reason a group's moderators saved, to pick instead of typing it again."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="moderation_reasons")
+    title = models.CharField(max_length=100)
+    text = models.TextField(help_text="Sent to the poster with the rejection notice.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "title"],
+                                               name="moderationreason_unique_title")]
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DeliverySummary(models.Model):
+    """What became of every copy of one Karl job, from the job's "finished" event.
+
+    A post to a large group is several jobs; the message's delivery report adds
+    them up. Karl forgets finished jobs after KARL_KEEP_DONE, this row does not.
+    """
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="+")
+    message_number = models.PositiveIntegerField(null=True, blank=True)
+    karl_job_id = models.CharField(max_length=64, unique=True)
+    total = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    bounced = models.PositiveIntegerField(default=0)
+    expired = models.PositiveIntegerField(default=0)
+    deferred = models.PositiveIntegerField(
+        default=0, help_text="Copies deferred at least once before their final outcome.")
+    finished_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["group", "message_number"])]
 
 
 class TopicPreference(models.Model):

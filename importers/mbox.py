@@ -210,24 +210,44 @@ def export_archive(group: Group, path: Path, *,
     the same messages, ids, dates and threads.
     """
     count = 0
-    qs = (Message.objects.filter(group=group, deleted=False).order_by("number")
-          .values_list("pk", "sender_email", "date"))
     tmp = Path(path).with_name(Path(path).name + ".tmp")
     with open(tmp, "wb") as out:
-        for start in range(0, qs.count(), 500):
-            chunk = list(qs[start:start + 500])
-            raws = dict(RawMessage.objects.filter(
-                message_id__in=[pk for pk, _, _ in chunk]).values_list("message_id", "data"))
-            for pk, sender, date in chunk:
-                data = raws.get(pk)
-                if data is None:
-                    continue
-                out.write(_mbox_entry(bytes(data), sender, date))
-                count += 1
-            if progress:
-                progress(len(chunk))
+        for entry in iter_mbox(group, progress=progress):
+            out.write(entry)
+            count += 1
     tmp.replace(path)
     return count
+
+
+def iter_mbox(group: Group, since: datetime | None = None, until: datetime | None = None, *,
+              progress: Callable[[int], None] | None = None,
+              chunk_size: int = 500) -> Iterator[bytes]:
+    """The group's messages (not deleted) as mbox entries, one at a time, oldest number first.
+
+    ``since`` is inclusive and ``until`` exclusive, on the message's date. Rows are
+    read ``chunk_size`` at a time by number (keyset, not OFFSET), so a web
+    download streams a large archive in flat memory.
+    """
+    rows = Message.objects.filter(group=group, deleted=False)
+    if since is not None:
+        rows = rows.filter(date__gte=since)
+    if until is not None:
+        rows = rows.filter(date__lt=until)
+    after = 0
+    while True:
+        chunk = list(rows.filter(number__gt=after).order_by("number")
+                     .values_list("pk", "number", "sender_email", "date")[:chunk_size])
+        if not chunk:
+            return
+        after = chunk[-1][1]
+        raws = dict(RawMessage.objects.filter(
+            message_id__in=[pk for pk, _, _, _ in chunk]).values_list("message_id", "data"))
+        for pk, _, sender, date in chunk:
+            data = raws.get(pk)
+            if data is not None:
+                yield _mbox_entry(bytes(data), sender, date)
+        if progress:
+            progress(len(chunk))
 
 
 def _mbox_entry(raw: bytes, sender: str, date: datetime) -> bytes:

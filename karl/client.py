@@ -75,8 +75,10 @@ class KarlClient:
         return self._call("POST", "/v1/mail", json=fields,
                           extra_headers=_key_header(idempotency_key))["id"]
 
-    def job_status(self, job_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/jobs/{job_id}")
+    def job_status(self, job_id: str, summary: bool = False) -> dict[str, Any]:
+        """A job's recipients and counts; with ``summary`` the counts alone (no list)."""
+        return self._call("GET", f"/v1/jobs/{job_id}", params={"summary": "1"} if summary
+                          else None)
 
     def dead_letters(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/dead-letters",

@@ -18,7 +18,10 @@ from karl.footer import check as check_template
 from platformcore import mailheaders
 
 STATES = ("queued", "sending", "deferred", "sent", "bounced", "expired")
-EVENT_STATES = ("bounced", "expired", "sent", "deferred")
+# "finished" is not a recipient's state: one event per job when its last recipient is done,
+# with the job's counts (karl.spool.Spool.record), so a report of every copy costs one
+# event per job rather than one per copy.
+EVENT_STATES = ("bounced", "expired", "sent", "deferred", "finished")
 DEFAULT_EVENTS = ("bounced", "expired")
 DEFAULT_LIFETIME = 5 * 24 * 3600
 

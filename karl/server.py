@@ -97,6 +97,7 @@ async def get_job(request: web.Request) -> web.Response:
     if spec is None:
         return json_error(404, f"no job {job_id}")
     in_flight = request.app[SCHEDULER].in_flight
+    summary = request.query.get("summary") in ("1", "true")
     recipients: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
     for index, rec in spool.recipients(job_id):
@@ -106,12 +107,16 @@ async def get_job(request: web.Request) -> web.Response:
                                                     index) in in_flight:
             state = "sending"
         counts[state] = counts.get(state, 0) + 1
+        if summary:  # counts only: a page showing a large job's progress needs no list
+            continue
         recipients.append({"address": rec["address"], "state": state,
                            "attempts": rec.get("attempts", 0),
                            "next_attempt": iso(nxt) if state == "deferred" else None,
                            "reply": rec.get("reply", ""), "code": rec.get("code")})
-    return web.json_response({"id": job_id, "created": iso(spec["created"]),
-                              "recipients": recipients, "counts": counts})
+    body: dict[str, Any] = {"id": job_id, "created": iso(spec["created"]), "counts": counts}
+    if not summary:
+        body["recipients"] = recipients
+    return web.json_response(body)
 
 
 async def dead_letters(request: web.Request) -> web.Response:

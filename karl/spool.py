@@ -310,6 +310,10 @@ class Spool:
                 raw = self.db.get(b"P" + job_id.encode())
                 left = (int(raw) if raw else 0) - done
                 if left <= 0:
+                    summary = self._finished_event(job_id, changes, at)
+                    if summary is not None:
+                        self._event_seq += 1
+                        wb.put(b"E%016d" % self._event_seq, _dumps(summary))
                     wb.delete(b"P" + job_id.encode())
                     wb.delete(b"M" + job_id.encode())
                     wb.put(b"X%016d%s" % (at, job_id.encode()), b"")
@@ -317,6 +321,30 @@ class Spool:
                 else:
                     wb.put(b"P" + job_id.encode(), str(left).encode())
         return finished
+
+    def _finished_event(self, job_id: str, changes: list[tuple[Due, dict[str, Any], int | None]],
+                        at: int) -> dict[str, Any] | None:
+        """The "finished" event of a job that asked for one: what became of every copy.
+
+        Read once, when the job's last recipient is done (one pass over its
+        records, the batch being written taking precedence), so delivery costs
+        nothing more per copy. "deferred" counts copies that waited at least once.
+        """
+        spec = self.job_spec(job_id)
+        if spec is None or "finished" not in (spec.get("events") or ()):
+            return None
+        latest = {due.index: record for due, record, _ in changes if due.job_id == job_id}
+        counts = {"sent": 0, "bounced": 0, "expired": 0}
+        deferred = total = 0
+        for index, record in self.recipients(job_id):
+            record = latest.get(index, record)
+            total += 1
+            state = record.get("state", "queued")
+            counts[state] = counts.get(state, 0) + 1
+            deferred += record.get("attempts", 0) > 1
+        return {"id": f"{job_id}/finished", "job_id": job_id, "address": "", "state": "finished",
+                "code": None, "reply": "", "at": iso(at), "meta": spec.get("meta") or {},
+                "counts": counts, "deferred": deferred, "total": total}
 
     # ------------------------------------------------------------ events
 

@@ -24,7 +24,15 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from groups.models import Group, Membership, Message, OutboxItem
-from messageserver import deliveryevents, envelope, metrics, moderation, pipeline, posts
+from messageserver import (
+    deliveryevents,
+    envelope,
+    heldedit,
+    metrics,
+    moderation,
+    pipeline,
+    posts,
+)
 from messageserver.inbound import InboundMail
 from messageserver.mailparse import parse
 from platformcore.env import get_env
@@ -184,11 +192,20 @@ def web_post(request: HttpRequest, body: dict) -> HttpResponse:
 @internal
 def moderate(request: HttpRequest, body: dict, held_id: int) -> HttpResponse:
     action = _str(body, "action")
-    if action not in ("approve", "reject"):
-        raise FieldError({"action": "must be approve or reject"})
+    if action not in moderation.ACTIONS:
+        raise FieldError({"action": f"must be one of {', '.join(moderation.ACTIONS)}"})
+    edit = {name: body[name] for name in ("subject", "body") if body.get(name) is not None}
+    for name, value in edit.items():
+        if not isinstance(value, str):
+            raise FieldError({name: "must be a string"})
+    if len(edit) == 1:
+        raise FieldError({"subject" if "body" in edit else "body":
+                          "an edit needs both subject and body"})
     try:
         outcome = moderation.decide(held_id, action, _str(body, "moderator"),
-                                    _str(body, "reason", required=False))
+                                    _str(body, "reason", required=False), **edit)
+    except heldedit.EditError as exc:
+        raise FieldError({exc.field: exc.problem}) from exc
     except moderation.ModerationError as exc:
         return JsonResponse({"error": str(exc)}, status=409)
     return JsonResponse(outcome.as_dict())

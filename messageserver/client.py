@@ -87,10 +87,18 @@ class MessageServerClient:
         })
 
     def moderate(self, held_id: int, action: str, moderator_email: str,
-                 reason: str = "") -> dict[str, Any]:
-        """Approve or reject a held message (action: "approve" or "reject")."""
-        return self._call("POST", f"/v1/moderation/{held_id}", {
-            "action": action, "moderator": moderator_email, "reason": reason})
+                 reason: str = "", subject: str | None = None,
+                 body: str | None = None) -> dict[str, Any]:
+        """Decide a held message: approve, approve_unmoderate, reject or discard.
+
+        ``subject`` and ``body`` (both or neither) approve the moderator's edited
+        version; a bad one is a 422 MessageServerError whose body names the field.
+        """
+        payload: dict[str, Any] = {"action": action, "moderator": moderator_email,
+                                   "reason": reason}
+        if subject is not None or body is not None:
+            payload.update(subject=subject or "", body=body or "")
+        return self._call("POST", f"/v1/moderation/{held_id}", payload)
 
     def delivery_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         return self._call("POST", "/v1/delivery-events", {"events": events})

@@ -1,4 +1,5 @@
-"""Karl's reports of failed deliveries, recorded against the member they concern.
+"""Karl's reports of failed deliveries, recorded against the member they concern, and
+each post job's "finished" counts (DeliverySummary, for the message's delivery report).
 
 Karl knows addresses, not members: the job's meta names the group (and the
 message number), which is enough to find the membership. The bouncer job
@@ -21,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from groups.models import BounceEvent, Membership
+from groups.models import BounceEvent, DeliverySummary, Group, Membership
 from messageserver import bounces_score, membership_actions, metrics
 from messageserver.bouncehandling import remember
 
@@ -38,6 +39,29 @@ def verdict(code: int | None, reply: str) -> tuple[str, str]:
             r"(?i)user unknown|no such user|does not exist|unknown user|mailbox unavailable",
             reply or ""))
     return ("hard" if hard else "soft"), status
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def record_summary(event: dict[str, Any], meta: dict[str, Any], at) -> int:
+    """A job's "finished" event: its counts, kept per job for the message's delivery report.
+
+    One row per Karl job (unique), so the event posted again changes nothing.
+    """
+    group = Group.objects.filter(name=meta.get("group") or "").first()
+    job_id = event.get("job_id")
+    if group is None or not isinstance(job_id, str) or not 0 < len(job_id) <= 64:
+        return 0
+    counts = event.get("counts") if isinstance(event.get("counts"), dict) else {}
+    number = meta.get("number")
+    _, created = DeliverySummary.objects.get_or_create(karl_job_id=job_id, defaults={
+        "group": group, "message_number": number if _count(number) else None,
+        "total": _count(event.get("total")), "sent": _count(counts.get("sent")),
+        "bounced": _count(counts.get("bounced")), "expired": _count(counts.get("expired")),
+        "deferred": _count(event.get("deferred")), "finished_at": at})
+    return int(created)
 
 
 def event_key(event: dict[str, Any]) -> str:
@@ -68,6 +92,8 @@ def record(events: list[dict[str, Any]]) -> int:
 def _apply(event: dict[str, Any], state: str) -> int:
     meta = event.get("meta") or {}
     at = parse_datetime(event.get("at") or "") or timezone.now()
+    if state == "finished":
+        return record_summary(event, meta, at)
     if state == "sent" and meta.get("kind") == "probe" and meta.get("membership"):
         # A bounce probe got through: the member's delivery is restored.
         membership = Membership.objects.filter(pk=int(meta["membership"])).first()

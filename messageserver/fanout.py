@@ -219,7 +219,9 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
         "footer": {"text": group.footer_template or DEFAULT_FOOTER},
         "recipients": rcpts,
         "dkim": True,
-        "events": ["bounced", "expired"],
+        # failures one by one (bounce handling), and one "finished" summary per job for
+        # the message's delivery report (deliveryevents.record_summary)
+        "events": ["bounced", "expired", "finished"],
         "meta": {"group": group.name, "number": message.number, "kind": "post"},
     }
 

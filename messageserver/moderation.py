@@ -1,5 +1,6 @@
-"""The moderation queue: approve, reject or expire a held message (messageserver.holding
-holds it).
+"""The moderation queue: approve (as is, edited, or unmoderating the sender), reject,
+discard or expire a held message (messageserver.holding holds it). The web, the API
+and mailed replies (messageserver.modreply) all decide through ``decide``.
 
 A held message keeps its raw bytes in the database until decided, so nothing
 held is lost on restart. Approval sends it through ``posts.accept`` exactly as
@@ -15,8 +16,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from groups import activitylog
 from groups.models import Group, HeldMessage, Membership, Message
-from messageserver import mailparse, notices, outcomes, policy, posts
+from messageserver import heldedit, mailparse, membership_actions, notices, outcomes, policy, posts
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
 
@@ -27,29 +29,64 @@ class ModerationError(Exception):
     """The held message can't take this decision (gone, already decided)."""
 
 
-def decide(held_id: int, action: str, moderator: str, reason: str = "") -> Outcome:
-    """Approve or reject a pending held message (action "approve" or "reject")."""
-    if action not in ("approve", "reject"):
-        raise ModerationError(f"unknown action {action!r}: use approve or reject")
-    if action == "approve":
+# approve: as received (or as edited); approve_unmoderate: and the sender's posting status
+# becomes "override" (never moderated again); reject: the poster is told why; discard:
+# nobody is told (spam).
+ACTIONS = ("approve", "approve_unmoderate", "reject", "discard")
+_VERB = {"approve": "approve_message", "approve_unmoderate": "approve_unmoderate",
+         "reject": "reject_message", "discard": "discard_message"}
+_STATE = {"approve": HeldMessage.State.APPROVED, "approve_unmoderate": HeldMessage.State.APPROVED,
+          "reject": HeldMessage.State.REJECTED, "discard": HeldMessage.State.DISCARDED}
+
+
+def decide(held_id: int, action: str, moderator: str, reason: str = "", *,
+           subject: str | None = None, body: str | None = None) -> Outcome:
+    """Decide a pending held message: one of ACTIONS, by the web, the API or a mailed reply.
+
+    With ``subject`` and ``body`` an approval archives and sends the moderator's
+    edited version (heldedit.EditError names a bad field); the original stays
+    in ``raw``. Everything (the decision, the archive, the fan-out, the notice,
+    the sender's new posting status) is one transaction.
+    """
+    if action not in ACTIONS:
+        raise ModerationError(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
+    editing = subject is not None or body is not None
+    if editing and not action.startswith("approve"):
+        raise ModerationError("only an approval can carry an edited message")
+    if action.startswith("approve"):
         group = Group.objects.filter(held_messages__pk=held_id).first()
         if group is not None and policy.suspension(group):
             raise ModerationError(policy.suspension(group))
     now = timezone.now()
-    state = HeldMessage.State.APPROVED if action == "approve" else HeldMessage.State.REJECTED
     with transaction.atomic():
-        taken = HeldMessage.objects.filter(pk=held_id, state=HeldMessage.State.PENDING).update(
-            state=state, decided_at=now, decided_by=moderator[:320], decision_reason=reason)
+        current = (HeldMessage.objects.filter(pk=held_id)
+                   .values("state", "raw", "membership_id").first())
+        if current is None:
+            raise ModerationError(f"no held message {held_id}")
+        if action == "approve_unmoderate" and current["membership_id"] is None:
+            raise ModerationError("the sender is not a member, so there is no posting status "
+                                  "to change; approve it alone")
+        changes: dict = {"state": _STATE[action], "decided_at": now,
+                         "decided_by": moderator[:320], "decision_reason": reason}
+        if editing:
+            changes["edited_raw"] = heldedit.edited_message(
+                bytes(current["raw"]), subject or "", body or "")
+        taken = HeldMessage.objects.filter(pk=held_id, state=HeldMessage.State.PENDING
+                                           ).update(**changes)
         if not taken:
-            current = HeldMessage.objects.filter(pk=held_id).values_list("state", flat=True)
-            if not current:
-                raise ModerationError(f"no held message {held_id}")
-            raise ModerationError(f"held message {held_id} is already {current[0]}")
+            raise ModerationError(f"held message {held_id} is already {current['state']}")
         held = HeldMessage.objects.select_related("group", "membership").get(pk=held_id)
+        entry = activitylog.record(
+            held.group, actor=moderator, verb="approve_edited" if editing else _VERB[action],
+            target=held.sender_email, detail={"subject": held.subject, "reason": reason}
+            if reason else {"subject": held.subject})
+        if action == "discard":
+            return outcomes.dropped(f"discarded by {moderator}")
         if action == "reject":
             notices.message_rejected(held, reason)
             return outcomes.rejected(reason or "rejected by a moderator")
-        parsed = mailparse.parse(bytes(held.raw), msgid_domain=settings.GROUPS_DOMAIN)
+        raw = bytes(held.edited_raw) if held.edited_raw is not None else bytes(held.raw)
+        parsed = mailparse.parse(raw, msgid_domain=settings.GROUPS_DOMAIN)
         inbound = InboundMail(mail_from=held.mail_from, raw=parsed.raw, parsed=parsed,
                               now=now, via=held.source)
         from messageserver import threader
@@ -61,11 +98,18 @@ def decide(held_id: int, action: str, moderator: str, reason: str = "") -> Outco
         message = posts.accept(held.group, inbound, held.membership, topic=topic,
                                source=held.source if held.source in Message.Source.values
                                else Message.Source.EMAIL, nonmember=held.nonmember)
+        entry.detail["number"] = message.number
+        if editing:
+            entry.detail["subject"] = [held.subject, parsed.subject]
+        entry.save(update_fields=["detail"])
         if held.membership_id:
             from django.db.models import F
 
             Membership.objects.filter(pk=held.membership_id).update(
                 approved_posts=F("approved_posts") + 1)
+            if action == "approve_unmoderate":
+                membership_actions.set_posting_status(
+                    held.membership_id, Membership.PostingStatus.OVERRIDE, actor=moderator)
     return outcomes.accepted(message.number)
 
 
@@ -86,6 +130,9 @@ def expire_due(now=None) -> int:
                                               ).update(state=HeldMessage.State.EXPIRED,
                                                        decided_at=now, decided_by="expiry"):
                 continue
-            notices.message_expired(HeldMessage.objects.select_related("group").get(pk=held_id))
+            held = HeldMessage.objects.select_related("group").get(pk=held_id)
+            activitylog.record(held.group, actor=activitylog.SYSTEM, verb="expire_message",
+                               target=held.sender_email, detail={"subject": held.subject})
+            notices.message_expired(held)
             expired += 1
     return expired

@@ -18,15 +18,16 @@ class HeldPreview:
     from_name: str
     from_email: str
     subject: str
-    text: str
+    text: str  # cut at max_chars for showing
     attachments: list[tuple[str, str, int]] = field(default_factory=list)
+    full_text: str = ""  # uncut: what an edit before approving starts from
 
 
 def preview(held: HeldMessage, max_chars: int = 20000) -> HeldPreview:
     parsed = parse(bytes(held.raw))
-    text = parsed.text
+    text = full = parsed.text
     if len(text) > max_chars:
         text = text[:max_chars] + "\n[... cut for the preview ...]"
     return HeldPreview(parsed.from_name, parsed.from_email or held.sender_email,
                        parsed.subject or held.subject, text,
-                       [(a.filename, a.content_type, len(a.data)) for a in parsed.attachments])
+                       [(a.filename, a.content_type, len(a.data)) for a in parsed.attachments], full)

@@ -87,7 +87,7 @@ def test_owner_approves_a_held_message_and_members_receive_it(page, platform):
     held = page.locator("section.held-item", has_text="Budget for the new bridge")
     assert "The council should fund the footbridge." in held.inner_text()
     screenshot(page, "owner-sees-held-message")
-    held.get_by_role("button", name="Approve").click()
+    held.get_by_role("button", name="Approve", exact=True).click()
     expect(page.locator(".flash")).to_contain_text("approved")
     expect(page.locator("main")).to_contain_text("No messages are waiting.")
     screenshot(page, "owner-approved-held-message")

@@ -116,3 +116,28 @@ def test_kill_9_mid_fanout_loses_nothing(karl_factory, sink):
     twice = [a for a, n in copies.items() if n > 1]
     assert all(copies[a] == 2 for a in twice)
     assert len(twice) <= in_flight  # only what was in flight at the kill
+
+
+def test_a_finished_job_reports_its_counts_once_in_one_event(karl_factory, sink, receiver):
+    """events=["finished"]: no event per copy, one per job with what became of every copy."""
+    sink.handler.policy = lambda rcpt, n: (
+        "550 5.1.1 user unknown" if rcpt.startswith("ghost")
+        else "452 4.2.2 mailbox full" if rcpt.startswith("full")
+        else "451 4.2.1 try later" if rcpt.startswith("slow") and n == 1 else None)
+    karl = karl_factory(sink.url, KARL_RETRY_BASE="0.3")
+    client = karl.client()
+    job_id = client.submit_job(job([{"address": a} for a in (
+        "ghost@example.org", "full@example.org", "slow@example.org", "bob@example.org",
+        "ann@example.org")], events=["finished"], lifetime=2))
+    live = wait_state(client, job_id, lambda s: s["counts"].get("deferred") == 1
+                      and s["counts"].get("sent") == 3)
+    summary = client.job_status(job_id, summary=True)  # counts only, for a report page
+    assert "recipients" not in summary and summary["counts"]["bounced"] == 1
+    assert len(live["recipients"]) == 5
+    [event] = receiver.wait_for(lambda ev: len(ev) >= 1, timeout=20)
+    assert event["state"] == "finished" and event["id"] == f"{job_id}/finished"
+    assert event["counts"] == {"sent": 3, "bounced": 1, "expired": 1}
+    assert (event["total"], event["deferred"]) == (5, 2)  # slow (once) and full (till expiry)
+    assert event["meta"] == {"group": "demo", "number": 7}
+    time.sleep(1.5)  # nothing more comes for this job
+    assert len(receiver.events) == 1

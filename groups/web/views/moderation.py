@@ -19,15 +19,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from groups import activitylog, deletion
-from groups.models import ActivityEntry, Feed, Hashtag, HeldMessage, Membership, Message, Topic
+from groups import activitylog
+from groups.models import ActivityEntry, Feed, Hashtag, HeldMessage, Membership
 from groups.web import access
 from groups.web.footer import FooterError, render_footer
 from groups.web.forms import HashtagForm
-from groups.web.heldpreview import preview
 from groups.web.pages import paginate
 from messageserver import membership_actions, outboxfailures
-from messageserver.client import MessageServerClient, MessageServerError, MessageServerUnavailable
 
 S = Membership.Status
 R = Membership.Role
@@ -90,30 +88,6 @@ def pending_members(request: HttpRequest, group_name: str) -> HttpResponse:
 
 
 @login_required
-def pending_messages(request: HttpRequest, group_name: str) -> HttpResponse:
-    v = access.moderator(request, group_name)
-    if request.method == "POST":
-        held = get_object_or_404(HeldMessage, group=v.group, pk=request.POST.get("held_id", 0))
-        action = request.POST.get("action", "")
-        try:
-            MessageServerClient().moderate(held.pk, action, request.user.email,
-                                           request.POST.get("reason", "")[:2000])
-        except MessageServerError as exc:
-            flash.error(request, exc.body.get("error", str(exc)))
-        except MessageServerUnavailable:
-            flash.error(request, "The message server can't be reached; nothing was decided. "
-                        "Please try again in a minute.")
-        else:
-            flash.success(request, f"“{held.subject}” {action}d.")
-        return redirect("mod_pending_messages", v.group.name)
-    page = paginate(request, HeldMessage.objects.filter(
-        group=v.group, state=HeldMessage.State.PENDING).order_by("created_at"), per_page=10)
-    return render(request, "groups/mod/pending_messages.html", {
-        "v": v, "group": v.group, "page": page,
-        "items": [(h, preview(h)) for h in page]})
-
-
-@login_required
 def hashtags(request: HttpRequest, group_name: str, hashtag_id: int | None = None
              ) -> HttpResponse:
     v = access.moderator(request, group_name)
@@ -131,36 +105,3 @@ def hashtags(request: HttpRequest, group_name: str, hashtag_id: int | None = Non
     return render(request, "groups/mod/hashtags.html", {
         "v": v, "group": v.group, "form": form, "editing": instance,
         "hashtags": Hashtag.objects.filter(group=v.group)}, status=status)
-
-
-@login_required
-@require_POST
-def topic_action(request: HttpRequest, group_name: str, topic_id: int) -> HttpResponse:
-    v = access.moderator(request, group_name)
-    the_topic = get_object_or_404(Topic, group=v.group, pk=topic_id)
-    action = request.POST.get("action", "")
-    changes = {"lock": {"locked": True}, "unlock": {"locked": False},
-               "stick": {"sticky": True}, "unstick": {"sticky": False}}
-    if action in changes:
-        Topic.objects.filter(pk=the_topic.pk).update(**changes[action])
-        flash.success(request, "Topic updated.")
-        return redirect("topic", v.group.name, the_topic.pk)
-    if action == "delete":
-        deletion.delete_topic(the_topic)
-        flash.success(request, "The topic and its messages are deleted.")
-        return redirect("topics", v.group.name)
-    flash.error(request, "Unknown action.")
-    return redirect("topic", v.group.name, the_topic.pk)
-
-
-@login_required
-@require_POST
-def message_delete(request: HttpRequest, group_name: str, number: int) -> HttpResponse:
-    """Hide one message from the archive; its topic goes too when nothing else is left."""
-    v = access.moderator(request, group_name)
-    msg = get_object_or_404(Message, group=v.group, number=number, deleted=False)
-    if deletion.delete_message(msg):
-        flash.success(request, f"Message #{number} and its topic are deleted.")
-        return redirect("topics", v.group.name)
-    flash.success(request, f"Message #{number} deleted.")
-    return redirect("topic", v.group.name, msg.topic_id)

@@ -54,7 +54,7 @@ def test_moderated_group_holds_a_web_post_then_moderator_approves(messageserver,
     page = clients["mona"].get(reverse("mod_pending_messages", args=["hikers"])).content.decode()
     assert "Held text" in page
     clients["mona"].post(reverse("mod_pending_messages", args=["hikers"]),
-                         {"held_id": held.pk, "action": "approve"})
+                         {"ids": [held.pk], "action": "approve"})
     held.refresh_from_db()
     assert held.state == "approved" and held.decided_by == "mona@example.org"
     assert Message.objects.filter(subject="Please approve").count() == 1

@@ -1,0 +1,105 @@
+"""A post's delivery report ("message delivery history"): what became of every copy.
+
+Three sources, each for what it knows best:
+- ``DeliverySummary`` rows, from each finished Karl job's one "finished" event
+  (karl.spool, messageserver.deliveryevents.record_summary): the final counts,
+  kept after Karl forgets the job;
+- Karl itself, asked through its client (``GET /v1/jobs/ID?summary=1``, counts
+  only) for a job still under way, so deferred copies show while they wait;
+- the outbox, for a job not yet handed to Karl;
+and the failed copies one by one from ``BounceEvent`` (Karl's bounced/expired
+events and bounce mail), which name the recipients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+
+from groups.models import BounceEvent, DeliverySummary, Group, Message, OutboxItem
+from karl.client import KarlClient, KarlError, KarlUnavailable
+
+FAILURES_SHOWN = 500
+
+
+@dataclass
+class JobCounts:
+    """One Karl job of the post (a large group's post is several)."""
+
+    label: str
+    job_id: str = ""
+    total: int = 0
+    sent: int = 0
+    deferred: int = 0  # waiting to be retried now
+    bounced: int = 0
+    expired: int = 0
+    waiting: int = 0  # not tried yet (queued, being sent, or not at Karl yet)
+    delayed: int = 0  # finished jobs: copies deferred at least once before the end
+    state: str = ""  # finished | in progress | waiting for Karl | unknown
+
+
+@dataclass
+class DeliveryReport:
+    message: Message
+    jobs: list[JobCounts] = field(default_factory=list)
+    failures: list[BounceEvent] = field(default_factory=list)
+    karl_unreachable: bool = False
+
+    def _sum(self, name: str) -> int:
+        return sum(getattr(j, name) for j in self.jobs)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {name: self._sum(name) for name in ("total", "sent", "deferred", "bounced",
+                                                    "expired", "waiting", "delayed")}
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.jobs) and all(j.state == "finished" for j in self.jobs)
+
+
+def _outbox_rows(group: Group, number: int) -> list[OutboxItem]:
+    """The post's fan-out rows, by the description messageserver.fanout gives them."""
+    name = f"{group.name} #{number}"
+    return list(OutboxItem.objects.filter(Q(description=name)
+                                          | Q(description__startswith=f"{name} (part "))
+                .order_by("pk"))
+
+
+def build(message: Message, karl: KarlClient | None = None) -> DeliveryReport:
+    """The report of one archived message, live for jobs still at Karl."""
+    group = message.group
+    report = DeliveryReport(message)
+    summaries = {s.karl_job_id: s for s in DeliverySummary.objects.filter(
+        group=group, message_number=message.number)}
+    for s in summaries.values():
+        report.jobs.append(JobCounts(f"Job {s.karl_job_id}", s.karl_job_id, s.total, s.sent, 0,
+                                     s.bounced, s.expired, 0, s.deferred, "finished"))
+    for row in _outbox_rows(group, message.number):
+        if row.karl_job_id and row.karl_job_id in summaries:
+            continue
+        size = len(row.payload.get("recipients") or [])
+        job = JobCounts(row.description, row.karl_job_id, total=size)
+        if row.state != OutboxItem.State.DONE or not row.karl_job_id:
+            job.waiting, job.state = size, "waiting for Karl"
+        elif report.karl_unreachable:
+            job.state = "unknown"
+        else:
+            try:
+                counts = (karl or KarlClient()).job_status(row.karl_job_id,
+                                                            summary=True)["counts"]
+            except KarlUnavailable:
+                report.karl_unreachable, job.state = True, "unknown"
+            except KarlError:  # Karl forgot the job (KARL_KEEP_DONE) before its summary came
+                job.state = "unknown"
+            else:
+                job.sent, job.deferred = counts.get("sent", 0), counts.get("deferred", 0)
+                job.bounced, job.expired = counts.get("bounced", 0), counts.get("expired", 0)
+                job.waiting = counts.get("queued", 0) + counts.get("sending", 0)
+                job.state = "in progress"
+        report.jobs.append(job)
+    report.failures = list(BounceEvent.objects.filter(
+        membership__group=group, message_number=message.number)
+        .select_related("membership").order_by("-at")[:FAILURES_SHOWN])
+    return report
