@@ -36,26 +36,51 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+_handed_out: set[int] = set()
+
+
+def _port_range() -> tuple[int, int]:
+    """This test process's own slice of the ports below the ephemeral range.
+
+    xdist workers (gw0, gw1, ...) get disjoint slices, so two workers never
+    pick the same port in the moment between the check and the server's bind.
+    """
+    low, _high = _ephemeral_range()
+    top = max(low - 1, 20000)
+    bottom = max(10000, top - 12000)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    try:
+        index = int(worker.removeprefix("gw")) % max(count, 1)
+    except ValueError:
+        index = 0
+    size = (top - bottom) // max(count, 1)
+    return bottom + index * size, bottom + (index + 1) * size - 1
+
+
 def free_port() -> int:
-    """A port that is free now and that no outgoing connection will take meanwhile.
+    """A port that is free now and that nothing else of the test run will take meanwhile.
 
     A port the kernel hands out for ``bind(0)`` comes from the ephemeral range,
     where every outgoing connection also takes its source port: between our
     check and the server's bind, one of the suite's thousands of connections
-    could take it ("address already in use"). So pick below that range, at
-    random (parallel workers), and check that it binds.
+    could take it ("address already in use"). So pick below that range, in this
+    worker's own slice, never the same port twice in one process, and check
+    that it binds.
     """
-    low, _high = _ephemeral_range()
-    top = max(low - 1, 20000)
-    for _ in range(200):
-        port = random.randint(max(10000, top - 12000), top)
+    low, high = _port_range()
+    for _ in range(500):
+        port = random.randint(low, high)
+        if port in _handed_out:
+            continue
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _handed_out.add(port)
+        return port
     with socket.socket() as s:  # a crowded machine: fall back to the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
