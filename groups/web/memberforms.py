@@ -147,7 +147,26 @@ class AddMembersForm(forms.Form):
         return data
 
 
-class BanForm(forms.ModelForm):
+class _PatternRuleForm(forms.ModelForm):
+    """A group's rule keyed by an address pattern: one rule per pattern, checked once here."""
+
+    taken = ""  # the form error for a pattern the group has a rule for already
+
+    def __init__(self, *args, group, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+    def clean_pattern(self) -> str:
+        try:
+            pattern = addresspatterns.check(self.cleaned_data["pattern"])
+        except addresspatterns.BadPattern as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if self._meta.model.objects.filter(group=self.group, pattern=pattern).exists():
+            raise forms.ValidationError(self.taken)
+        return pattern
+
+
+class BanForm(_PatternRuleForm):
     """Ban an address or a pattern, member or not."""
 
     class Meta:
@@ -159,21 +178,10 @@ class BanForm(forms.ModelForm):
                        "expression starting with ^.",
             "reason": "Told to the sender whose post is refused, and kept in the log."}
 
-    def __init__(self, *args, group, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.group = group
-
-    def clean_pattern(self) -> str:
-        try:
-            pattern = addresspatterns.check(self.cleaned_data["pattern"])
-        except addresspatterns.BadPattern as exc:
-            raise forms.ValidationError(str(exc)) from exc
-        if BanRule.objects.filter(group=self.group, pattern=pattern).exists():
-            raise forms.ValidationError("This address or pattern is banned already.")
-        return pattern
+    taken = "This address or pattern is banned already."
 
 
-class SenderRuleForm(forms.ModelForm):
+class SenderRuleForm(_PatternRuleForm):
     """What to do with posts from a non-member sender."""
 
     class Meta:
@@ -189,18 +197,7 @@ class SenderRuleForm(forms.ModelForm):
                       "without a word.",
             "reason": "Sent back with a rejection (reject only)."}
 
-    def __init__(self, *args, group, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.group = group
-
-    def clean_pattern(self) -> str:
-        try:
-            pattern = addresspatterns.check(self.cleaned_data["pattern"])
-        except addresspatterns.BadPattern as exc:
-            raise forms.ValidationError(str(exc)) from exc
-        if SenderRule.objects.filter(group=self.group, pattern=pattern).exists():
-            raise forms.ValidationError("There is a rule for this sender already.")
-        return pattern
+    taken = "There is a rule for this sender already."
 
     def clean(self):
         data = super().clean()
