@@ -44,6 +44,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.timing import percentile, timed  # noqa: E402
+
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/groups_bench")
 FULL, QUICK = 1_000_000, 100_000
 BATCH = 50_000  # messages written per bulk statement (bounds the generator's memory)
@@ -283,20 +286,6 @@ def _writer(connection) -> Callable[[str, tuple, list], None]:
     return insert
 
 
-def _timed(func: Callable[[], object], repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        func()
-        out.append((time.perf_counter() - t) * 1000)
-    return out
-
-
-def _pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
 def run_one(vendor: str, n_messages: int, n_groups: int, repeat: int, reuse: bool) -> None:
     import django
     from django.conf import settings
@@ -395,10 +384,10 @@ def measure_search(say: Callable[[str], None], repeat: int) -> None:
     for who, user in (("anonymous", AnonymousUser()), ("member", member)):
         times, totals = [], []
         for q, g in QUERIES:
-            times += _timed(lambda q=q, g=g, u=user, out=totals: out.append(
+            times += timed(lambda q=q, g=g, u=user, out=totals: out.append(
                 search.query(u, q, groups=[g] if g else None).total), repeat)
         capped = sum(total > COUNT_CAP for total in totals) // repeat
-        say(f"search as {who}: p50 {_pct(times, 50):.1f} ms, p95 {_pct(times, 95):.1f} ms, "
+        say(f"search as {who}: p50 {percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms, "
             f"max {max(times):.1f} ms over {len(times)} queries (median hits "
             f"{statistics.median(totals):,.0f}; {capped} of {len(QUERIES)} queries over the "
             f"{COUNT_CAP:,} cap); target p95 < 100 ms")
@@ -408,8 +397,8 @@ def measure_search(say: Callable[[str], None], repeat: int) -> None:
     for word in ("zephyr", "quarterly", "kernel"):
         found = Message.objects.filter(group_id__in=readable, deleted=False,
                                        body_text__icontains=word)
-        like_times += _timed(lambda f=found: (f.count(), list(f.order_by("-date")[:20])), 1)
-        fts_times += _timed(lambda w=word: search.query(None, w), 1)
+        like_times += timed(lambda f=found: (f.count(), list(f.order_by("-date")[:20])), 1)
+        fts_times += timed(lambda w=word: search.query(None, w), 1)
     like, fts = statistics.median(like_times), statistics.median(fts_times)
     say(f"reference LIKE scan: median {like:.1f} ms vs full-text {fts:.1f} ms for the same "
         f"words: full-text {like / max(fts, 0.01):.0f}x faster")
@@ -443,11 +432,11 @@ def measure_pages(say: Callable[[str], None], info: dict, repeat: int) -> None:
     ]
     for name, url, ref_url in pages:
         status, ref_status = client.get(url).status_code, client.get(ref_url).status_code
-        ms = _timed(lambda u=url: client.get(u), repeat * 4)
-        ref = _timed(lambda u=ref_url: client.get(u), repeat * 4)
-        say(f"{name} (HTTP {status}): p50 {_pct(ms, 50):.1f} ms, p95 {_pct(ms, 95):.1f} ms; "
-            f"same page of a 10-message group (HTTP {ref_status}): p50 {_pct(ref, 50):.1f} ms; "
-            f"ratio {_pct(ms, 50) / max(_pct(ref, 50), 0.01):.2f}; target < 50 ms")
+        ms = timed(lambda u=url: client.get(u), repeat * 4)
+        ref = timed(lambda u=ref_url: client.get(u), repeat * 4)
+        say(f"{name} (HTTP {status}): p50 {percentile(ms, 50):.1f} ms, p95 {percentile(ms, 95):.1f} ms; "
+            f"same page of a 10-message group (HTTP {ref_status}): p50 {percentile(ref, 50):.1f} ms; "
+            f"ratio {percentile(ms, 50) / max(percentile(ref, 50), 0.01):.2f}; target < 50 ms")
 
 
 def _pg_database(url: str, fresh: bool) -> str:

@@ -44,20 +44,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_karl import cpu_seconds  # noqa: E402
 from bench.dumpsink import DumpSink  # noqa: E402
 from bench.loadclients import Pacer, Posting, WebReading, run_reader, run_sender  # noqa: E402
+from bench.timing import percentile  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.e2e.platform import Platform  # noqa: E402
 from tests.reliability.conftest import alive, error_groups, query  # noqa: E402
 
 DOMAIN = "groups.localhost"
 SETTLE = 2.0  # seconds to keep counting after the last expected copy: late duplicates
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile (NaN for no values)."""
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, round(pct / 100 * (len(values) - 1)))]
 
 
 def cpu_by_service(platform: Platform, sink: DumpSink) -> dict[str, float]:
