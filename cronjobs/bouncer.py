@@ -135,7 +135,7 @@ def send_probe(m: Membership, now: datetime, nth: int, report: BounceReport) -> 
     subject, body = notices.render("probe", group, {
         "group": group, "membership": m, "nth": nth,
         "restore_url": links.restore_membership_url(m),
-        "group_url": links.group_url(group.name)})
+        "group_url": links.group_url(group.name)}, reader=m.email)
     msg = notices.build(group, [m.email], subject, body)
     verp = bounce_address(m.id, 0)
     job = {

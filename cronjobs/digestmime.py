@@ -1,7 +1,8 @@
 """The three digest formats, as MIME bytes: plain (RFC 1153), full-featured, daily summary.
 
 Pure construction: given the group, the archived messages and the clock, build
-the message. Who gets which digest and when is decided in cronjobs.digests;
+the message, in the language and time zone active (cronjobs.digests sets the
+readers'). Who gets which digest and when is decided in cronjobs.digests;
 delivery (List headers, footer, VERP, DKIM) is Karl's, as for every post.
 
 - plain_digest: one text/plain part laid out as RFC 1153 says (a table of
@@ -28,6 +29,9 @@ from email.utils import format_datetime, make_msgid
 
 from django.conf import settings
 from django.template import Context, Engine
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from groups import links, plaintext
 from groups.models import Group, Message
@@ -35,7 +39,8 @@ from messageserver.fanout import tagged_subject
 from platformcore import mailheaders
 from platformcore.env import PROJECT_DIR
 
-_HTML = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=True)
+_HTML = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=True,
+               libraries=plaintext.LIBRARIES)
 
 KINDS = ("digest", "plain_digest", "summary")
 FIRST_LINE_CHARS = 160
@@ -126,12 +131,15 @@ def topics_of(entries: list[Entry]) -> list[TopicBlock]:
 def digest_subject(group: Group, kind: str, entries: list[Entry], now: datetime) -> str:
     first, last = entries[0].number, entries[-1].number
     span = f"#{first}" if first == last else f"#{first}-#{last}"
+    count = ngettext("%(count)d message", "%(count)d messages", len(entries)) % {
+        "count": len(entries)}
     if kind == "summary":
-        text = f"{group.display_title} Daily Summary for {now:%b %d, %Y}: {len(entries)} " \
-               f"message{'s' if len(entries) != 1 else ''}"
+        text = _("%(title)s Daily Summary for %(date)s: %(count)s") % {
+            "title": group.display_title, "date": formats.date_format(timezone.localtime(now), "DATE_FORMAT"),
+            "count": count}
     else:
-        text = f"{group.display_title} Digest {span}: {len(entries)} " \
-               f"message{'s' if len(entries) != 1 else ''}"
+        text = _("%(title)s Digest %(span)s: %(count)s") % {
+            "title": group.display_title, "span": span, "count": count}
     return tagged_subject(group, text)
 
 
@@ -165,7 +173,7 @@ def escape_1153(text: str) -> str:
 
 def plain_digest(group: Group, entries: list[Entry], now: datetime) -> bytes:
     ctx = _context(group, "plain_digest", entries, now)
-    end = f"End of {group.display_title} Digest"
+    end = f"End of {group.display_title} Digest"  # RFC 1153's trailer: English, for bursters
     ctx.update(bodies=[(e, escape_1153(e.text)) for e in entries], end_line=end,
                stars="*" * len(end), toc_rule="-" * 70, rule=SEPARATOR_1153)
     body = plaintext.render_file("email/digest_plain.txt", ctx)
@@ -191,10 +199,10 @@ def full_digest(group: Group, entries: list[Entry], raws: dict[int, bytes],
     ctx = _context(group, "digest", entries, now)
     outer = MIMEMultipart("mixed", policy=email.policy.compat32)
     _headers(outer, group, "digest", entries, now)
-    outer.preamble = "This is a MIME digest; your mail program shows each message in it.\n"
+    outer.preamble = _("This is a MIME digest; your mail program shows each message in it.") + "\n"
     toc = MIMEText(_HTML.get_template("email/digest_toc.html").render(Context(ctx)),
                    "html", "utf-8")
-    mailheaders.put(toc, "Content-Description", "Table of contents")
+    mailheaders.put(toc, "Content-Description", _("Table of contents"))
     outer.attach(toc)
     inner = MIMEMultipart("digest")
     for e in entries:

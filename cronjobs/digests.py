@@ -24,7 +24,9 @@ DigestRun (unique per member, kind and last number) in the same transaction
 as the outbox job, so a second run, or two workers at once, send nothing twice.
 
 Members who get identical digests share one Karl job; Karl adds each one's
-footer, List-Unsubscribe and VERP sender, exactly as for posts.
+footer, List-Unsubscribe and VERP sender, exactly as for posts. "Identical"
+includes the words: a digest is written in its member's language and shows times
+in their time zone (groups.languages), so members share a job only when those agree.
 """
 
 from __future__ import annotations
@@ -39,10 +41,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from cronjobs import digestmime
 from cronjobs.config import DigestSettings
-from groups import links
+from groups import languages, links
 from groups.models import DigestRun, Group, Membership, Message, RawMessage, Topic, TopicPreference
 from messageserver import outbox
 from messageserver.fanout import bounce_address, list_headers, unsubscribe_header
@@ -55,15 +60,17 @@ KIND_OF_DELIVERY = {
     Membership.Delivery.SUMMARY: "summary",
 }
 
-DIGEST_FOOTER = """\
+# Karl fills in the {{ ... }} per recipient; the words are translated per batch.
+DIGEST_FOOTER = gettext_noop("""\
 -=-=-=-=-=-=-=-=-=-=-=-
 You receive {{ group_name }} as a {{ digest_kind }}.
 Group: {{ group_url }}
 Group Owner: {{ owner_address }}
 Unsubscribe: {{ unsubscribe_url }}
 -=-=-=-=-=-=-=-=-=-=-=-
-"""
-KIND_WORDS = {"digest": "digest", "plain_digest": "plain digest", "summary": "daily summary"}
+""")
+KIND_WORDS = {"digest": gettext_noop("digest"), "plain_digest": gettext_noop("plain digest"),
+              "summary": gettext_noop("daily summary")}
 
 
 @dataclass
@@ -98,6 +105,12 @@ def member_zone(m: Membership, cfg: DigestSettings) -> tuple[ZoneInfo, int]:
         log.warning("user %s has unknown time zone %r; using UTC", m.user_id, m.user.time_zone)
         zone = ZoneInfo("UTC")
     return zone, min(max(int(m.user.digest_hour), 0), 23)
+
+
+def reader_locale(m: Membership, cfg: DigestSettings) -> tuple[str, str]:
+    """The language and time zone (name) the member's digest is written in."""
+    zone, _hour = member_zone(m, cfg)
+    return languages.of_user(m.user) or settings.LANGUAGE_CODE, zone.key
 
 
 def slot_start(now: datetime, zone: ZoneInfo, hour: int) -> datetime:
@@ -210,12 +223,12 @@ def job_for(group: Group, kind: str, raw: bytes, members: list[Membership],
     """The Karl job delivering one digest to ``members``: List headers, VERP, footer."""
     common = {"group_name": group.name, "group_title": group.display_title,
               "group_url": links.group_url(group.name), "owner_address": group.address("owner"),
-              "digest_kind": KIND_WORDS[kind], "number": last_number}
+              "digest_kind": _(KIND_WORDS[kind]), "number": last_number}
     return {
         "message_b64": base64.b64encode(raw).decode("ascii"),
         "mail_from": f"bounce@{settings.GROUPS_DOMAIN}",
         "headers": list_headers(group),
-        "footer": {"text": DIGEST_FOOTER},
+        "footer": {"text": _(DIGEST_FOOTER)},
         "recipients": [{
             "address": m.email,
             "mail_from": bounce_address(m.id, last_number),
@@ -242,26 +255,30 @@ def _load(group: Group, numbers: list[int]) -> tuple[list[Message], dict[int, by
 def send_digests(now: datetime, cfg: DigestSettings | None = None, group: Group | None = None,
                  dry_run: bool = False) -> DigestReport:
     """Send every digest due at ``now``; run it hourly (and as often as you like)."""
+    cfg = cfg or DigestSettings.from_env()
     report = DigestReport(planned=plan(now, cfg, group))
     if dry_run:
         return report
-    batches: dict[tuple[int, str, tuple[int, ...]], list[Planned]] = defaultdict(list)
+    batches: dict[tuple[int, str, tuple[int, ...], str, str], list[Planned]] = \
+        defaultdict(list)
     for p in report.planned:
-        batches[(p.membership.group_id, p.kind, tuple(p.numbers))].append(p)
-    for (_, kind, numbers), items in sorted(batches.items(), key=lambda kv: (kv[0][0],
-                                                                              kv[0][2][0])):
+        language, zone = reader_locale(p.membership, cfg)
+        batches[(p.membership.group_id, p.kind, tuple(p.numbers), language, zone)].append(p)
+    for (_gid, kind, numbers, language, zone), items in sorted(
+            batches.items(), key=lambda kv: (kv[0][0], kv[0][2][0], kv[0][3], kv[0][4])):
         grp = items[0].membership.group
         messages, raws = _load(grp, list(numbers))
         if not messages:
             continue
-        raw = digestmime.build(kind, grp, messages, raws, now)
-        with transaction.atomic():
-            claimed = [p for p in items if _claim(p, now)]
-            if not claimed:
-                continue
-            job = job_for(grp, kind, raw, [p.membership for p in claimed], numbers[-1])
-            outbox.enqueue("job", job, description=f"{grp.name} {kind} #{numbers[0]}-"
-                                                   f"#{numbers[-1]} to {len(claimed)}")
+        with translation.override(language), timezone.override(ZoneInfo(zone)):
+            raw = digestmime.build(kind, grp, messages, raws, now)
+            with transaction.atomic():
+                claimed = [p for p in items if _claim(p, now)]
+                if not claimed:
+                    continue
+                job = job_for(grp, kind, raw, [p.membership for p in claimed], numbers[-1])
+                outbox.enqueue("job", job, description=f"{grp.name} {kind} #{numbers[0]}-"
+                                                       f"#{numbers[-1]} to {len(claimed)}")
         report.sent.extend(claimed)
         report.jobs += 1
     if report.sent:

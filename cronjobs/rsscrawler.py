@@ -299,7 +299,7 @@ def _failed(feed: Feed, now: datetime, cfg: FeedSettings, error: str) -> None:
         subject, body = notices.render("feed_failing", group, {
             "group": group, "feed": feed, "failures": failures, "error": error,
             "next_check_at": now + backoff(failures, cfg),
-            "group_url": links.group_url(group.name)})
+            "group_url": links.group_url(group.name)}, reader=notices.common_reader(owners))
         notices.queue(notices.build(group, owners, subject, body), owners,
                       f"{group.name}: feed {feed.id} failing", group)
     # errord's handler ships ERROR records: one report per failing spell

@@ -20,6 +20,9 @@ class User(AbstractUser):
     email = models.EmailField("email address", unique=True)
     display_name = models.CharField(max_length=150, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
+    # blank: follow the browser's Accept-Language (groups/languages.py)
+    language = models.CharField(max_length=10, blank=True, default="",
+                                choices=settings.LANGUAGES)
     digest_hour = models.PositiveSmallIntegerField(
         default=0, help_text="Local hour (0-23) at which digests are sent."
     )

@@ -15,7 +15,9 @@ from django.template import Context, Engine, Template
 
 from platformcore.env import PROJECT_DIR
 
-ENGINE = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=False)
+# What mail templates may {% load %}: translations, and times in the reader's zone.
+LIBRARIES = {"i18n": "django.templatetags.i18n", "localtimes": "groups.templatetags.localtimes"}
+ENGINE = Engine(dirs=[str(PROJECT_DIR / "templates")], autoescape=False, libraries=LIBRARIES)
 
 
 def render_file(name: str, context: dict[str, Any]) -> str:

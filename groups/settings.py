@@ -34,9 +34,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Accept-Language (or the language cookie) picks the page's language; a logged-in
+    # member's own setting and time zone override it below (groups/web/localemiddleware.py).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "groups.web.localemiddleware.MemberLocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -94,7 +98,14 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "my_groups"
 LOGOUT_REDIRECT_URL = "directory"
 
-LANGUAGE_CODE = "en-us"
+# --- Languages, formats and time zones (docs/design.md "Languages") ----------------------
+# English is the default and the source language; every page, notice and digest is
+# translated into the others (locale/<code>/LC_MESSAGES/django.po, `make messages`).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
+LOCALE_PATHS = [PROJECT_DIR / "locale"]
+# Our own English formats ("7 Dec 2026, 14:05"); other languages use Django's per locale.
+FORMAT_MODULE_PATH = ["groups.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

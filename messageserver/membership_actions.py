@@ -387,14 +387,15 @@ def remove_for_bouncing(membership: Membership | int, *, probes: int,
         group = m.group
         ctx = {"group": group, "membership": m, "probes": probes, "bounced": bounced,
                "bouncing_since": m.bouncing_since, "group_url": links.group_url(group.name)}
-        subject, body = notices.render("bounce_removed", group, ctx)
+        subject, body = notices.render("bounce_removed", group, ctx, reader=m.email)
         notices.queue(notices.build(group, [m.email], subject, body), [m.email],
                       f"{group.name}: removed {m.email} for bouncing", group)
         owners = list(Membership.objects.filter(group=group, role=Membership.Role.OWNER,
                                                 status=S.ACTIVE)
                       .values_list("email", flat=True))
         if owners:
-            subject, body = notices.render("bounce_removed_owner", group, ctx)
+            subject, body = notices.render("bounce_removed_owner", group, ctx,
+                                           reader=notices.common_reader(owners))
             notices.queue(notices.build(group, owners, subject, body), owners,
                           f"{group.name}: owners told {m.email} was removed for bouncing",
                           group)

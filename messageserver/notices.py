@@ -3,7 +3,10 @@
 Each notice is a template under templates/email/ (subject on the first line,
 body after a blank line) that a group owner can override with a
 NoticeTemplate row of the same kind (welcome, goodbye, guidelines, held,
-rejected, pending, help, restored, declined, ... : the template's file name). Every notice is queued in the outbox in the caller's
+rejected, pending, help, restored, declined, ... : the template's file name). The
+default texts are translated: each notice is written in its recipient's language
+and time zone (groups.languages); an owner's wording is sent as written. Every
+notice is queued in the outbox in the caller's
 transaction and sent by Karl as a one-recipient job, so it is signed, spooled
 and retried like any post.
 """
@@ -18,19 +21,26 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from groups import links, plaintext
+from groups import languages, links, plaintext
 from groups.models import Group, HeldMessage, Membership, NoticeTemplate
 from messageserver import addresses, attachedmail, outbox
 from platformcore import mailheaders
 
 
 def render(kind: str, group: Group | None, context: dict[str, Any], *,
-           wording: tuple[str, str] | None = None) -> tuple[str, str]:
+           wording: tuple[str, str] | None = None,
+           reader: str | None = None) -> tuple[str, str]:
     """Subject and body of a notice, from the group's override or the default template.
 
     ``wording`` (subject, body) is an owner's unsaved text: the notices editor's
     preview renders it here, so the preview is exactly what the mail would say.
+    ``reader`` is the address it goes to: the default text is written in that
+    person's language and time zone (groups.languages); None renders in the active
+    ones (the site's default outside a request). An owner's wording is sent as written.
     """
+    if reader is not None:
+        with languages.writing_to(reader):
+            return render(kind, group, context, wording=wording)
     override = None
     if wording is not None:
         override = NoticeTemplate(kind=kind, subject=wording[0], body=wording[1])
@@ -93,6 +103,12 @@ def queue(msg: EmailMessage, to: list[str], description: str,
     outbox.enqueue("job", job, description=description)
 
 
+def common_reader(to: list[str]) -> str | None:
+    """Whose language a notice to several addresses is written in: the one recipient's,
+    else None (the site's default: one mail to many can't speak each one's language)."""
+    return to[0] if len(to) == 1 else None
+
+
 def moderators(group: Group) -> list[str]:
     return list(
         Membership.objects.filter(group=group, status=Membership.Status.ACTIVE,
@@ -119,14 +135,14 @@ def message_held(held: HeldMessage) -> None:
     addrs = moderation_addresses(held)
     ctx = {"group": group, "held": held, **addrs,
            "pending_url": links.group_url(group.name)}
-    subject, body = render("held_moderator", group, ctx)
     mods = moderators(group)
     for mod in mods:
+        subject, body = render("held_moderator", group, ctx, reader=mod)
         msg = build(group, [mod], subject, body, reply_to=addrs["approve_address"],
                     attach=bytes(held.raw))
         queue(msg, [mod], f"{group.name}: held {held.id} for {mod}", group)
     if held.sender_email and not held.nonmember:
-        subject, body = render("held", group, ctx)
+        subject, body = render("held", group, ctx, reader=held.sender_email)
         queue(build(group, [held.sender_email], subject, body), [held.sender_email],
               f"{group.name}: held {held.id} notice to poster", group)
 
@@ -135,7 +151,7 @@ def message_rejected(held: HeldMessage, reason: str) -> None:
     if not held.sender_email:
         return
     ctx = {"group": held.group, "held": held, "reason": reason}
-    subject, body = render("rejected", held.group, ctx)
+    subject, body = render("rejected", held.group, ctx, reader=held.sender_email)
     queue(build(held.group, [held.sender_email], subject, body), [held.sender_email],
           f"{held.group.name}: rejected {held.id}", held.group)
 
@@ -145,7 +161,8 @@ def message_expired(held: HeldMessage) -> None:
     held mail is often spam with a forged sender, and we must not send backscatter)."""
     if not held.sender_email or held.nonmember:
         return
-    subject, body = render("expired", held.group, group_context(held.group, held=held))
+    subject, body = render("expired", held.group, group_context(held.group, held=held),
+                           reader=held.sender_email)
     queue(build(held.group, [held.sender_email], subject, body), [held.sender_email],
           f"{held.group.name}: expired {held.id}", held.group)
 
@@ -178,7 +195,7 @@ def send(kind: str, group: Group, to: str, description: str, *, answering: str =
     ``answering`` is the Message-ID of the mail this answers: the notice is then
     marked Auto-Submitted: auto-replied (RFC 3834) rather than auto-generated.
     """
-    subject, body = render(kind, group, group_context(group, **context))
+    subject, body = render(kind, group, group_context(group, **context), reader=to)
     msg = build(group, [to], subject, body, reply_to=reply_to, from_addr=from_addr,
                 attach=attach, auto_submitted="auto-replied" if answering else "auto-generated",
                 in_reply_to=answering)

@@ -18,6 +18,7 @@ from django.template import TemplateSyntaxError
 from django.template.base import FilterExpression, Lexer, Parser, TokenType
 
 from groups import links, plaintext
+from groups.translatedsource import translated_source
 from groups.models import Group, NoticeTemplate
 from messageserver import notices
 
@@ -83,8 +84,9 @@ class NoticeError(ValueError):
 
 
 def default_wording(kind: str) -> tuple[str, str]:
-    """The site's own subject and text for ``kind`` (templates/email/KIND.txt)."""
-    source = plaintext.ENGINE.get_template(f"email/{kind}.txt").source
+    """The site's own subject and text for ``kind`` (templates/email/KIND.txt), in the
+    owner's language, as plain template text the owner may edit."""
+    source = translated_source(plaintext.ENGINE.get_template(f"email/{kind}.txt").source)
     subject, _, body = source.partition("\n\n")
     return subject.strip(), body.strip() + "\n"
 

@@ -11,6 +11,7 @@ from groups.web.views import (
                               feedadmin,
                               feeds,
                               groupadmin,
+                              language,
                               memberadmin,
                               members,
                               moderation,
@@ -27,6 +28,7 @@ urlpatterns = [
     path("groups/new/", groupadmin.create_group, name="create_group"),
     path("groups/new/check-name/", groupadmin.check_group_name, name="check_group_name"),
     path("search/", search.search, name="search"),
+    path("language/", language.set_language, name="set_language"),
     # Accounts
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", accounts.login, name="login"),
