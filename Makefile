@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2
 PG_TESTS ?= $(wildcard tests/messageserver/test_*.py tests/groups/web tests/postgres tests/search tests/e2e \
 	tests/reliability/test_database_down.py)
 
-.PHONY: install run test test-sqlite test-postgres lint bench loadtest clean
+.PHONY: install run test test-sqlite test-postgres lint bench loadtest clean messages
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,17 @@ bench: install
 # go in LOADTEST_ARGS, e.g. LOADTEST_ARGS="--unpaced" or "--rate 0.5" (see --help).
 loadtest: install
 	$(PY) bench/loadtest.py $(LOADTEST_ARGS)
+
+# The German and French translations (docs/design.md "Languages"): collect every
+# translatable string into locale/<lang>/LC_MESSAGES/django.po, then compile the .mo
+# files the site reads. Translate the new entries in the .po files and run it again;
+# tests/groups/test_translations.py fails while any entry is untranslated or fuzzy.
+# Needs GNU gettext (apt-get install gettext).
+LOCALES ?= de fr
+messages: install
+	$(PY) manage.py makemessages $(addprefix -l ,$(LOCALES)) --no-obsolete \
+		--ignore=.venv --ignore=var --ignore=tests --ignore=test-artifacts --ignore=bench
+	$(PY) manage.py compilemessages $(addprefix -l ,$(LOCALES)) --ignore=.venv
 
 clean:
 	rm -rf var .pytest_cache test-artifacts

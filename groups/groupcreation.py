@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from groups.membership import add_members
 from groups.models import Group, Membership, User
@@ -39,19 +40,19 @@ class Style:
 
 STYLES: dict[str, Style] = {
     "discussion": Style(
-        "Discussion", "Members post freely; replies go to the group.",
+        _("Discussion"), _("Members post freely; replies go to the group."),
         {"posting_policy": Group.PostingPolicy.MEMBERS, "join_policy": Group.JoinPolicy.OPEN,
          "privacy": Group.Privacy.PUBLIC, "reply_to": Group.ReplyTo.GROUP}),
     "announcement": Style(
-        "Announcement", "Only owners and moderators post; replies go to the sender.",
+        _("Announcement"), _("Only owners and moderators post; replies go to the sender."),
         {"posting_policy": Group.PostingPolicy.ANNOUNCE, "join_policy": Group.JoinPolicy.OPEN,
          "privacy": Group.Privacy.PUBLIC, "reply_to": Group.ReplyTo.SENDER}),
     "moderated": Style(
-        "Moderated discussion", "Members post, and a moderator approves every post first.",
+        _("Moderated discussion"), _("Members post, and a moderator approves every post first."),
         {"posting_policy": Group.PostingPolicy.MODERATED, "join_policy": Group.JoinPolicy.OPEN,
          "privacy": Group.Privacy.PUBLIC, "reply_to": Group.ReplyTo.GROUP}),
     "restricted": Style(
-        "Restricted", "People join only when an owner approves; the archive is for members.",
+        _("Restricted"), _("People join only when an owner approves; the archive is for members."),
         {"posting_policy": Group.PostingPolicy.MEMBERS,
          "join_policy": Group.JoinPolicy.APPROVAL,
          "privacy": Group.Privacy.PRIVATE_ARCHIVE, "reply_to": Group.ReplyTo.GROUP}),

@@ -15,11 +15,12 @@ from email.utils import parseaddr
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from groups import activitylog, senderrules
 from groups.models import Group, Membership, User
 
-LAST_OWNER = "A group keeps at least one owner."
+LAST_OWNER = _("A group keeps at least one owner.")
 
 
 @dataclass
@@ -31,9 +32,11 @@ class AddReport:
     banned: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{len(self.added)} added, {len(self.already)} already members, "
-                f"{len(self.duplicates)} duplicates, {len(self.invalid)} invalid, "
-                f"{len(self.banned)} banned")
+        return _("%(added)d added, %(already)d already members, %(duplicates)d duplicates, "
+                 "%(invalid)d invalid, %(banned)d banned") % {
+            "added": len(self.added), "already": len(self.already),
+            "duplicates": len(self.duplicates), "invalid": len(self.invalid),
+            "banned": len(self.banned)}
 
 
 def parse_entry(entry: str) -> tuple[str, str]:
@@ -52,9 +55,9 @@ def parse_entry(entry: str) -> tuple[str, str]:
 ADD, INVITE, ALREADY, FORMER, BANNED, INVALID, DUPLICATE = (
     "add", "invite", "already", "former", "banned", "invalid", "duplicate")
 OUTCOME_LABELS = {
-    ADD: "will be added", INVITE: "will be invited", ALREADY: "already a member",
-    FORMER: "left or was removed before: not changed (they may join again themselves)",
-    BANNED: "banned: not added", INVALID: "invalid address", DUPLICATE: "listed twice",
+    ADD: _("will be added"), INVITE: _("will be invited"), ALREADY: _("already a member"),
+    FORMER: _("left or was removed before: not changed (they may join again themselves)"),
+    BANNED: _("banned: not added"), INVALID: _("invalid address"), DUPLICATE: _("listed twice"),
 }
 # Existing rows that count as "already a member" (in, or on the way in).
 _IN = frozenset({Membership.Status.ACTIVE, Membership.Status.INVITED,

@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
@@ -24,7 +25,7 @@ class User(AbstractUser):
     language = models.CharField(max_length=10, blank=True, default="",
                                 choices=settings.LANGUAGES)
     digest_hour = models.PositiveSmallIntegerField(
-        default=0, help_text="Local hour (0-23) at which digests are sent."
+        default=0, help_text=_("Local hour (0-23) at which digests are sent.")
     )
     email_confirmed = models.BooleanField(default=False)
 
@@ -34,41 +35,41 @@ class User(AbstractUser):
 
 class Group(models.Model):
     class Privacy(models.TextChoices):
-        PUBLIC = "public", "Listed, public archive"
-        PRIVATE_ARCHIVE = "private_archive", "Listed, archive visible to members only"
-        HIDDEN = "hidden", "Hidden, archive visible to members only"
+        PUBLIC = "public", _("Listed, public archive")
+        PRIVATE_ARCHIVE = "private_archive", _("Listed, archive visible to members only")
+        HIDDEN = "hidden", _("Hidden, archive visible to members only")
 
     class JoinPolicy(models.TextChoices):
-        OPEN = "open", "Anyone may join"
-        APPROVAL = "approval", "Owners approve each join request"
-        INVITE = "invite", "By invitation only"
+        OPEN = "open", _("Anyone may join")
+        APPROVAL = "approval", _("Owners approve each join request")
+        INVITE = "invite", _("By invitation only")
 
     class PostingPolicy(models.TextChoices):
-        MEMBERS = "members", "Members may post"
-        MODERATED = "moderated", "All posts are moderated"
-        NEW_MODERATED = "new_moderated", "New members are moderated"
-        ANNOUNCE = "announce", "Announce only: owners and moderators post"
+        MEMBERS = "members", _("Members may post")
+        MODERATED = "moderated", _("All posts are moderated")
+        NEW_MODERATED = "new_moderated", _("New members are moderated")
+        ANNOUNCE = "announce", _("Announce only: owners and moderators post")
 
     class NonMemberPolicy(models.TextChoices):
-        REJECT = "reject", "Reject with a notice"
-        HOLD = "hold", "Hold for moderation"
+        REJECT = "reject", _("Reject with a notice")
+        HOLD = "hold", _("Hold for moderation")
 
     class UnauthenticatedPolicy(models.TextChoices):
-        AUTO = "auto", "Hold if the group is private or closed, otherwise accept"
-        ACCEPT = "accept", "Accept"
-        HOLD = "hold", "Hold for moderation"
-        REJECT = "reject", "Refuse"
+        AUTO = "auto", _("Hold if the group is private or closed, otherwise accept")
+        ACCEPT = "accept", _("Accept")
+        HOLD = "hold", _("Hold for moderation")
+        REJECT = "reject", _("Refuse")
 
     class ReplyTo(models.TextChoices):
-        GROUP = "group", "Reply to the group"
-        SENDER = "sender", "Reply to the sender"
-        MODERATORS = "moderators", "Reply to the moderators only"
-        GROUP_AND_SENDER = "both", "Reply to the group and the sender"
+        GROUP = "group", _("Reply to the group")
+        SENDER = "sender", _("Reply to the sender")
+        MODERATORS = "moderators", _("Reply to the moderators only")
+        GROUP_AND_SENDER = "both", _("Reply to the group and the sender")
 
     class DmarcHandling(models.TextChoices):
-        AUTO = "auto", "Rewrite From when the poster's DMARC policy is quarantine or reject"
-        ALWAYS = "always", "Always rewrite From"
-        NEVER = "never", "Never rewrite From"
+        AUTO = "auto", _("Rewrite From when the poster's DMARC policy is quarantine or reject")
+        ALWAYS = "always", _("Always rewrite From")
+        NEVER = "never", _("Never rewrite From")
 
     name = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=200, blank=True)
@@ -76,7 +77,7 @@ class Group(models.Model):
     guidelines = models.TextField(blank=True)
     guidelines_monthly = models.BooleanField(default=False)
     guidelines_sent_month = models.CharField(
-        max_length=7, blank=True, help_text="YYYY-MM of the last monthly guidelines reminder.")
+        max_length=7, blank=True, help_text=_("YYYY-MM of the last monthly guidelines reminder."))
     privacy = models.CharField(max_length=20, choices=Privacy.choices, default=Privacy.PUBLIC)
     join_policy = models.CharField(
         max_length=20, choices=JoinPolicy.choices, default=JoinPolicy.OPEN
@@ -85,16 +86,16 @@ class Group(models.Model):
         max_length=20, choices=PostingPolicy.choices, default=PostingPolicy.MEMBERS
     )
     new_member_posts_moderated = models.PositiveIntegerField(
-        default=1, help_text="With 'new members are moderated': approved posts before posting freely."
+        default=1, help_text=_("With 'new members are moderated': approved posts before posting freely.")
     )
     nonmember_policy = models.CharField(
         max_length=20, choices=NonMemberPolicy.choices, default=NonMemberPolicy.REJECT
     )
     unauthenticated_policy = models.CharField(
         max_length=20, choices=UnauthenticatedPolicy.choices, default=UnauthenticatedPolicy.AUTO,
-        verbose_name="Posts whose sender is not authenticated",
-        help_text="Mail whose From domain vouches for it by neither SPF nor DKIM (see "
-                  "docs/security.md, Sender authentication).")
+        verbose_name=_("Posts whose sender is not authenticated"),
+        help_text=_("Mail whose From domain vouches for it by neither SPF nor DKIM (see "
+                  "docs/security.md, Sender authentication)."))
     reply_to = models.CharField(max_length=20, choices=ReplyTo.choices, default=ReplyTo.GROUP)
     dmarc_handling = models.CharField(
         max_length=20, choices=DmarcHandling.choices, default=DmarcHandling.AUTO
@@ -104,17 +105,17 @@ class Group(models.Model):
     max_message_size = models.PositiveIntegerField(default=10 * 1024 * 1024)
     max_attachment_size = models.PositiveIntegerField(default=10 * 1024 * 1024)
     allowed_attachment_types = models.TextField(
-        blank=True, help_text="Comma-separated MIME types or prefixes (image/); empty allows all."
+        blank=True, help_text=_("Comma-separated MIME types or prefixes (image/); empty allows all.")
     )
     moderation_expiry_days = models.PositiveIntegerField(default=14)
     auto_lock_days = models.PositiveIntegerField(
-        default=0, help_text="Lock topics after this many days without a post (0: never)."
+        default=0, help_text=_("Lock topics after this many days without a post (0: never).")
     )
     last_message_number = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     suspended = models.BooleanField(
-        default=False, help_text="Set by a site admin: the group refuses every post "
-                                 "(messageserver.policy) until it is lifted.")
+        default=False, help_text=_("Set by a site admin: the group refuses every post "
+                                 "(messageserver.policy) until it is lifted."))
 
     class Meta:
         ordering = ["name"]
@@ -154,49 +155,49 @@ class Group(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        OWNER = "owner", "Owner"
-        MODERATOR = "moderator", "Moderator"
-        MEMBER = "member", "Member"
+        OWNER = "owner", _("Owner")
+        MODERATOR = "moderator", _("Moderator")
+        MEMBER = "member", _("Member")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        PENDING_CONFIRM = "pending_confirm", "Waiting for the subscriber to confirm"
-        PENDING_APPROVAL = "pending_approval", "Waiting for owner approval"
-        INVITED = "invited", "Invited"
-        BANNED = "banned", "Banned"
-        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
-        REMOVED = "removed", "Removed"
+        ACTIVE = "active", _("Active")
+        PENDING_CONFIRM = "pending_confirm", _("Waiting for the subscriber to confirm")
+        PENDING_APPROVAL = "pending_approval", _("Waiting for owner approval")
+        INVITED = "invited", _("Invited")
+        BANNED = "banned", _("Banned")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        REMOVED = "removed", _("Removed")
 
     class Delivery(models.TextChoices):
-        INDIVIDUAL = "individual", "Individual messages"
-        DIGEST = "digest", "Full-featured digest"
-        PLAIN_DIGEST = "plain_digest", "Plain digest"
-        SUMMARY = "summary", "Daily summary"
-        SPECIAL = "special", "Special notices only"
-        NOMAIL = "nomail", "No email"
+        INDIVIDUAL = "individual", _("Individual messages")
+        DIGEST = "digest", _("Full-featured digest")
+        PLAIN_DIGEST = "plain_digest", _("Plain digest")
+        SUMMARY = "summary", _("Daily summary")
+        SPECIAL = "special", _("Special notices only")
+        NOMAIL = "nomail", _("No email")
 
     class PostingStatus(models.TextChoices):
-        DEFAULT = "default", "Group default"
-        MODERATED = "moderated", "Moderated"
-        NEW_MODERATED = "new_moderated", "New member moderated"
-        NOT_ALLOWED = "not_allowed", "Not allowed to post"
-        OVERRIDE = "override", "Override: never moderated"
+        DEFAULT = "default", _("Group default")
+        MODERATED = "moderated", _("Moderated")
+        NEW_MODERATED = "new_moderated", _("New member moderated")
+        NOT_ALLOWED = "not_allowed", _("Not allowed to post")
+        OVERRIDE = "override", _("Override: never moderated")
 
     class Selection(models.TextChoices):
-        ALL = "all", "All messages"
-        FOLLOWED = "followed", "Followed topics only"
-        FOLLOWED_AND_FIRST = "followed_first", "Followed topics and the first message of new topics"
+        ALL = "all", _("All messages")
+        FOLLOWED = "followed", _("Followed topics only")
+        FOLLOWED_AND_FIRST = "followed_first", _("Followed topics and the first message of new topics")
 
     class BounceState(models.TextChoices):
-        OK = "ok", "Delivering"
-        BOUNCING = "bouncing", "Bouncing: delivery stopped, probes sent"
+        OK = "ok", _("Delivering")
+        BOUNCING = "bouncing", _("Bouncing: delivery stopped, probes sent")
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
         related_name="memberships",
     )
-    email = models.EmailField(help_text="The address mail is delivered to and matched on.")
+    email = models.EmailField(help_text=_("The address mail is delivered to and matched on."))
     display_name = models.CharField(max_length=150, blank=True)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.MEMBER)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
@@ -269,8 +270,8 @@ class Membership(models.Model):
 
 class Hashtag(models.Model):
     class ExpireAction(models.TextChoices):
-        LOCK = "lock", "Lock the topic"
-        DELETE = "delete", "Delete the topic"
+        LOCK = "lock", _("Lock the topic")
+        DELETE = "delete", _("Delete the topic")
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="hashtags")
     name = models.CharField(max_length=64)
@@ -327,10 +328,10 @@ class Topic(models.Model):
 
 class Message(models.Model):
     class Source(models.TextChoices):
-        EMAIL = "email", "Email"
-        WEB = "web", "Web"
-        FEED = "feed", "Feed"
-        IMPORT = "import", "Import"
+        EMAIL = "email", _("Email")
+        WEB = "web", _("Web")
+        FEED = "feed", _("Feed")
+        IMPORT = "import", _("Import")
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="messages")
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="messages")
@@ -347,7 +348,7 @@ class Message(models.Model):
     date = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
     body_text = models.TextField(blank=True)
-    body_html = models.TextField(blank=True, help_text="Sanitised with nh3; safe to show.")
+    body_html = models.TextField(blank=True, help_text=_("Sanitised with nh3; safe to show."))
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.EMAIL)
     nonmember = models.BooleanField(default=False)
     deleted = models.BooleanField(default=False)
@@ -381,7 +382,7 @@ class Attachment(models.Model):
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=255)
     size = models.PositiveIntegerField()
-    path = models.CharField(max_length=500, help_text="Relative to ATTACHMENTS_DIR.")
+    path = models.CharField(max_length=500, help_text=_("Relative to ATTACHMENTS_DIR."))
     content_id = models.CharField(max_length=255, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
 
@@ -393,11 +394,11 @@ class HeldMessage(models.Model):
     """A message waiting for a moderator. Its raw bytes live here until decided."""
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
-        EXPIRED = "expired", "Expired"
-        DISCARDED = "discarded", "Discarded"
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        EXPIRED = "expired", _("Expired")
+        DISCARDED = "discarded", _("Discarded")
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="held_messages")
     membership = models.ForeignKey(
@@ -418,8 +419,8 @@ class HeldMessage(models.Model):
     decision_reason = models.TextField(blank=True)
     edited_raw = models.BinaryField(
         null=True, blank=True,
-        help_text="The moderator's edited version, archived and sent instead of raw (which "
-                  "stays as received, for the record).")
+        help_text=_("The moderator's edited version, archived and sent instead of raw (which "
+                  "stays as received, for the record)."))
 
     class Meta:
         indexes = [models.Index(fields=["group", "state", "created_at"])]
@@ -433,7 +434,7 @@ class ModerationReason(models.Model):
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="moderation_reasons")
     title = models.CharField(max_length=100)
-    text = models.TextField(help_text="Sent to the poster with the rejection notice.")
+    text = models.TextField(help_text=_("Sent to the poster with the rejection notice."))
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["group", "title"],
@@ -459,7 +460,7 @@ class DeliverySummary(models.Model):
     bounced = models.PositiveIntegerField(default=0)
     expired = models.PositiveIntegerField(default=0)
     deferred = models.PositiveIntegerField(
-        default=0, help_text="Copies deferred at least once before their final outcome.")
+        default=0, help_text=_("Copies deferred at least once before their final outcome."))
     finished_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -468,8 +469,8 @@ class DeliverySummary(models.Model):
 
 class TopicPreference(models.Model):
     class Mode(models.TextChoices):
-        MUTE = "mute", "Muted"
-        FOLLOW = "follow", "Followed"
+        MUTE = "mute", _("Muted")
+        FOLLOW = "follow", _("Followed")
 
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="topic_prefs")
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="prefs")
@@ -537,14 +538,14 @@ class OutboxItem(models.Model):
     """
 
     class Kind(models.TextChoices):
-        JOB = "job", "Fan-out job (POST /v1/jobs)"
-        MAIL = "mail", "One message (POST /v1/mail)"
+        JOB = "job", _("Fan-out job (POST /v1/jobs)")
+        MAIL = "mail", _("One message (POST /v1/mail)")
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Being submitted"
-        DONE = "done", "Submitted to Karl"
-        FAILED = "failed", "Refused by Karl"
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Being submitted")
+        DONE = "done", _("Submitted to Karl")
+        FAILED = "failed", _("Refused by Karl")
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     payload = models.JSONField()
@@ -552,7 +553,7 @@ class OutboxItem(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.CharField(max_length=100, blank=True, help_text="host:pid")
+    claimed_by = models.CharField(max_length=100, blank=True, help_text=_("host:pid"))
     created_at = models.DateTimeField(default=timezone.now)
     karl_job_id = models.CharField(max_length=64, blank=True)
     last_error = models.TextField(blank=True)
@@ -566,30 +567,30 @@ class NoticeTemplate(models.Model):
     """An owner's own wording of one of the group's notices (else the site default)."""
 
     class Kind(models.TextChoices):
-        WELCOME = "welcome", "Welcome"
-        GOODBYE = "goodbye", "Goodbye"
-        GUIDELINES = "guidelines", "Guidelines"
-        REJECTED = "rejected", "Message rejected"
-        HELD = "held", "Message held"
-        PENDING = "pending", "Subscription pending"
-        HELP = "help", "Help"
-        CONFIRM_SUBSCRIBE = "confirm_subscribe", "Confirm subscription"
-        CONFIRM_UNSUBSCRIBE = "confirm_unsubscribe", "Confirm unsubscription"
-        PENDING_OWNER = "pending_owner", "Subscription pending (to owners)"
-        DELIVERY_CHANGED = "delivery_changed", "Delivery changed"
-        CONFIRM_DELIVERY = "confirm_delivery", "Confirm a delivery change"
-        COMMAND_REFUSED = "command_refused", "Command refused"
-        COMMAND_DONE = "command_done", "Command done"
-        OWNER_FORWARD = "owner_forward", "Message to the owners"
-        EXPIRED = "expired", "Held message expired"
-        MODERATION_REFUSED = "moderation_refused", "Moderation reply refused"
-        RESTORED = "restored", "Membership restored by its link"
-        DECLINED = "declined", "Join request declined"
+        WELCOME = "welcome", _("Welcome")
+        GOODBYE = "goodbye", _("Goodbye")
+        GUIDELINES = "guidelines", _("Guidelines")
+        REJECTED = "rejected", _("Message rejected")
+        HELD = "held", _("Message held")
+        PENDING = "pending", _("Subscription pending")
+        HELP = "help", _("Help")
+        CONFIRM_SUBSCRIBE = "confirm_subscribe", _("Confirm subscription")
+        CONFIRM_UNSUBSCRIBE = "confirm_unsubscribe", _("Confirm unsubscription")
+        PENDING_OWNER = "pending_owner", _("Subscription pending (to owners)")
+        DELIVERY_CHANGED = "delivery_changed", _("Delivery changed")
+        CONFIRM_DELIVERY = "confirm_delivery", _("Confirm a delivery change")
+        COMMAND_REFUSED = "command_refused", _("Command refused")
+        COMMAND_DONE = "command_done", _("Command done")
+        OWNER_FORWARD = "owner_forward", _("Message to the owners")
+        EXPIRED = "expired", _("Held message expired")
+        MODERATION_REFUSED = "moderation_refused", _("Moderation reply refused")
+        RESTORED = "restored", _("Membership restored by its link")
+        DECLINED = "declined", _("Join request declined")
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="notice_templates")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     subject = models.CharField(max_length=200)
-    body = models.TextField(help_text="Django template syntax; see the defaults for variables.")
+    body = models.TextField(help_text=_("Django template syntax; see the defaults for variables."))
 
     class Meta:
         constraints = [
@@ -603,7 +604,7 @@ class Feed(models.Model):
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="feeds")
     url = models.URLField(max_length=1000)
     title = models.CharField(max_length=200, blank=True)
-    poster_email = models.EmailField(help_text="The member the posts come from.")
+    poster_email = models.EmailField(help_text=_("The member the posts come from."))
     subject_prefix = models.CharField(max_length=64, blank=True)
     active = models.BooleanField(default=True)
     etag = models.CharField(max_length=500, blank=True)
@@ -613,8 +614,8 @@ class Feed(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_warning = models.TextField(
-        blank=True, help_text="Why the last read feed was imperfect (ill-formed, wrong "
-                              "charset) though its entries were imported; empty when clean.")
+        blank=True, help_text=_("Why the last read feed was imperfect (ill-formed, wrong "
+                              "charset) though its entries were imported; empty when clean."))
     failure_reported_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -710,10 +711,10 @@ class SenderRule(models.Model):
     discard lists). Members are governed by their posting status instead."""
 
     class Action(models.TextChoices):
-        ACCEPT = "accept", "Accept (post as if a member)"
-        HOLD = "hold", "Hold for moderation"
-        REJECT = "reject", "Reject with a reason"
-        DISCARD = "discard", "Discard silently"
+        ACCEPT = "accept", _("Accept (post as if a member)")
+        HOLD = "hold", _("Hold for moderation")
+        REJECT = "reject", _("Reject with a reason")
+        DISCARD = "discard", _("Discard silently")
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="sender_rules")
     pattern = models.CharField(max_length=254)

@@ -13,7 +13,10 @@ from __future__ import annotations
 import re
 
 from django.template.base import Lexer, TokenType
-from django.utils.translation import gettext
+from django.utils import translation
+
+# not spelled gettext(...): makemessages would take the argument for a message to translate
+lookup = translation.gettext
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 _TRANSLATED_LITERAL = re.compile(r'_\("((?:[^"\\]|\\.)*)"\)')
@@ -22,7 +25,7 @@ _I18N_LOADS = re.compile(r"^load(\s+\w+)+$")
 
 def _literal(expression: str) -> str:
     """``x|default:_("(no subject)")`` -> ``x|default:"(kein Betreff)"``."""
-    return _TRANSLATED_LITERAL.sub(lambda m: '"' + gettext(m.group(1)) + '"', expression)
+    return _TRANSLATED_LITERAL.sub(lambda m: '"' + lookup(m.group(1)) + '"', expression)
 
 
 def _unquote(bit: str) -> str:
@@ -46,7 +49,7 @@ def translated_source(source: str) -> str:
         else:
             bits = token.split_contents()
             if bits[0] in ("translate", "trans"):
-                out.append(gettext(_unquote(bits[1])))
+                out.append(lookup(_unquote(bits[1])))
             elif bits[0] in ("blocktranslate", "blocktrans"):
                 names = {key: _literal(value) for key, _, value in
                          (b.partition("=") for b in bits[1:] if "=" in b)}
@@ -60,9 +63,9 @@ def translated_source(source: str) -> str:
                         msgid.append(part.contents.replace("%", "%%"))
                     i += 1
                 i += 1  # the end tag
-                text = gettext("".join(msgid))
+                text = lookup("".join(msgid))
                 out.append(_PLACEHOLDER.sub(
-                    lambda m: "%" if m.group(0) == "%%"
+                    lambda m, names=names: "%" if m.group(0) == "%%"
                     else "{{ " + names.get(m.group(1), m.group(1)) + " }}", text))
             elif _I18N_LOADS.match(token.contents):
                 continue

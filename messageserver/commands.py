@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from groups import links, ratelimit, tokens
 from groups.models import Group, Membership
@@ -93,6 +95,8 @@ class Request:
                      **context)
         return True
 
+    # reason, summary and detail are lazy (format_lazy): the answer renders them in the
+    # language of the person it goes to (messageserver.notices.render's reader).
     def refuse(self, reason: str, command: str) -> Outcome:
         self.answer("command_refused", f"{command} refused for {self.sender}", reason=reason)
         return outcomes.accepted(reason=f"{command} refused: {reason}")
@@ -128,9 +132,10 @@ def handle_command(inbound: InboundMail, dest: Destination, group: Group | None)
         if command == "confirm":
             return _confirm(req, argument)
         if not command:
-            return req.refuse(
-                f"the subject \"{inbound.parsed.subject}\" names no command we know. Use one "
-                f"of: subscribe, unsubscribe, {', '.join(DELIVERY_COMMANDS)}, help.",
+            return req.refuse(format_lazy(
+                _("the subject \"{subject}\" names no command we know. Use one of: subscribe, "
+                  "unsubscribe, {commands}, help."),
+                subject=inbound.parsed.subject, commands=", ".join(DELIVERY_COMMANDS)),
                 "request")
     with transaction.atomic():
         return COMMANDS[command](req)
@@ -162,18 +167,22 @@ def subscribe(req: Request) -> Outcome:
         m = None  # matched on the envelope sender: subscribe the From address
     route = membership_actions.join_route(group, m, req.sender)
     if route == membership_actions.ALREADY:
-        return req.done(f"You are already a member of {group.display_title}",
-                        f"{m.email} is already subscribed to {group.display_title}.",
-                        "subscribe")
+        return req.done(
+            format_lazy(_("You are already a member of {title}"), title=group.display_title),
+            format_lazy(_("{email} is already subscribed to {title}."), email=m.email,
+                        title=group.display_title),
+            "subscribe")
     if route == membership_actions.BANNED:
-        return req.refuse(f"{req.sender} may not join {group.display_title}.", "subscribe")
+        return req.refuse(format_lazy(_("{sender} may not join {title}."), sender=req.sender,
+                                      title=group.display_title), "subscribe")
     if route == membership_actions.WAITING:
         req.answer("pending", f"pending reminder {m.email}", membership=m)
         return outcomes.accepted(reason="subscribe: still waiting for an owner")
     if route == membership_actions.INVITE_ONLY:
-        return req.refuse(
-            f"{group.display_title} is open by invitation only. If you would like an "
-            f"invitation, write to the owners at {group.address('owner')}.", "subscribe")
+        return req.refuse(format_lazy(
+            _("{title} is open by invitation only. If you would like an invitation, write to "
+              "the owners at {owner_address}."),
+            title=group.display_title, owner_address=group.address("owner")), "subscribe")
     m = _row(req)
     if route == membership_actions.NEEDS_APPROVAL:
         # the owners must hear of the request even when the requester's answers are spent
@@ -199,7 +208,8 @@ def unsubscribe(req: Request) -> Outcome:
     m = req.membership
     S = Membership.Status
     if m is None or m.status not in (S.ACTIVE, S.PENDING_CONFIRM, S.PENDING_APPROVAL):
-        return req.refuse(f"{req.sender} is not a member of {req.group.display_title}.",
+        return req.refuse(format_lazy(_("{sender} is not a member of {title}."),
+                                      sender=req.sender, title=req.group.display_title),
                           "unsubscribe")
     token = tokens.make(tokens.UNSUBSCRIBE, m.id)
     address = confirm_address(req.group, token)
@@ -221,7 +231,8 @@ def _delivery(word: str, mode: str) -> Callable[[Request], Outcome]:
     def change(req: Request) -> Outcome:
         m = req.membership
         if m is None or m.status != Membership.Status.ACTIVE:
-            return req.refuse(f"{req.sender} is not a member of {req.group.display_title}.",
+            return req.refuse(format_lazy(_("{sender} is not a member of {title}."),
+                                          sender=req.sender, title=req.group.display_title),
                               word)
         label = Membership.Delivery(mode).label
         if not senderauth.vouched(req.inbound.auth):
@@ -299,10 +310,12 @@ def _confirm(req: Request, token: str) -> Outcome:
     m = (Membership.objects.select_related("group").filter(pk=membership_id, group=req.group)
          .first() if action else None)
     if m is None:
-        return req.refuse(
-            "this confirmation address is not valid (it may have been mistyped or belong to "
-            f"another group). To join, send a message to {req.group.address('subscribe')}; "
-            f"to leave, to {req.group.address('unsubscribe')}.", "confirm")
+        return req.refuse(format_lazy(
+            _("this confirmation address is not valid (it may have been mistyped or belong to "
+              "another group). To join, send a message to {subscribe_address}; to leave, to "
+              "{unsubscribe_address}."),
+            subscribe_address=req.group.address("subscribe"),
+            unsubscribe_address=req.group.address("unsubscribe")), "confirm")
     with transaction.atomic():
         if action == "subscribe":
             return _confirm_subscribe(req, m)
@@ -313,19 +326,23 @@ def _confirm(req: Request, token: str) -> Outcome:
 
 def _confirm_subscribe(req: Request, m: Membership) -> Outcome:
     if m.status == Membership.Status.ACTIVE:
-        return req.done(f"You are already a member of {req.group.display_title}",
-                        f"{m.email} is already subscribed.", "confirm")
+        return req.done(
+            format_lazy(_("You are already a member of {title}"), title=req.group.display_title),
+            format_lazy(_("{email} is already subscribed."), email=m.email), "confirm")
     status = membership_actions.confirm(m, actor=m.email)
     if not status:
-        return req.refuse("this confirmation is no longer valid: send a new request to "
-                          f"{req.group.address('subscribe')}.", "confirm")
+        return req.refuse(format_lazy(
+            _("this confirmation is no longer valid: send a new request to "
+              "{subscribe_address}."), subscribe_address=req.group.address("subscribe")),
+            "confirm")
     return outcomes.accepted(reason=f"subscription confirmed: {status}")
 
 
 def _confirm_unsubscribe(req: Request, m: Membership) -> Outcome:
     if membership_actions.leave(m, actor=m.email) is None:
-        return req.done(f"You are not a member of {req.group.display_title}",
-                        f"{m.email} is not subscribed (any more).", "confirm")
+        return req.done(
+            format_lazy(_("You are not a member of {title}"), title=req.group.display_title),
+            format_lazy(_("{email} is not subscribed (any more)."), email=m.email), "confirm")
     return outcomes.accepted(reason=f"{m.email} unsubscribed")
 
 
@@ -348,6 +365,7 @@ def confirmed_delivery(m: Membership, mode: str) -> bool:
 def _confirm_delivery(req: Request, m: Membership, mode: str) -> Outcome:
     """The member confirmed by reply (so the token reached their mailbox) a delivery change."""
     if not confirmed_delivery(m, mode):
-        return req.refuse(f"{m.email} is not an active member of {req.group.display_title} "
-                          "any more; nothing was changed.", "confirm")
+        return req.refuse(format_lazy(
+            _("{email} is not an active member of {title} any more; nothing was changed."),
+            email=m.email, title=req.group.display_title), "confirm")
     return outcomes.accepted(reason=f"delivery is now {mode} (confirmed)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from groups.models import Group, Topic
 
@@ -14,8 +15,8 @@ TOPIC_CHOICES = 500  # the most recent topics offered in a list; any of the grou
 class TopicChoiceForm(forms.Form):
     """A target topic of the same group (the page offers the most recent ones)."""
 
-    target = forms.ModelChoiceField(queryset=Topic.objects.none(), label="Topic",
-                                    empty_label="(choose a topic)")
+    target = forms.ModelChoiceField(queryset=Topic.objects.none(), label=_("Topic"),
+                                    empty_label=_("(choose a topic)"))
 
     def __init__(self, *args, group: Group, exclude: Topic | None = None, label: str = "",
                  **kwargs) -> None:
@@ -34,25 +35,25 @@ class TopicChoiceForm(forms.Form):
 
 
 class RenameTopicForm(forms.Form):
-    subject = forms.CharField(max_length=500, label="Topic subject")
+    subject = forms.CharField(max_length=500, label=_("Topic subject"))
 
 
 class SplitTopicForm(forms.Form):
-    subject = forms.CharField(max_length=500, required=False, label="Subject of the new topic",
-                              help_text="Empty: the message's own subject.")
+    subject = forms.CharField(max_length=500, required=False, label=_("Subject of the new topic"),
+                              help_text=_("Empty: the message's own subject."))
 
 
 class ArchiveDownloadForm(forms.Form):
-    date_from = forms.DateField(required=False, label="From (first day included)",
+    date_from = forms.DateField(required=False, label=_("From (first day included)"),
                                 widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="To (last day included)",
+    date_to = forms.DateField(required=False, label=_("To (last day included)"),
                               widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self) -> dict:
         data = super().clean()
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
-            self.add_error("date_to", "The last day is before the first.")
+            self.add_error("date_to", _("The last day is before the first."))
         return data
 
     def bounds(self) -> tuple[datetime | None, datetime | None]:

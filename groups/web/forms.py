@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import password_validation
 from django.core.validators import validate_email
+from django.utils.translation import gettext_lazy as _
 
 from groups.models import Feed, Group, Hashtag, Membership, User
 
@@ -33,8 +34,8 @@ class PostForm(forms.Form):
     """A new topic (subject required) or a reply (subject optional)."""
 
     subject = forms.CharField(max_length=500, required=True)
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), label="Message")
-    attachments = MultipleFileField(help_text="Optional; you may pick several files.")
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), label=_("Message"))
+    attachments = MultipleFileField(help_text=_("Optional; you may pick several files."))
 
     def __init__(self, *args, group: Group, reply: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -45,7 +46,7 @@ class PostForm(forms.Form):
     def clean_subject(self) -> str:
         subject = self.cleaned_data["subject"]
         if "\n" in subject or "\r" in subject:
-            raise forms.ValidationError("The subject must be one line.")
+            raise forms.ValidationError(_("The subject must be one line."))
         return subject.strip()
 
     def clean_attachments(self) -> list:
@@ -60,10 +61,10 @@ class PostForm(forms.Form):
             ctype = (f.content_type or "application/octet-stream").lower()
             if allowed and not any(ctype == t or (t.endswith("/") and ctype.startswith(t))
                                    for t in allowed):
-                raise forms.ValidationError(f"{f.name}: files of type {ctype} are not allowed "
-                                            "in this group.")
+                raise forms.ValidationError(_("%(file)s: files of type %(type)s are not allowed in "
+                                              "this group.") % {"file": f.name, "type": ctype})
         if sum(f.size for f in files) > self.group.max_message_size:
-            raise forms.ValidationError("These files together are over the group's size limit.")
+            raise forms.ValidationError(_("These files together are over the group's size limit."))
         return files
 
 
@@ -71,17 +72,17 @@ class SubscriptionForm(forms.ModelForm):
     class Meta:
         model = Membership
         fields = ["display_name", "delivery", "message_selection"]
-        labels = {"display_name": "Your name in this group", "delivery": "Email delivery",
-                  "message_selection": "Which messages"}
-        help_texts = {"display_name": "Leave empty to use your profile's name."}
+        labels = {"display_name": _("Your name in this group"), "delivery": _("Email delivery"),
+                  "message_selection": _("Which messages")}
+        help_texts = {"display_name": _("Leave empty to use your profile's name.")}
 
 
 class SignupForm(forms.Form):
     email = forms.EmailField(max_length=254)
-    display_name = forms.CharField(max_length=150, label="Your name")
-    password1 = forms.CharField(widget=forms.PasswordInput, label="Password",
+    display_name = forms.CharField(max_length=150, label=_("Your name"))
+    password1 = forms.CharField(widget=forms.PasswordInput, label=_("Password"),
                                 help_text=password_validation.password_validators_help_text_html())
-    password2 = forms.CharField(widget=forms.PasswordInput, label="Password again")
+    password2 = forms.CharField(widget=forms.PasswordInput, label=_("Password again"))
 
     def clean_email(self) -> str:
         # Never say whether the address has an account (groups.web.signup mails its owner).
@@ -91,7 +92,7 @@ class SignupForm(forms.Form):
         data = super().clean()
         p1, p2 = data.get("password1"), data.get("password2")
         if p1 and p2 and p1 != p2:
-            self.add_error("password2", "The two passwords differ.")
+            self.add_error("password2", _("The two passwords differ."))
         elif p1:
             try:
                 password_validation.validate_password(p1, User(email=data.get("email", "")))
@@ -101,8 +102,8 @@ class SignupForm(forms.Form):
 
 
 class ConfirmEmailForm(forms.Form):
-    password = forms.CharField(widget=forms.PasswordInput, label="Password",
-                               help_text="The password you chose when you signed up.")
+    password = forms.CharField(widget=forms.PasswordInput, label=_("Password"),
+                               help_text=_("The password you chose when you signed up."))
 
 
 class ProfileForm(forms.ModelForm):
@@ -111,12 +112,12 @@ class ProfileForm(forms.ModelForm):
     class Meta:
         model = User
         fields = ["display_name", "time_zone", "digest_hour"]
-        labels = {"display_name": "Your name", "digest_hour": "Digest hour"}
+        labels = {"display_name": _("Your name"), "digest_hour": _("Digest hour")}
 
     def clean_digest_hour(self) -> int:
         hour = self.cleaned_data["digest_hour"]
         if not 0 <= hour <= 23:
-            raise forms.ValidationError("Pick an hour from 0 to 23.")
+            raise forms.ValidationError(_("Pick an hour from 0 to 23."))
         return hour
 
 
@@ -127,13 +128,13 @@ class HashtagForm(forms.ModelForm):
                   "expire_action", "moderators_only", "replies_moderators_only",
                   "special_notice"]
         help_texts = {
-            "moderated": "Posts in topics with this hashtag wait for a moderator, replies "
-                         "too (a topic's hashtags apply to all its replies).",
-            "no_email": "Topics with this hashtag are archived but not emailed.",
-            "moderators_only": "Only moderators may start a topic with this hashtag or add "
-                               "it to one.",
-            "replies_moderators_only": "Only moderators may reply in topics with this "
-                                       "hashtag.",
+            "moderated": _("Posts in topics with this hashtag wait for a moderator, replies "
+                         "too (a topic's hashtags apply to all its replies)."),
+            "no_email": _("Topics with this hashtag are archived but not emailed."),
+            "moderators_only": _("Only moderators may start a topic with this hashtag or add "
+                               "it to one."),
+            "replies_moderators_only": _("Only moderators may reply in topics with this "
+                                       "hashtag."),
         }
 
     def __init__(self, *args, group: Group, **kwargs):
@@ -143,12 +144,12 @@ class HashtagForm(forms.ModelForm):
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip().lstrip("#")
         if not name or any(c.isspace() for c in name):
-            raise forms.ValidationError("A hashtag is one word, without spaces.")
+            raise forms.ValidationError(_("A hashtag is one word, without spaces."))
         clash = Hashtag.objects.filter(group=self.group, name__iexact=name)
         if self.instance.pk:
             clash = clash.exclude(pk=self.instance.pk)
         if clash.exists():
-            raise forms.ValidationError(f"#{name} exists already.")
+            raise forms.ValidationError(_("#%(name)s exists already.") % {"name": name})
         return name
 
 
@@ -156,16 +157,16 @@ class FeedForm(forms.ModelForm):
     """A feed to post into the group: an http(s) URL, and an active member as the poster."""
 
     url = forms.URLField(max_length=1000, assume_scheme="https",
-                         label="Feed address (RSS or Atom)")
+                         label=_("Feed address (RSS or Atom)"))
 
     class Meta:
         model = Feed
         fields = ["url", "title", "poster_email", "subject_prefix"]
-        labels = {"poster_email": "Post as (a member)",
-                  "subject_prefix": "Subject prefix"}
-        help_texts = {"poster_email": "The new entries are posted from this member's address.",
-                      "title": "Optional; shown in this list only.",
-                      "subject_prefix": "Optional, e.g. [Blog]."}
+        labels = {"poster_email": _("Post as (a member)"),
+                  "subject_prefix": _("Subject prefix")}
+        help_texts = {"poster_email": _("The new entries are posted from this member's address."),
+                      "title": _("Optional; shown in this list only."),
+                      "subject_prefix": _("Optional, e.g. [Blog].")}
 
     def __init__(self, *args, group: Group, **kwargs):
         super().__init__(*args, **kwargs)
@@ -174,46 +175,47 @@ class FeedForm(forms.ModelForm):
     def clean_url(self) -> str:
         url = self.cleaned_data["url"].strip()
         if not url.lower().startswith(("http://", "https://")):
-            raise forms.ValidationError("The feed address must start with http:// or https://.")
+            raise forms.ValidationError(_("The feed address must start with http:// or https://."))
         if Feed.objects.filter(group=self.group, url=url).exists():
-            raise forms.ValidationError("This group already has this feed.")
+            raise forms.ValidationError(_("This group already has this feed."))
         from cronjobs.config import FeedSettings
         from cronjobs.publichttp import literal_is_private
 
         # An address written as an IP is judged now; a name is judged when it is fetched.
         if literal_is_private(url) and not FeedSettings.from_env().allow_private:
-            raise forms.ValidationError("Feeds are fetched from public addresses only; this "
-                                        "address is on a private or local network.")
+            raise forms.ValidationError(_("Feeds are fetched from public addresses only; this "
+                                        "address is on a private or local network."))
         return url
 
     def clean_poster_email(self) -> str:
         email = self.cleaned_data["poster_email"].strip().lower()
         if not Membership.objects.filter(group=self.group, email=email,
                                          status=Membership.Status.ACTIVE).exists():
-            raise forms.ValidationError(f"{email} is not an active member of this group.")
+            raise forms.ValidationError(_("%(email)s is not an active member of this group.") % {
+                "email": email})
         return email
 
     def clean_subject_prefix(self) -> str:
         prefix = self.cleaned_data["subject_prefix"]
         if "\n" in prefix or "\r" in prefix:
-            raise forms.ValidationError("The prefix must be one line.")
+            raise forms.ValidationError(_("The prefix must be one line."))
         return prefix.strip()
 
 
 class SearchForm(forms.Form):
     """The search box and its filters; every field optional, bad values explained."""
 
-    q = forms.CharField(max_length=200, required=False, label="Search messages",
+    q = forms.CharField(max_length=200, required=False, label=_("Search messages"),
                         widget=forms.TextInput(attrs={"type": "search"}),
-                        help_text='Words must all match; "quotes" for a phrase, -word to '
-                                  "exclude, word* for a prefix.")
-    group = forms.SlugField(max_length=64, required=False, label="Group")
-    hashtag = forms.CharField(max_length=64, required=False, label="Hashtag")
-    author = forms.CharField(max_length=200, required=False, label="Author",
-                             help_text="A name or an address.")
-    date_from = forms.DateField(required=False, label="From",
+                        help_text=_('Words must all match; "quotes" for a phrase, -word to '
+                                  "exclude, word* for a prefix."))
+    group = forms.SlugField(max_length=64, required=False, label=_("Group"))
+    hashtag = forms.CharField(max_length=64, required=False, label=_("Hashtag"))
+    author = forms.CharField(max_length=200, required=False, label=_("Author"),
+                             help_text=_("A name or an address."))
+    date_from = forms.DateField(required=False, label=_("From"),
                                 widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="To (inclusive)",
+    date_to = forms.DateField(required=False, label=_("To (inclusive)"),
                               widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean_hashtag(self) -> str:
@@ -223,7 +225,7 @@ class SearchForm(forms.Form):
         data = super().clean()
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
-            self.add_error("date_to", "The end date is before the start date.")
+            self.add_error("date_to", _("The end date is before the start date."))
         return data
 
 

@@ -13,6 +13,7 @@ import re
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from groups import groupcreation
 from groups.models import Group, Membership
@@ -21,19 +22,19 @@ from platformcore.env import get_env
 
 class CreateGroupForm(forms.Form):
     name = forms.CharField(
-        max_length=64, label="Group name",
+        max_length=64, label=_("Group name"),
         help_text=f"The group's address: NAME@{settings.GROUPS_DOMAIN}; lower-case letters, "
                   "digits and hyphens.")
-    title = forms.CharField(max_length=200, label="Title",
-                            help_text="The name people see on the website and in mail.")
+    title = forms.CharField(max_length=200, label=_("Title"),
+                            help_text=_("The name people see on the website and in mail."))
     description = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}), required=False, label="Description",
-        help_text="What the group is for, shown on its page and in the directory.")
+        widget=forms.Textarea(attrs={"rows": 4}), required=False, label=_("Description"),
+        help_text=_("What the group is for, shown on its page and in the directory."))
     style = forms.ChoiceField(
-        label="Starting style", widget=forms.RadioSelect,
+        label=_("Starting style"), widget=forms.RadioSelect,
         choices=[(k, f"{s.label}: {s.help}") for k, s in groupcreation.STYLES.items()],
         initial="discussion",
-        help_text="A starting point; every setting can be changed later.")
+        help_text=_("A starting point; every setting can be changed later."))
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip().lower()
@@ -45,7 +46,7 @@ class CreateGroupForm(forms.Form):
     def clean_title(self) -> str:
         title = self.cleaned_data["title"].strip()
         if not title:
-            raise forms.ValidationError("Give the group a title.")
+            raise forms.ValidationError(_("Give the group a title."))
         return title
 
 
@@ -57,25 +58,25 @@ class GeneralForm(forms.ModelForm):
         fields = ["title", "description", "guidelines", "guidelines_monthly"]
         widgets = {"description": forms.Textarea(attrs={"rows": 4}),
                    "guidelines": forms.Textarea(attrs={"rows": 6})}
-        labels = {"title": "Title", "description": "Description", "guidelines": "Guidelines",
-                  "guidelines_monthly": "Send the guidelines to every member once a month"}
+        labels = {"title": _("Title"), "description": _("Description"), "guidelines": _("Guidelines"),
+                  "guidelines_monthly": _("Send the guidelines to every member once a month")}
         help_texts = {
-            "title": "The name people see on the website and in mail.",
-            "description": "What the group is for, shown on its page and in the directory.",
-            "guidelines": "The group's rules; they are sent with the welcome message.",
-            "guidelines_monthly": "A monthly reminder to all members, when there are guidelines."}
+            "title": _("The name people see on the website and in mail."),
+            "description": _("What the group is for, shown on its page and in the directory."),
+            "guidelines": _("The group's rules; they are sent with the welcome message."),
+            "guidelines_monthly": _("A monthly reminder to all members, when there are guidelines.")}
 
     def clean_title(self) -> str:
         title = self.cleaned_data["title"].strip()
         if not title:
-            raise forms.ValidationError("Give the group a title.")
+            raise forms.ValidationError(_("Give the group a title."))
         return title
 
     def clean(self):
         data = super().clean()
         if data.get("guidelines_monthly") and not (data.get("guidelines") or "").strip():
-            self.add_error("guidelines_monthly", "Write the guidelines first: there is "
-                                                 "nothing to send.")
+            self.add_error("guidelines_monthly", _("Write the guidelines first: there is "
+                                                 "nothing to send."))
         return data
 
 
@@ -83,12 +84,12 @@ class PrivacyForm(forms.ModelForm):
     class Meta:
         model = Group
         fields = ["privacy", "join_policy"]
-        labels = {"privacy": "Who can find the group and read its archive",
-                  "join_policy": "Who can join"}
+        labels = {"privacy": _("Who can find the group and read its archive"),
+                  "join_policy": _("Who can join")}
         help_texts = {
-            "privacy": "Hidden groups are not listed, and only members know they exist.",
-            "join_policy": "With approval, owners and moderators accept each request; by "
-                           "invitation, only invited people can join."}
+            "privacy": _("Hidden groups are not listed, and only members know they exist."),
+            "join_policy": _("With approval, owners and moderators accept each request; by "
+                           "invitation, only invited people can join.")}
 
 
 class PostingForm(forms.ModelForm):
@@ -96,42 +97,42 @@ class PostingForm(forms.ModelForm):
         model = Group
         fields = ["posting_policy", "new_member_posts_moderated", "nonmember_policy",
                   "unauthenticated_policy", "moderation_expiry_days", "auto_lock_days"]
-        labels = {"posting_policy": "Who can post",
-                  "new_member_posts_moderated": "Posts held for a new member",
-                  "nonmember_policy": "Posts from non-members",
-                  "unauthenticated_policy": "Posts whose sender is not authenticated",
-                  "moderation_expiry_days": "Days a held message waits",
-                  "auto_lock_days": "Lock quiet topics after (days)"}
+        labels = {"posting_policy": _("Who can post"),
+                  "new_member_posts_moderated": _("Posts held for a new member"),
+                  "nonmember_policy": _("Posts from non-members"),
+                  "unauthenticated_policy": _("Posts whose sender is not authenticated"),
+                  "moderation_expiry_days": _("Days a held message waits"),
+                  "auto_lock_days": _("Lock quiet topics after (days)")}
         help_texts = {
-            "posting_policy": "A member's own posting status, set on the member's page, "
-                              "overrides this.",
-            "new_member_posts_moderated": "With “New members are moderated”: how many of a "
-                                          "new member's posts a moderator approves first.",
-            "nonmember_policy": "Mail from people who are not members is refused with a "
-                                "notice, or held for a moderator.",
-            "unauthenticated_policy": "Mail whose sender's domain vouches for it by neither "
-                                      "SPF nor DKIM, which may be forged.",
-            "moderation_expiry_days": "A held message nobody decides on is discarded after "
-                                      "this many days, and its sender told.",
-            "auto_lock_days": "Topics without a post for this many days take no more "
-                              "replies; 0 never locks."}
+            "posting_policy": _("A member's own posting status, set on the member's page, "
+                              "overrides this."),
+            "new_member_posts_moderated": _("With “New members are moderated”: how many of a "
+                                          "new member's posts a moderator approves first."),
+            "nonmember_policy": _("Mail from people who are not members is refused with a "
+                                "notice, or held for a moderator."),
+            "unauthenticated_policy": _("Mail whose sender's domain vouches for it by neither "
+                                      "SPF nor DKIM, which may be forged."),
+            "moderation_expiry_days": _("A held message nobody decides on is discarded after "
+                                      "this many days, and its sender told."),
+            "auto_lock_days": _("Topics without a post for this many days take no more "
+                              "replies; 0 never locks.")}
 
     def clean_new_member_posts_moderated(self) -> int:
         value = self.cleaned_data["new_member_posts_moderated"]
         if not 1 <= value <= 1000:
-            raise forms.ValidationError("Choose from 1 to 1000 posts.")
+            raise forms.ValidationError(_("Choose from 1 to 1000 posts."))
         return value
 
     def clean_moderation_expiry_days(self) -> int:
         value = self.cleaned_data["moderation_expiry_days"]
         if not 1 <= value <= 365:
-            raise forms.ValidationError("Choose from 1 to 365 days.")
+            raise forms.ValidationError(_("Choose from 1 to 365 days."))
         return value
 
     def clean_auto_lock_days(self) -> int:
         value = self.cleaned_data["auto_lock_days"]
         if value > 3650:
-            raise forms.ValidationError("Choose at most 3650 days (0 never locks).")
+            raise forms.ValidationError(_("Choose at most 3650 days (0 never locks)."))
         return value
 
 
@@ -150,17 +151,17 @@ class FormattingForm(forms.ModelForm):
         model = Group
         fields = ["subject_tag", "reply_to", "footer_template", "dmarc_handling"]
         widgets = {"footer_template": forms.Textarea(attrs={"rows": 6})}
-        labels = {"subject_tag": "Subject tag", "reply_to": "Replies go to",
-                  "footer_template": "Footer",
-                  "dmarc_handling": "Sender's address on posts"}
+        labels = {"subject_tag": _("Subject tag"), "reply_to": _("Replies go to"),
+                  "footer_template": _("Footer"),
+                  "dmarc_handling": _("Sender's address on posts")}
         help_texts = {
-            "subject_tag": "Put before every subject, e.g. [hikers]; leave empty for none.",
-            "reply_to": "Where a member's Reply button sends their answer.",
-            "footer_template": "Added to the end of every post; the variables below are "
-                               "filled in for each member.",
-            "dmarc_handling": "Some domains (like Yahoo and AOL) forbid others to send mail "
+            "subject_tag": _("Put before every subject, e.g. [hikers]; leave empty for none."),
+            "reply_to": _("Where a member's Reply button sends their answer."),
+            "footer_template": _("Added to the end of every post; the variables below are "
+                               "filled in for each member."),
+            "dmarc_handling": _("Some domains (like Yahoo and AOL) forbid others to send mail "
                               "in their name, so the group must rewrite the sender to be "
-                              "delivered."}
+                              "delivered.")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -170,7 +171,7 @@ class FormattingForm(forms.ModelForm):
     def clean_subject_tag(self) -> str:
         tag = self.cleaned_data["subject_tag"]
         if "\n" in tag or "\r" in tag:
-            raise forms.ValidationError("The subject tag must be one line.")
+            raise forms.ValidationError(_("The subject tag must be one line."))
         return tag.strip()
 
     def clean_footer_template(self) -> str:
@@ -221,9 +222,9 @@ class SizeField(forms.CharField):
         try:
             size = parse_size(text)
         except ValueError:
-            raise forms.ValidationError("Write a size such as 10 MB or 500 KB.") from None
+            raise forms.ValidationError(_("Write a size such as 10 MB or 500 KB.")) from None
         if size < 1024:
-            raise forms.ValidationError("Choose at least 1 KB.")
+            raise forms.ValidationError(_("Choose at least 1 KB."))
         if size > self.maximum:
             raise forms.ValidationError(
                 f"This site takes messages up to {format_size(self.maximum)}.")
@@ -235,43 +236,43 @@ class LimitsForm(forms.ModelForm):
         model = Group
         fields = ["max_message_size", "max_attachment_size", "allowed_attachment_types"]
         widgets = {"allowed_attachment_types": forms.Textarea(attrs={"rows": 2})}
-        labels = {"allowed_attachment_types": "Allowed attachment types"}
-        help_texts = {"allowed_attachment_types": "Comma-separated types such as image/, "
-                      "application/pdf; empty allows every type."}
+        labels = {"allowed_attachment_types": _("Allowed attachment types")}
+        help_texts = {"allowed_attachment_types": _("Comma-separated types such as image/, "
+                      "application/pdf; empty allows every type.")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         site_max = get_env().max_message_size
         self.fields["max_message_size"] = SizeField(
-            maximum=site_max, label="Largest message",
-            help_text="Posts larger than this, attachments included, are refused "
-                      "(e.g. 10 MB or 500 KB).")
+            maximum=site_max, label=_("Largest message"),
+            help_text=_("Posts larger than this, attachments included, are refused "
+                      "(e.g. 10 MB or 500 KB)."))
         self.fields["max_attachment_size"] = SizeField(
-            maximum=site_max, label="Largest attachment",
-            help_text="Any one attached file larger than this is refused.")
+            maximum=site_max, label=_("Largest attachment"),
+            help_text=_("Any one attached file larger than this is refused."))
 
     def clean_allowed_attachment_types(self) -> str:
         raw = self.cleaned_data["allowed_attachment_types"]
         types = [t.strip().lower() for t in raw.replace("\n", ",").split(",") if t.strip()]
         for t in types:
             if not re.match(r"^[a-z0-9.+-]+/([a-z0-9.+-]+)?$", t):
-                raise forms.ValidationError(f"“{t}” is not a type such as image/ or "
-                                            "application/pdf.")
+                raise forms.ValidationError(_("“%(type)s” is not a type such as image/ or "
+                                              "application/pdf.") % {"type": t})
         return ", ".join(types)
 
     def clean(self):
         data = super().clean()
         msg, att = data.get("max_message_size"), data.get("max_attachment_size")
         if msg and att and att > msg:
-            self.add_error("max_attachment_size", "An attachment can't be larger than the "
-                                                  "largest message.")
+            self.add_error("max_attachment_size", _("An attachment can't be larger than the "
+                                                  "largest message."))
         return data
 
 
 class TransferOwnershipForm(forms.Form):
     new_owner = forms.ModelChoiceField(
-        queryset=Membership.objects.none(), label="New owner",
-        help_text="An active member, who becomes an owner; you stay on as a moderator.")
+        queryset=Membership.objects.none(), label=_("New owner"),
+        help_text=_("An active member, who becomes an owner; you stay on as a moderator."))
 
     def __init__(self, *args, group: Group, **kwargs):
         super().__init__(*args, **kwargs)
@@ -284,9 +285,9 @@ class TransferOwnershipForm(forms.Form):
 
 class DeleteGroupForm(forms.Form):
     confirm_name = forms.CharField(
-        max_length=64, label="Type the group's name to confirm",
-        help_text="The group, its members and its whole archive are deleted; this can't "
-                  "be undone.")
+        max_length=64, label=_("Type the group's name to confirm"),
+        help_text=_("The group, its members and its whole archive are deleted; this can't "
+                  "be undone."))
 
     def __init__(self, *args, group: Group, **kwargs):
         super().__init__(*args, **kwargs)
@@ -295,16 +296,17 @@ class DeleteGroupForm(forms.Form):
     def clean_confirm_name(self) -> str:
         typed = self.cleaned_data["confirm_name"].strip()
         if typed != self.group.name:
-            raise forms.ValidationError(f"Type {self.group.name} exactly to delete the group.")
+            raise forms.ValidationError(_("Type %(name)s exactly to delete the group.") % {
+                "name": self.group.name})
         return typed
 
 
 class NoticeForm(forms.Form):
-    subject = forms.CharField(max_length=200, label="Subject",
-                              help_text="One line; it may use the variables below.")
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 14}), label="Text",
-                           help_text="Plain text; {{ variable }} is filled in, "
-                                     "{% if %} … {% endif %} shows a part only sometimes.")
+    subject = forms.CharField(max_length=200, label=_("Subject"),
+                              help_text=_("One line; it may use the variables below."))
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 14}), label=_("Text"),
+                           help_text=_("Plain text; {{ variable }} is filled in, "
+                                     "{% if %} … {% endif %} shows a part only sometimes."))
 
     def __init__(self, *args, kind: str, group: Group, **kwargs):
         super().__init__(*args, **kwargs)
@@ -313,7 +315,7 @@ class NoticeForm(forms.Form):
     def clean_subject(self) -> str:
         subject = self.cleaned_data["subject"]
         if "\n" in subject or "\r" in subject:
-            raise forms.ValidationError("The subject must be one line.")
+            raise forms.ValidationError(_("The subject must be one line."))
         return subject.strip()
 
     def clean(self):

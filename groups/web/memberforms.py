@@ -9,6 +9,7 @@ groups.membership (roles, adding) or their own small model writes (rules).
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from groups import activitylog
 from groups.models import BanRule, Membership, SenderRule
@@ -38,14 +39,14 @@ STATUS_SETS: dict[str, tuple[str, ...]] = {
 class MemberFilterForm(forms.Form):
     """The member list's search and filters (GET)."""
 
-    q = forms.CharField(required=False, max_length=200, label="Search by address or name")
-    status = forms.ChoiceField(required=False, choices=STATUS_FILTERS, label="Status")
-    role = forms.ChoiceField(required=False, choices=ANY + M.Role.choices, label="Role")
+    q = forms.CharField(required=False, max_length=200, label=_("Search by address or name"))
+    status = forms.ChoiceField(required=False, choices=STATUS_FILTERS, label=_("Status"))
+    role = forms.ChoiceField(required=False, choices=ANY + M.Role.choices, label=_("Role"))
     delivery = forms.ChoiceField(required=False, choices=ANY + M.Delivery.choices,
-                                 label="Delivery")
+                                 label=_("Delivery"))
     posting = forms.ChoiceField(required=False, choices=ANY + M.PostingStatus.choices,
-                                label="Posting status")
-    bouncing = forms.BooleanField(required=False, label="Bouncing only")
+                                label=_("Posting status"))
+    bouncing = forms.BooleanField(required=False, label=_("Bouncing only"))
 
 
 def bulk_actions(*, owner: bool) -> list[tuple[str, str]]:
@@ -64,9 +65,9 @@ class BulkMemberForm(forms.Form):
     """A selection (checkboxes) and one action for all of it."""
 
     ids = forms.TypedMultipleChoiceField(
-        coerce=int, choices=[], label="Selected members",
-        error_messages={"required": "Select at least one member."})
-    action = forms.ChoiceField(choices=[], label="With the selected members")
+        coerce=int, choices=[], label=_("Selected members"),
+        error_messages={"required": _("Select at least one member.")})
+    action = forms.ChoiceField(choices=[], label=_("With the selected members"))
 
     def __init__(self, *args, owner: bool, **kwargs):
         super().__init__(*args, **kwargs)
@@ -83,16 +84,16 @@ class BulkMemberForm(forms.Form):
 class MemberSettingsForm(forms.Form):
     """One member's settings, as an owner or moderator changes them."""
 
-    display_name = forms.CharField(required=False, max_length=150, label="Display name")
-    role = forms.ChoiceField(choices=M.Role.choices, label="Role",
-                             help_text="Owners run the group; moderators moderate posts "
-                                       "and members.")
-    delivery = forms.ChoiceField(choices=M.Delivery.choices, label="Delivery",
-                                 help_text="How this member receives the group's mail.")
+    display_name = forms.CharField(required=False, max_length=150, label=_("Display name"))
+    role = forms.ChoiceField(choices=M.Role.choices, label=_("Role"),
+                             help_text=_("Owners run the group; moderators moderate posts "
+                                       "and members."))
+    delivery = forms.ChoiceField(choices=M.Delivery.choices, label=_("Delivery"),
+                                 help_text=_("How this member receives the group's mail."))
     posting_status = forms.ChoiceField(
-        choices=M.PostingStatus.choices, label="Posting status",
-        help_text="“Override” lets this member post unmoderated even while the group "
-                  "moderates new members; “Moderated” holds every post for approval.")
+        choices=M.PostingStatus.choices, label=_("Posting status"),
+        help_text=_("“Override” lets this member post unmoderated even while the group "
+                  "moderates new members; “Moderated” holds every post for approval."))
 
     def __init__(self, *args, may_change_role: bool, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,21 +104,21 @@ class MemberSettingsForm(forms.Form):
 class RemoveForm(forms.Form):
     """Remove or ban one member, with the reason kept in the activity log."""
 
-    reason = forms.CharField(required=False, max_length=500, label="Reason (kept in the log)")
+    reason = forms.CharField(required=False, max_length=500, label=_("Reason (kept in the log)"))
 
 
 class AddMembersForm(forms.Form):
     """Addresses pasted or uploaded, and whether to add them or invite them."""
 
     addresses = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 6}), required=False, label="Addresses",
-        help_text="One per line: address, Name &lt;address&gt;, or address,Name.")
-    csv_file = forms.FileField(required=False, label="Or a CSV file",
-                               help_text="Columns: email, name (optional).")
+        widget=forms.Textarea(attrs={"rows": 6}), required=False, label=_("Addresses"),
+        help_text=_("One per line: address, Name &lt;address&gt;, or address,Name."))
+    csv_file = forms.FileField(required=False, label=_("Or a CSV file"),
+                               help_text=_("Columns: email, name (optional)."))
     delivery = forms.ChoiceField(choices=M.Delivery.choices, initial=M.Delivery.INDIVIDUAL,
-                                 label="Delivery")
-    invite = forms.BooleanField(required=False, label="Invite them (they confirm by email) "
-                                "instead of adding them directly")
+                                 label=_("Delivery"))
+    invite = forms.BooleanField(required=False, label=_("Invite them (they confirm by email) "
+                                "instead of adding them directly"))
 
     def __init__(self, *args, may_add_directly: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -127,7 +128,7 @@ class AddMembersForm(forms.Form):
     def clean_csv_file(self):
         upload = self.cleaned_data.get("csv_file")
         if upload and upload.size > MAX_UPLOAD:
-            raise forms.ValidationError("The CSV file is over 5 MB.")
+            raise forms.ValidationError(_("The CSV file is over 5 MB."))
         return upload
 
     def clean(self):
@@ -143,7 +144,7 @@ class AddMembersForm(forms.Form):
         data["lines"] = [ln for ln in lines if ln.strip()]
         data["invite"] = data.get("invite", True)
         if not data["lines"] and not self.errors:
-            self.add_error("addresses", "Give at least one address, here or in a CSV file.")
+            self.add_error("addresses", _("Give at least one address, here or in a CSV file."))
         return data
 
 
@@ -172,13 +173,13 @@ class BanForm(_PatternRuleForm):
     class Meta:
         model = BanRule
         fields = ["pattern", "reason"]
-        labels = {"pattern": "Address or pattern", "reason": "Reason"}
+        labels = {"pattern": _("Address or pattern"), "reason": _("Reason")}
         help_texts = {
-            "pattern": "someone@example.org, a pattern such as *@spam.example, or a regular "
-                       "expression starting with ^.",
-            "reason": "Told to the sender whose post is refused, and kept in the log."}
+            "pattern": _("someone@example.org, a pattern such as *@spam.example, or a regular "
+                       "expression starting with ^."),
+            "reason": _("Told to the sender whose post is refused, and kept in the log.")}
 
-    taken = "This address or pattern is banned already."
+    taken = _("This address or pattern is banned already.")
 
 
 class SenderRuleForm(_PatternRuleForm):
@@ -187,30 +188,30 @@ class SenderRuleForm(_PatternRuleForm):
     class Meta:
         model = SenderRule
         fields = ["pattern", "action", "reason"]
-        labels = {"pattern": "Sender address or pattern", "action": "Action",
-                  "reason": "Rejection reason"}
+        labels = {"pattern": _("Sender address or pattern"), "action": _("Action"),
+                  "reason": _("Rejection reason")}
         help_texts = {
-            "pattern": "someone@example.org, *@partner.example, or a regular expression "
-                       "starting with ^. Applies to people who are not members.",
-            "action": "Accept posts them as if a member; hold sends them to the moderation "
+            "pattern": _("someone@example.org, *@partner.example, or a regular expression "
+                       "starting with ^. Applies to people who are not members."),
+            "action": _("Accept posts them as if a member; hold sends them to the moderation "
                       "queue; reject refuses them with your reason; discard drops them "
-                      "without a word.",
-            "reason": "Sent back with a rejection (reject only)."}
+                      "without a word."),
+            "reason": _("Sent back with a rejection (reject only).")}
 
-    taken = "There is a rule for this sender already."
+    taken = _("There is a rule for this sender already.")
 
     def clean(self):
         data = super().clean()
         if data.get("action") != SenderRule.Action.REJECT and data.get("reason"):
-            self.add_error("reason", "A reason goes with “reject” only.")
+            self.add_error("reason", _("A reason goes with “reject” only."))
         return data
 
 
 class ActivityFilterForm(forms.Form):
     """The activity log's search (GET)."""
 
-    q = forms.CharField(required=False, max_length=320, label="Address or message",
-                        help_text="An address, the start of one, or “message #12”.")
-    verb = forms.ChoiceField(required=False, label="What happened",
+    q = forms.CharField(required=False, max_length=320, label=_("Address or message"),
+                        help_text=_("An address, the start of one, or “message #12”."))
+    verb = forms.ChoiceField(required=False, label=_("What happened"),
                              choices=ANY + [(k, k.replace("_", " ").capitalize())
                                             for k in sorted(activitylog.VERBS)])

@@ -16,10 +16,11 @@ from typing import Any
 
 from django.template import TemplateSyntaxError
 from django.template.base import FilterExpression, Lexer, Parser, TokenType
+from django.utils.translation import gettext_lazy as _
 
 from groups import links, plaintext
-from groups.translatedsource import translated_source
 from groups.models import Group, NoticeTemplate
+from groups.translatedsource import translated_source
 from messageserver import notices
 
 K = NoticeTemplate.Kind
@@ -34,40 +35,40 @@ class NoticeKind:
 
 
 _GROUP = {
-    "group.name": "the group's name", "group.display_title": "the group's title",
-    "group.description": "the group's description", "group_url": "the group's web page",
-    "post_address": "the address to post to", "owner_address": "the owners' address",
-    "subscribe_address": "the address to join by mail",
-    "unsubscribe_address": "the address to leave by mail",
-    "help_address": "the address for help with mail commands",
-    "guidelines": "the group's guidelines (empty when it has none)",
+    "group.name": _("the group's name"), "group.display_title": _("the group's title"),
+    "group.description": _("the group's description"), "group_url": _("the group's web page"),
+    "post_address": _("the address to post to"), "owner_address": _("the owners' address"),
+    "subscribe_address": _("the address to join by mail"),
+    "unsubscribe_address": _("the address to leave by mail"),
+    "help_address": _("the address for help with mail commands"),
+    "guidelines": _("the group's guidelines (empty when it has none)"),
 }
-_MEMBER = {"membership.name": "the member's name", "membership.email": "the member's address"}
-_HELD = {"group.name": "the group's name", "group.display_title": "the group's title",
-         "held.subject": "the subject of the message", "held.reason": "why it was held"}
+_MEMBER = {"membership.name": _("the member's name"), "membership.email": _("the member's address")}
+_HELD = {"group.name": _("the group's name"), "group.display_title": _("the group's title"),
+         "held.subject": _("the subject of the message"), "held.reason": _("why it was held")}
 
 KINDS: dict[str, NoticeKind] = {k.kind: k for k in [
-    NoticeKind(K.WELCOME, "Welcome", "Sent to each new member when they join.",
+    NoticeKind(K.WELCOME, _("Welcome"), _("Sent to each new member when they join."),
                {**_GROUP, **_MEMBER}),
-    NoticeKind(K.GOODBYE, "Goodbye", "Sent to a member who leaves.", {**_GROUP, **_MEMBER}),
-    NoticeKind(K.PENDING, "Join request pending",
-               "Sent to someone whose request to join waits for the owners' approval.",
+    NoticeKind(K.GOODBYE, _("Goodbye"), _("Sent to a member who leaves."), {**_GROUP, **_MEMBER}),
+    NoticeKind(K.PENDING, _("Join request pending"),
+               _("Sent to someone whose request to join waits for the owners' approval."),
                {**_GROUP, **_MEMBER}),
-    NoticeKind(K.DECLINED, "Join request declined",
-               "Sent when an owner declines a request to join.",
-               {**_GROUP, **_MEMBER, "reason": "the owner's reason (may be empty)"}),
-    NoticeKind(K.HELD, "Message held", "Sent to a member whose post waits for a moderator.",
+    NoticeKind(K.DECLINED, _("Join request declined"),
+               _("Sent when an owner declines a request to join."),
+               {**_GROUP, **_MEMBER, "reason": _("the owner's reason (may be empty)")}),
+    NoticeKind(K.HELD, _("Message held"), _("Sent to a member whose post waits for a moderator."),
                _HELD),
-    NoticeKind(K.REJECTED, "Message rejected", "Sent when a moderator rejects a post.",
-               {**_HELD, "reason": "the moderator's reason (may be empty)"}),
-    NoticeKind(K.GUIDELINES, "Monthly guidelines",
-               "Sent to every member once a month when the monthly reminder is on.",
-               {**_GROUP, "month": "the month, as YYYY-MM"}),
-    NoticeKind(K.RESTORED, "Membership restored",
-               "Sent when a member restores their membership with the link they were sent.",
+    NoticeKind(K.REJECTED, _("Message rejected"), _("Sent when a moderator rejects a post."),
+               {**_HELD, "reason": _("the moderator's reason (may be empty)")}),
+    NoticeKind(K.GUIDELINES, _("Monthly guidelines"),
+               _("Sent to every member once a month when the monthly reminder is on."),
+               {**_GROUP, "month": _("the month, as YYYY-MM")}),
+    NoticeKind(K.RESTORED, _("Membership restored"),
+               _("Sent when a member restores their membership with the link they were sent."),
                {**_GROUP, **_MEMBER,
-                "was_removed": "true when they had been removed, false when only their "
-                               "mail had been stopped"}),
+                "was_removed": _("true when they had been removed, false when only their "
+                                 "mail had been stopped")}),
 ]}
 
 ALLOWED_TAGS = frozenset({"if", "elif", "else", "endif", "comment", "endcomment"})
@@ -87,7 +88,7 @@ def default_wording(kind: str) -> tuple[str, str]:
     """The site's own subject and text for ``kind`` (templates/email/KIND.txt), in the
     owner's language, as plain template text the owner may edit."""
     source = translated_source(plaintext.ENGINE.get_template(f"email/{kind}.txt").source)
-    subject, _, body = source.partition("\n\n")
+    subject, _sep, body = source.partition("\n\n")
     return subject.strip(), body.strip() + "\n"
 
 

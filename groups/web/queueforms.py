@@ -8,6 +8,7 @@ action does, what may be edited) is messageserver.moderation's.
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from groups.models import Group, HeldMessage, ModerationReason
 from messageserver.heldedit import MAX_SUBJECT
@@ -21,14 +22,14 @@ class QueueDecisionForm(forms.Form):
                ("discard", "Discard silently")]
 
     action = forms.ChoiceField(choices=ACTIONS)
-    ids = forms.TypedMultipleChoiceField(coerce=int, label="Messages", error_messages={
-        "required": "Select at least one message.",
-        "invalid_choice": "A selected message is no longer waiting (someone decided it)."})
+    ids = forms.TypedMultipleChoiceField(coerce=int, label=_("Messages"), error_messages={
+        "required": _("Select at least one message."),
+        "invalid_choice": _("A selected message is no longer waiting (someone decided it).")})
     saved_reason = forms.ModelChoiceField(queryset=ModerationReason.objects.none(),
-                                          required=False, label="Saved reason",
-                                          empty_label="(type a reason below)")
+                                          required=False, label=_("Saved reason"),
+                                          empty_label=_("(type a reason below)"))
     reason = forms.CharField(required=False, max_length=2000,
-                             label="Reason for rejecting (sent to the poster)",
+                             label=_("Reason for rejecting (sent to the poster)"),
                              widget=forms.Textarea(attrs={"rows": 2}))
     subject = forms.CharField(required=False, max_length=MAX_SUBJECT)
     body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 10}))
@@ -44,11 +45,11 @@ class QueueDecisionForm(forms.Form):
         action = data.get("action")
         if action == "approve_edited":
             if len(data.get("ids") or []) != 1:
-                self.add_error("ids", "Edit one message at a time.")
+                self.add_error("ids", _("Edit one message at a time."))
             if not (data.get("subject") or "").strip():
-                self.add_error("subject", "A subject is needed.")
+                self.add_error("subject", _("A subject is needed."))
             if not (data.get("body") or "").strip():
-                self.add_error("body", "The message needs some text.")
+                self.add_error("body", _("The message needs some text."))
         return data
 
     @property
@@ -63,9 +64,9 @@ class ModerationReasonForm(forms.ModelForm):
     class Meta:
         model = ModerationReason
         fields = ["title", "text"]
-        labels = {"title": "Name of the reason", "text": "What the poster is told"}
-        help_texts = {"title": "A short name moderators pick from, e.g. \"Off topic\".",
-                      "text": "Sent to the poster in the rejection notice."}
+        labels = {"title": _("Name of the reason"), "text": _("What the poster is told")}
+        help_texts = {"title": _("A short name moderators pick from, e.g. \"Off topic\"."),
+                      "text": _("Sent to the poster in the rejection notice.")}
         widgets = {"text": forms.Textarea(attrs={"rows": 4})}
 
     def __init__(self, *args, group: Group, **kwargs) -> None:
@@ -75,16 +76,16 @@ class ModerationReasonForm(forms.ModelForm):
     def clean_title(self) -> str:
         title = " ".join(self.cleaned_data["title"].split())
         if not title:
-            raise forms.ValidationError("A name is needed.")
+            raise forms.ValidationError(_("A name is needed."))
         clash = ModerationReason.objects.filter(group=self.group, title__iexact=title)
         if self.instance.pk:
             clash = clash.exclude(pk=self.instance.pk)
         if clash.exists():
-            raise forms.ValidationError("This group already has a reason with that name.")
+            raise forms.ValidationError(_("This group already has a reason with that name."))
         return title
 
     def clean_text(self) -> str:
         text = self.cleaned_data["text"].strip()
         if not text:
-            raise forms.ValidationError("Say what the poster is told.")
+            raise forms.ValidationError(_("Say what the poster is told."))
         return text

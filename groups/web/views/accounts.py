@@ -23,6 +23,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
 
 from groups import ratelimit
 from groups.models import User
@@ -40,7 +41,7 @@ class EmailLoginForm(AuthenticationForm):
     (groups.ratelimit.Backoff): a guesser slows themselves down, never the owner.
     """
 
-    username = forms.CharField(label="Email address", max_length=254,
+    username = forms.CharField(label=_("Email address"), max_length=254,
                                widget=forms.TextInput(attrs={"autofocus": True,
                                                              "autocomplete": "email"}))
 
@@ -140,8 +141,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        flash.success(self.request, "Your password is changed; you are logged out everywhere "
-                      "else.")
+        flash.success(self.request, _("Your password is changed; you are logged out everywhere "
+                      "else."))
         return response
 
 
@@ -174,8 +175,8 @@ def signup(request: HttpRequest) -> HttpResponse:
                 signup_rules.sign_up(data["email"], data["display_name"], data["password1"])
             except Exception:
                 log.exception("sign-up mail to %s failed", data["email"])
-                form.add_error(None, "We couldn't send the confirmation mail just now; "
-                               "please try again in a few minutes.")
+                form.add_error(None, _("We couldn't send the confirmation mail just now; "
+                               "please try again in a few minutes."))
                 status = 503
             else:
                 return render(request, "groups/signup_done.html", {"email": data["email"]})
@@ -190,7 +191,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             form.save()
-            flash.success(request, "Your profile is saved.")
+            flash.success(request, _("Your profile is saved."))
             return redirect("profile")
         return render(request, "groups/profile.html", {"form": form}, status=400)
     return render(request, "groups/profile.html", {"form": form})

@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from groups import archiveedit, deletion
@@ -36,7 +37,7 @@ def _topic_page(request: HttpRequest, v: access.Viewer, topic: Topic, *,
         "v": v, "group": v.group, "topic": topic,
         "rename": rename or RenameTopicForm(initial={"subject": topic.subject}),
         "merge": merge or TopicChoiceForm(group=v.group, exclude=topic, prefix="merge",
-                                          label="Merge into topic"),
+                                          label=_("Merge into topic")),
         "page": paginate(request, messages, per_page=50)}, status=status)
 
 
@@ -58,11 +59,11 @@ def topic_manage(request: HttpRequest, group_name: str, topic_id: int) -> HttpRe
         except archiveedit.ArchiveEditError as exc:
             form.add_error("subject", str(exc))
             return _topic_page(request, v, topic, rename=form, status=400)
-        flash.success(request, "The topic's subject is changed.")
+        flash.success(request, _("The topic's subject is changed."))
         return redirect("mod_topic_manage", v.group.name, topic.pk)
     if action == "merge":
         merge = TopicChoiceForm(request.POST, group=v.group, exclude=topic, prefix="merge",
-                                label="Merge into topic")
+                                label=_("Merge into topic"))
         if not merge.is_valid():
             return _topic_page(request, v, topic, merge=merge, status=400)
         target = merge.cleaned_data["target"]
@@ -71,7 +72,8 @@ def topic_manage(request: HttpRequest, group_name: str, topic_id: int) -> HttpRe
         except archiveedit.ArchiveEditError as exc:
             merge.add_error("target", str(exc))
             return _topic_page(request, v, topic, merge=merge, status=400)
-        flash.success(request, f"“{topic.subject}” is merged into “{target.subject}”.")
+        flash.success(request, _("“%(topic)s” is merged into “%(target)s”.") % {
+            "topic": topic.subject, "target": target.subject})
         return redirect("topic", v.group.name, target.pk)
     return _flag_or_delete(request, v, topic, action)
 
@@ -82,16 +84,16 @@ def _flag_or_delete(request: HttpRequest, v: access.Viewer, topic: Topic,
              "stick": {"sticky": True}, "unstick": {"sticky": False}}
     if action in flags:
         archiveedit.set_flags(topic, actor=request.user.email, **flags[action])
-        flash.success(request, {"lock": "Topic locked.", "unlock": "Topic unlocked.",
-                                "stick": "Topic made sticky.",
-                                "unstick": "Topic no longer sticky."}[action])
+        flash.success(request, {"lock": _("Topic locked."), "unlock": _("Topic unlocked."),
+                                "stick": _("Topic made sticky."),
+                                "unstick": _("Topic no longer sticky.")}[action])
         back = "mod_topic_manage" if request.POST.get("next") == "manage" else "topic"
         return redirect(back, v.group.name, topic.pk)
     if action == "delete":
         deletion.delete_topic(topic, actor=request.user.email)
-        flash.success(request, "The topic and its messages are deleted.")
+        flash.success(request, _("The topic and its messages are deleted."))
         return redirect("topics", v.group.name)
-    flash.error(request, "Unknown action.")
+    flash.error(request, _("Unknown action."))
     return redirect("topic", v.group.name, topic.pk)
 
 
@@ -112,7 +114,7 @@ def message_manage(request: HttpRequest, group_name: str, number: int) -> HttpRe
                             number=number, deleted=False)
     move = TopicChoiceForm(request.POST if request.POST.get("action") == "move" else None,
                            group=v.group, exclude=msg.topic, prefix="move",
-                           label="Move to topic")
+                           label=_("Move to topic"))
     split = SplitTopicForm(request.POST if request.POST.get("action") == "split" else None,
                            prefix="split")
     status = 200
@@ -125,7 +127,8 @@ def message_manage(request: HttpRequest, group_name: str, number: int) -> HttpRe
             except archiveedit.ArchiveEditError as exc:
                 move.add_error("target", str(exc))
             else:
-                flash.success(request, f"Message #{number} moved to “{target.subject}”.")
+                flash.success(request, _("Message #%(number)s moved to “%(target)s”.") % {
+                    "number": number, "target": target.subject})
                 return redirect("topic", v.group.name, target.pk)
         elif split.is_bound and split.is_valid():
             try:
@@ -134,10 +137,11 @@ def message_manage(request: HttpRequest, group_name: str, number: int) -> HttpRe
             except archiveedit.ArchiveEditError as exc:
                 split.add_error("subject", str(exc))
             else:
-                flash.success(request, f"A new topic “{new.subject}” starts at #{number}.")
+                flash.success(request, _("A new topic “%(subject)s” starts at #%(number)s.") % {
+                    "subject": new.subject, "number": number})
                 return redirect("topic", v.group.name, new.pk)
         elif not (move.is_bound or split.is_bound):
-            flash.error(request, "Choose move or split.")
+            flash.error(request, _("Choose move or split."))
     return render(request, "groups/mod/message_manage.html", {
         "v": v, "group": v.group, "message": msg, "move": move, "split": split},
         status=status)
@@ -150,9 +154,9 @@ def message_delete(request: HttpRequest, group_name: str, number: int) -> HttpRe
     v = access.moderator(request, group_name)
     msg = get_object_or_404(Message, group=v.group, number=number, deleted=False)
     if deletion.delete_message(msg, actor=request.user.email):
-        flash.success(request, f"Message #{number} and its topic are deleted.")
+        flash.success(request, _("Message #%(number)s and its topic are deleted.") % {"number": number})
         return redirect("topics", v.group.name)
-    flash.success(request, f"Message #{number} deleted.")
+    flash.success(request, _("Message #%(number)s deleted.") % {"number": number})
     return redirect("topic", v.group.name, msg.topic_id)
 
 

@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from groups.models import Feed
@@ -33,7 +34,7 @@ def feeds(request: HttpRequest, group_name: str) -> HttpResponse:
             feed.group = v.group
             feed.next_check_at = timezone.now()
             feed.save()
-            flash.success(request, f"Feed {feed} added; it will be checked shortly.")
+            flash.success(request, _("Feed %(feed)s added; it will be checked shortly.") % {"feed": feed})
             return redirect("mod_feeds", v.group.name)
         status = 400
     page = paginate(request, Feed.objects.filter(group=v.group).order_by("created_at", "pk"))
@@ -50,14 +51,15 @@ def feed_action(request: HttpRequest, group_name: str, feed_id: int) -> HttpResp
     action = request.POST.get("action", "")
     if action == "remove":
         feed.delete()
-        flash.success(request, f"Feed {feed} removed.")
+        flash.success(request, _("Feed %(feed)s removed.") % {"feed": feed})
     elif action == "pause":
         Feed.objects.filter(pk=feed.pk).update(active=False)
-        flash.success(request, f"Feed {feed} paused.")
+        flash.success(request, _("Feed %(feed)s paused.") % {"feed": feed})
     elif action == "resume":
         Feed.objects.filter(pk=feed.pk).update(active=True, consecutive_failures=0,
                                                next_check_at=timezone.now())
-        flash.success(request, f"Feed {feed} resumed; it will be checked shortly.")
+        flash.success(request, _("Feed %(feed)s resumed; it will be checked shortly.") % {
+            "feed": feed})
     else:
-        flash.error(request, "Choose remove, pause or resume.")
+        flash.error(request, _("Choose remove, pause or resume."))
     return redirect("mod_feeds", v.group.name)

@@ -16,6 +16,8 @@ from django.db import transaction
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from groups import deletion, groupcreation
@@ -54,10 +56,12 @@ def create_group(request: HttpRequest) -> HttpResponse:
                     style=data["style"], owner_email=request.user.email,
                     owner_name=request.user.display_name)
             except groupcreation.NameTaken:
-                form.add_error("name", f"A group named “{data['name']}” exists already.")
+                form.add_error("name", _("A group named “%(name)s” exists already.") % {
+                    "name": data["name"]})
             else:
-                flash.success(request, f"{group.display_title} is created, and you are its "
-                                       f"owner. Its address is {group.post_address}.")
+                flash.success(request, _("%(title)s is created, and you are its owner. Its address is "
+                                         "%(address)s.") % {"title": group.display_title,
+                                                            "address": group.post_address})
                 return redirect("mod_settings_section", group.name, "general")
         status = 400
     return render(request, "groups/create_group.html", {"form": form}, status=status)
@@ -84,17 +88,17 @@ class Section:
 
 
 SECTIONS = [
-    Section("general", "General", GeneralForm,
-            "What the group is called, what it is for, and its guidelines."),
-    Section("privacy", "Privacy and joining", PrivacyForm,
-            "Who can find the group, read its archive and join it."),
-    Section("posting", "Posting and moderation", PostingForm,
-            "Who may post, which posts a moderator sees first, and for how long."),
-    Section("formatting", "Message formatting", FormattingForm,
-            "How the group's posts look in members' mailboxes."),
-    Section("limits", "Limits", LimitsForm, "How large posts and their attachments may be."),
-    Section("danger", "Danger zone", None,
-            "Give the group to another member, or delete it with its whole archive."),
+    Section("general", gettext_lazy("General"), GeneralForm,
+            gettext_lazy("What the group is called, what it is for, and its guidelines.")),
+    Section("privacy", gettext_lazy("Privacy and joining"), PrivacyForm,
+            gettext_lazy("Who can find the group, read its archive and join it.")),
+    Section("posting", gettext_lazy("Posting and moderation"), PostingForm,
+            gettext_lazy("Who may post, which posts a moderator sees first, and for how long.")),
+    Section("formatting", gettext_lazy("Message formatting"), FormattingForm,
+            gettext_lazy("How the group's posts look in members' mailboxes.")),
+    Section("limits", gettext_lazy("Limits"), LimitsForm, gettext_lazy("How large posts and their attachments may be.")),
+    Section("danger", gettext_lazy("Danger zone"), None,
+            gettext_lazy("Give the group to another member, or delete it with its whole archive.")),
 ]
 BY_SLUG = {s.slug: s for s in SECTIONS}
 
@@ -117,7 +121,7 @@ def settings_section(request: HttpRequest, group_name: str, section: str) -> Htt
     if request.method == "POST":
         if form.is_valid():
             form.save()
-            flash.success(request, f"{sec.title} settings are saved.")
+            flash.success(request, _("%(section)s settings are saved.") % {"section": sec.title})
             return redirect("mod_settings_section", v.group.name, sec.slug)
         status = 400
     ctx = {"v": v, "group": v.group, "form": form, "section": sec, "sections": SECTIONS}
@@ -147,15 +151,16 @@ def _danger(request: HttpRequest, v: access.Viewer) -> HttpResponse:
                 Membership.objects.filter(pk=new_owner.pk).update(role=R.OWNER)
                 if v.membership is not None and v.membership.role == R.OWNER:
                     Membership.objects.filter(pk=v.membership.pk).update(role=R.MODERATOR)
-            flash.success(request, f"{new_owner.name} is now an owner of "
-                                   f"{group.display_title}.")
+            flash.success(request, _("%(name)s is now an owner of %(title)s.") % {
+                "name": new_owner.name, "title": group.display_title})
             if v.is_site_admin or v.membership is None or new_owner.pk == v.membership.pk:
                 return redirect("mod_settings_section", group.name, "danger")
             return redirect("mod_dashboard", group.name)
         if action == "delete" and delete.is_valid():
             title = group.display_title
             deletion.delete_group(group)
-            flash.success(request, f"{title} is deleted, with its members and archive.")
+            flash.success(request, _("%(name)s is deleted, with its members and archive.") % {
+                "name": title})
             return redirect("directory")
         status = 400
     return render(request, "groups/mod/settings_danger.html", {
@@ -183,7 +188,8 @@ def notice_edit(request: HttpRequest, group_name: str, kind: str) -> HttpRespons
     saved = NoticeTemplate.objects.filter(group=v.group, kind=kind).first()
     if request.method == "POST" and request.POST.get("action") == "reset":
         NoticeTemplate.objects.filter(group=v.group, kind=kind).delete()
-        flash.success(request, f"The {info.label.lower()} notice is back to the default.")
+        flash.success(request, _("The notice “%(label)s” is back to the default.") % {
+            "label": info.label})
         return redirect("mod_notice", v.group.name, kind)
     subject, body = (saved.subject, saved.body) if saved else noticeeditor.default_wording(kind)
     form = NoticeForm(request.POST or None, initial={"subject": subject, "body": body},
@@ -194,7 +200,8 @@ def notice_edit(request: HttpRequest, group_name: str, kind: str) -> HttpRespons
             NoticeTemplate.objects.update_or_create(
                 group=v.group, kind=kind, defaults={"subject": form.cleaned_data["subject"],
                                                     "body": form.cleaned_data["body"]})
-            flash.success(request, f"The {info.label.lower()} notice is saved.")
+            flash.success(request, _("The notice “%(label)s” is saved.") % {
+                "label": info.label})
             return redirect("mod_notice", v.group.name, kind)
         status = 400
     try:

@@ -24,6 +24,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from groups import activitylog, links, overview
 from groups.membership import LAST_OWNER, OUTCOME_LABELS, add_members, plan, set_roles
@@ -134,8 +136,8 @@ def member_list(request: HttpRequest, group_name: str) -> HttpResponse:
             if refusal:
                 flash.error(request, refusal)
             else:
-                flash.success(request, f"{changed} member{'s' if changed != 1 else ''} "
-                              "changed.")
+                flash.success(request, ngettext("%(count)d member changed.", "%(count)d members changed.",
+                                       changed) % {"count": changed})
         else:
             flash.error(request, " ".join(e for errs in bulk.errors.values() for e in errs))
         return redirect(request.get_full_path())
@@ -214,7 +216,7 @@ def member_detail(request: HttpRequest, group_name: str, membership_id: int) -> 
     status = 200
     if request.method == "POST":
         if not may_act:
-            flash.error(request, "Only owners change an owner's or a moderator's membership.")
+            flash.error(request, _("Only owners change an owner's or a moderator's membership."))
             return redirect("mod_member", v.group.name, m.pk)
         do = request.POST.get("do", "")
         if do == "settings":
@@ -224,7 +226,7 @@ def member_detail(request: HttpRequest, group_name: str, membership_id: int) -> 
                 if refusal:
                     flash.error(request, refusal)
                 else:
-                    flash.success(request, f"{m.email}'s settings are saved.")
+                    flash.success(request, _("%(email)s's settings are saved.") % {"email": m.email})
                     return redirect("mod_member", v.group.name, m.pk)
             status = 400
         elif do in ("remove", "ban", "unban"):
@@ -237,16 +239,24 @@ def member_detail(request: HttpRequest, group_name: str, membership_id: int) -> 
                        "unban": membership_actions.unban}[do]
                 done = act(m.pk, actor=_actor(request),
                            reason=remove_form.cleaned_data["reason"])
-                word = {"remove": "removed", "ban": "banned", "unban": "no longer banned"}[do]
+                facts = {"email": m.email, "status": m.get_status_display().lower()}
                 if done is None:
-                    flash.error(request, f"{m.email} could not be {word}: "
-                                f"their membership is {m.get_status_display().lower()}.")
+                    flash.error(request, {
+                        "remove": _("%(email)s could not be removed: their membership is "
+                                    "%(status)s."),
+                        "ban": _("%(email)s could not be banned: their membership is "
+                                 "%(status)s."),
+                        "unban": _("%(email)s could not be unbanned: their membership is "
+                                   "%(status)s.")}[do] % facts)
                 else:
-                    flash.success(request, f"{m.email} is {word}.")
+                    flash.success(request, {"remove": _("%(email)s is removed."),
+                                            "ban": _("%(email)s is banned."),
+                                            "unban": _("%(email)s is no longer banned.")}[do]
+                                  % facts)
                 return redirect("mod_member", v.group.name, m.pk)
             status = 400
         else:
-            flash.error(request, "Unknown action.")
+            flash.error(request, _("Unknown action."))
             return redirect("mod_member", v.group.name, m.pk)
     return render(request, "groups/mod/member.html", {
         "v": v, "group": v.group, "m": m, "may_act": may_act,
@@ -339,12 +349,12 @@ def bans(request: HttpRequest, group_name: str) -> HttpResponse:
                 rule.delete()
                 activitylog.record(v.group, actor=_actor(request), verb="unban_rule",
                                    target=rule.pattern)
-            flash.success(request, f"The ban on {rule.pattern} is lifted.")
+            flash.success(request, _("The ban on %(pattern)s is lifted.") % {"pattern": rule.pattern})
             return redirect("mod_bans", v.group.name)
         form = BanForm(request.POST, group=v.group)
         if form.is_valid():
             _ban(v, form, _actor(request))
-            flash.success(request, f"{form.instance.pattern} is banned.")
+            flash.success(request, _("%(pattern)s is banned.") % {"pattern": form.instance.pattern})
             return redirect("mod_bans", v.group.name)
         status = 400
     return render(request, "groups/mod/bans.html", {
@@ -380,7 +390,8 @@ def sender_rules(request: HttpRequest, group_name: str) -> HttpResponse:
                 rule.delete()
                 activitylog.record(v.group, actor=_actor(request),
                                    verb="sender_rule_removed", target=rule.pattern)
-            flash.success(request, f"The rule for {rule.pattern} is removed.")
+            flash.success(request, _("The rule for %(pattern)s is removed.") % {
+                "pattern": rule.pattern})
             return redirect("mod_sender_rules", v.group.name)
         form = SenderRuleForm(request.POST, group=v.group)
         if form.is_valid():
@@ -392,8 +403,8 @@ def sender_rules(request: HttpRequest, group_name: str) -> HttpResponse:
                 activitylog.record(v.group, actor=_actor(request), verb="sender_rule",
                                    target=rule.pattern,
                                    detail={"action": rule.action, "reason": rule.reason})
-            flash.success(request, f"Posts from {rule.pattern}: "
-                          f"{rule.get_action_display().lower()}.")
+            flash.success(request, _("Posts from %(pattern)s: %(action)s.") % {
+                "pattern": rule.pattern, "action": rule.get_action_display().lower()})
             return redirect("mod_sender_rules", v.group.name)
         status = 400
     return render(request, "groups/mod/sender_rules.html", {

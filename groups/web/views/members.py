@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from groups.models import Hashtag, HashtagPreference, Membership, Topic, TopicPreference
@@ -45,13 +46,13 @@ def join(request: HttpRequest, group_name: str) -> HttpResponse:
                                                    membership_actions.WAITING):
         return _confirm(request, v, "join")
     if route == membership_actions.ALREADY:
-        flash.info(request, f"You are already a member of {group.name}.")
+        flash.info(request, _("You are already a member of %(name)s.") % {"name": group.name})
     elif route == membership_actions.BANNED:
-        flash.error(request, "You can't join this group.")
+        flash.error(request, _("You can't join this group."))
     elif route == membership_actions.INVITE_ONLY:
-        flash.error(request, "This group is by invitation only.")
+        flash.error(request, _("This group is by invitation only."))
     elif route == membership_actions.WAITING:
-        flash.info(request, "Your request to join was sent to the group's owners.")
+        flash.info(request, _("Your request to join was sent to the group's owners."))
     else:
         with transaction.atomic():
             if m is None:
@@ -63,9 +64,9 @@ def join(request: HttpRequest, group_name: str) -> HttpResponse:
             else:
                 membership_actions.join(m, user=request.user, actor=request.user.email)
         if route == membership_actions.OPEN:
-            flash.success(request, f"Welcome to {group.display_title}.")
+            flash.success(request, _("Welcome to %(title)s.") % {"title": group.display_title})
         else:
-            flash.info(request, "Your request to join was sent to the group's owners.")
+            flash.info(request, _("Your request to join was sent to the group's owners."))
     return redirect("group_home", group.name)
 
 
@@ -74,16 +75,16 @@ def leave(request: HttpRequest, group_name: str) -> HttpResponse:
     v = access.viewer(request, group_name)
     m = v.membership
     if m is None or m.status != S.ACTIVE:
-        flash.info(request, "You are not a member of this group.")
+        flash.info(request, _("You are not a member of this group."))
         return redirect("group_home", v.group.name)
     if request.method != "POST":
         return _confirm(request, v, "leave")
     if m.role == Membership.Role.OWNER and not Membership.objects.filter(
             group=v.group, role=Membership.Role.OWNER, status=S.ACTIVE).exclude(pk=m.pk).exists():
-        flash.error(request, "You are the group's only owner: make someone else owner first.")
+        flash.error(request, _("You are the group's only owner: make someone else owner first."))
         return redirect("group_home", v.group.name)
     membership_actions.leave(m, actor=request.user.email)
-    flash.success(request, f"You left {v.group.display_title}.")
+    flash.success(request, _("You left %(title)s.") % {"title": v.group.display_title})
     if not v.can_see_group or not v.group.is_listed:
         return redirect("my_groups")
     return redirect("group_home", v.group.name)
@@ -117,7 +118,7 @@ def subscription(request: HttpRequest, group_name: str) -> HttpResponse:
                                                            defaults={"mode": mode})
             else:
                 HashtagPreference.objects.filter(membership=m, hashtag=tag).delete()
-        flash.success(request, "Your subscription settings are saved.")
+        flash.success(request, _("Your subscription settings are saved."))
         return redirect("subscription", v.group.name)
     topic_prefs = TopicPreference.objects.filter(membership=m).select_related("topic")
     return render(request, "groups/subscription.html", {
@@ -137,7 +138,7 @@ def topic_preference(request: HttpRequest, group_name: str, topic_id: int) -> Ht
     elif mode == "none":
         TopicPreference.objects.filter(membership=v.membership, topic=the_topic).delete()
     else:
-        flash.error(request, "Choose mute, follow or neither.")
+        flash.error(request, _("Choose mute, follow or neither."))
     if request.POST.get("next") == "subscription":
         return redirect("subscription", v.group.name)
     return redirect("topic", v.group.name, the_topic.pk)

@@ -17,6 +17,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from groups import activitylog
@@ -70,16 +72,18 @@ def pending_members(request: HttpRequest, group_name: str) -> HttpResponse:
             with transaction.atomic():  # every welcome is queued, or none and nobody approved
                 approved = [pk for pk in rows.values_list("pk", flat=True)
                             if membership_actions.approve(pk, actor=request.user.email)]
-            flash.success(request, f"{len(approved)} approved.")
+            flash.success(request, ngettext("%(count)d approved.", "%(count)d approved.", len(approved)) % {
+                "count": len(approved)})
         elif action == "decline":
             reason = request.POST.get("reason", "")[:2000]
             with transaction.atomic():  # every requester is told, or none and nobody declined
                 declined = [pk for pk in rows.values_list("pk", flat=True)
                             if membership_actions.decline(pk, reason,
                                                           actor=request.user.email)]
-            flash.success(request, f"{len(declined)} declined.")
+            flash.success(request, ngettext("%(count)d declined.", "%(count)d declined.", len(declined)) % {
+                "count": len(declined)})
         else:
-            flash.error(request, "Choose approve or decline.")
+            flash.error(request, _("Choose approve or decline."))
         return redirect("mod_pending_members", v.group.name)
     page = paginate(request, Membership.objects.filter(
         group=v.group, status=S.PENDING_APPROVAL).order_by("joined_at"))
@@ -99,7 +103,7 @@ def hashtags(request: HttpRequest, group_name: str, hashtag_id: int | None = Non
             tag = form.save(commit=False)
             tag.group = v.group
             tag.save()
-            flash.success(request, f"#{tag.name} saved.")
+            flash.success(request, _("#%(name)s saved.") % {"name": tag.name})
             return redirect("mod_hashtags", v.group.name)
         status = 400
     return render(request, "groups/mod/hashtags.html", {

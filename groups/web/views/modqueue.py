@@ -15,6 +15,8 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from groups import activitylog
@@ -26,8 +28,27 @@ from groups.web.queueforms import ModerationReasonForm, QueueDecisionForm
 from messageserver.client import MessageServerClient, MessageServerError, MessageServerUnavailable
 from messageserver.mailparse import parse
 
-DONE = {"approve": "approved", "approve_unmoderate": "approved (sender unmoderated)",
-        "approve_edited": "approved as edited", "reject": "rejected", "discard": "discarded"}
+
+def done_message(action: str, decided: list[str]) -> str:
+    """What was done, as one sentence: "“Subject” approved." or "3 messages rejected."."""
+    if len(decided) == 1:
+        one = {"approve": _("“%(subject)s” approved."),
+               "approve_unmoderate": _("“%(subject)s” approved (sender unmoderated)."),
+               "approve_edited": _("“%(subject)s” approved as edited."),
+               "reject": _("“%(subject)s” rejected."),
+               "discard": _("“%(subject)s” discarded.")}[action]
+        return one % {"subject": decided[0]}
+    n = len(decided)
+    many = {"approve": ngettext("%(count)d message approved.", "%(count)d messages approved.", n),
+            "approve_unmoderate": ngettext(
+                "%(count)d message approved (sender unmoderated).",
+                "%(count)d messages approved (senders unmoderated).", n),
+            "approve_edited": ngettext("%(count)d message approved as edited.",
+                                       "%(count)d messages approved as edited.", n),
+            "reject": ngettext("%(count)d message rejected.", "%(count)d messages rejected.", n),
+            "discard": ngettext("%(count)d message discarded.",
+                                "%(count)d messages discarded.", n)}[action]
+    return many % {"count": n}
 
 
 @login_required
@@ -58,8 +79,8 @@ def _decide(request: HttpRequest, v: access.Viewer, form: QueueDecisionForm) -> 
             client.moderate(held.pk, "approve" if action == "approve_edited" else action,
                             request.user.email, reason, **edit)
         except MessageServerUnavailable:
-            problems.append("The message server can't be reached; nothing more was decided. "
-                            "Please try again in a minute.")
+            problems.append(_("The message server can't be reached; nothing more was decided. "
+                              "Please try again in a minute."))
             break
         except MessageServerError as exc:
             fields = exc.body.get("fields") or {}
@@ -69,10 +90,9 @@ def _decide(request: HttpRequest, v: access.Viewer, form: QueueDecisionForm) -> 
                 return False
             problems.append(f"“{held.subject}”: {exc.body.get('error', str(exc))}")
         else:
-            decided.append(held.subject or "(no subject)")
+            decided.append(held.subject or _("(no subject)"))
     if decided:
-        what = f"“{decided[0]}”" if len(decided) == 1 else f"{len(decided)} messages"
-        flash.success(request, f"{what} {DONE[action]}.")
+        flash.success(request, done_message(action, decided))
     for problem in problems:
         flash.error(request, problem)
     return True
@@ -142,7 +162,7 @@ def reasons(request: HttpRequest, group_name: str, reason_id: int | None = None
                 reason.save()
                 activitylog.record(v.group, actor=request.user.email, verb="save_reason",
                                    target=reason.title, detail={"text": reason.text})
-            flash.success(request, f"Reason “{reason.title}” saved.")
+            flash.success(request, _("Reason “%(title)s” saved.") % {"title": reason.title})
             return redirect("mod_reasons", v.group.name)
         status = 400
     return render(request, "groups/mod/reasons.html", {
@@ -159,5 +179,5 @@ def reason_delete(request: HttpRequest, group_name: str, reason_id: int) -> Http
         activitylog.record(v.group, actor=request.user.email, verb="delete_reason",
                            target=reason.title)
         reason.delete()
-    flash.success(request, f"Reason “{reason.title}” deleted.")
+    flash.success(request, _("Reason “%(title)s” deleted.") % {"title": reason.title})
     return redirect("mod_reasons", v.group.name)

@@ -13,6 +13,7 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 
 from groups.models import Message
 from groups.web import access
@@ -46,14 +47,14 @@ def _submit(request: HttpRequest, v: access.Viewer, form: PostForm,
             form.add_error(None, f"{name}: {problem}")
         return None
     except MessageServerUnavailable:
-        form.add_error(None, "The message server can't be reached right now. Your message "
-                       "was not sent; please try again in a minute.")
+        form.add_error(None, _("The message server can't be reached right now. Your message "
+                       "was not sent; please try again in a minute."))
         return None
     if result.get("outcome") == "held":
-        flash.info(request, "Your message is waiting for a moderator's approval.")
+        flash.info(request, _("Your message is waiting for a moderator's approval."))
         return redirect("group_home", v.group.name)
     if result.get("outcome") == "accepted" and result.get("number"):
-        flash.success(request, "Your message was posted.")
+        flash.success(request, _("Your message was posted."))
         return redirect("message", v.group.name, result["number"])
     flash.info(request, result.get("reason") or "Your message was taken.")
     return redirect("group_home", v.group.name)

@@ -13,6 +13,7 @@ from django.contrib import messages as flash
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from groups import ratelimit, tokens
@@ -146,16 +147,16 @@ def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST" and not user.email_confirmed:
         if not ratelimit.hit("confirm-account", str(user.pk), *ratelimit.CONFIRM_PER_ACCOUNT):
             form.is_valid()
-            form.add_error(None, "Too many attempts. Please wait a while, or choose a new "
-                           "password instead.")
+            form.add_error(None, _("Too many attempts. Please wait a while, or choose a new "
+                           "password instead."))
             status = 429
         elif form.is_valid() and user.check_password(form.cleaned_data["password"]):
             signup.activate(user)
-            flash.success(request, "Your email address is confirmed. You can log in now.")
+            flash.success(request, _("Your email address is confirmed. You can log in now."))
             return redirect("login")
         else:
-            form.add_error("password", "This is not the password chosen at sign-up. If you "
-                           "didn't sign up, or forgot it, choose a new password instead.")
+            form.add_error("password", _("This is not the password chosen at sign-up. If you "
+                           "didn't sign up, or forgot it, choose a new password instead."))
             status = 400
     return render(request, "groups/confirm_email.html", {"account": user, "form": form},
                   status=status)

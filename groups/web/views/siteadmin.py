@@ -13,6 +13,7 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import user_passes_test
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import ngettext
 
 from errord.client import ErrordClient, ErrordError, ErrordUnavailable
 from groups.dnsrecords import check_records
@@ -49,7 +50,8 @@ def outbox(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         ids = [int(i) for i in request.POST.getlist("id") if i.isdigit()]
         count = retry_failed(ids or None)
-        flash.success(request, f"{count} item{'s' if count != 1 else ''} queued again.")
+        flash.success(request, ngettext("%(count)d item queued again.", "%(count)d items queued again.",
+                                        count) % {"count": count})
         return redirect("site_outbox")
     items = [(item, outboxfailures.group_name(item))
              for item in outboxfailures.failed_items()[:200]]

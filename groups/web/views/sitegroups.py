@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from groups import deletion
 from groups.models import Group, Membership, Message
@@ -80,11 +81,13 @@ def group_detail(request: HttpRequest, group_name: str) -> HttpResponse:
     if request.method == "POST":
         if action in ("suspend", "unsuspend"):
             Group.objects.filter(pk=group.pk).update(suspended=action == "suspend")
-            flash.success(request, f"{group.name} is {'suspended: it accepts no posts' if action == 'suspend' else 'no longer suspended'}.")
+            flash.success(request, (_("%(name)s is suspended: it accepts no posts.") if action == "suspend"
+                                   else _("%(name)s is no longer suspended.")) % {"name": group.name})
             return redirect("site_group", group.name)
         if action == "delete" and delete.is_valid():
             deletion.delete_group(group)
-            flash.success(request, f"{group.name} is deleted, with its members and archive.")
+            flash.success(request, _("%(name)s is deleted, with its members and archive.") % {
+                "name": group.name})
             return redirect("site_groups")
     return render(request, "groups/site_group.html", {
         "group": group, "delete": delete, "days": ACTIVITY_DAYS,
