@@ -61,9 +61,9 @@ loadtest: install
 # Needs GNU gettext (apt-get install gettext).
 LOCALES ?= de fr
 messages: install
-	$(PY) manage.py makemessages $(addprefix -l ,$(LOCALES)) --no-obsolete \
+	$(PY) manage.py makemessages $(foreach l,$(LOCALES),-l $(l)) --no-obsolete \
 		--ignore=.venv --ignore=var --ignore=tests --ignore=test-artifacts --ignore=bench
-	$(PY) manage.py compilemessages $(addprefix -l ,$(LOCALES)) --ignore=.venv
+	$(PY) manage.py compilemessages $(foreach l,$(LOCALES),-l $(l)) --ignore=.venv
 
 clean:
 	rm -rf var .pytest_cache test-artifacts
