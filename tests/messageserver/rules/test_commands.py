@@ -112,7 +112,7 @@ def test_delivery_commands_change_the_mode_and_say_so(demo_group, command, mode)
     assert _command("bob@example.org", command).kind == "accepted"
     assert Membership.objects.get(email="bob@example.org").delivery == mode
     answer = _one_answer("bob@example.org")
-    assert Membership.Delivery(mode).label in answer["Subject"]
+    assert str(Membership.Delivery(mode).label) in answer["Subject"]
 
 
 def test_delivery_command_from_a_non_member_is_refused(demo_group):
