@@ -62,14 +62,14 @@ STYLES: dict[str, Style] = {
 def name_problem(name: str) -> str:
     """Why ``name`` can't be a new group's name, or "" when it can."""
     if not name:
-        return "Choose a name."
+        return str(_("Choose a name."))
     if not NAME_RE.match(name):
-        return ("Use up to 64 lower-case letters, digits, hyphens and underscores, starting "
-                "and ending with a letter or a digit.")
+        return str(_("Use up to 64 lower-case letters, digits, hyphens and underscores, "
+                     "starting and ending with a letter or a digit."))
     if name in RESERVED_NAMES:
-        return f"“{name}” is reserved; choose another name."
+        return _("“%(name)s” is reserved; choose another name.") % {"name": name}
     if Group.objects.filter(name=name).exists():
-        return f"A group named “{name}” exists already."
+        return _("A group named “%(name)s” exists already.") % {"name": name}
     return ""
 
 

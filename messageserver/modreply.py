@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from groups import links, tokens
 from groups.models import Group, HeldMessage, Membership
@@ -59,6 +61,8 @@ def reply_reason(text: str) -> str:
 
 def _refuse(group: Group, inbound: InboundMail, dest: Destination, sender: str,
             reason: str) -> Outcome:
+    """Answer the moderator why nothing was done; ``reason`` is lazy (format_lazy), so it is
+    written in the moderator's language (messageserver.notices.render's reader)."""
     address = f"{group.name}+{dest.command}+{dest.token}@{settings.GROUPS_DOMAIN}"
     if may_answer(sender):
         notices.send("moderation_refused", group, sender, f"moderation refused for {sender}",
@@ -80,34 +84,35 @@ def handle_moderation_reply(inbound: InboundMail, dest: Destination,
     try:
         held_id = int(tokens.check(tokens.MODERATE, dest.token)[0])
     except (tokens.BadToken, ValueError, IndexError):
-        return _refuse(group, inbound, dest, sender,
-                       "this approve/reject address is not valid: its signature does not "
-                       "match (was it mistyped or copied from another notice?). Nothing "
-                       f"was approved or rejected. The pending messages: "
-                       f"{links.group_url(group.name)}")
+        return _refuse(group, inbound, dest, sender, format_lazy(
+            _("this approve/reject address is not valid: its signature does not match (was it "
+              "mistyped or copied from another notice?). Nothing was approved or rejected. "
+              "The pending messages: {url}"), url=links.group_url(group.name)))
     held = HeldMessage.objects.filter(pk=held_id, group=group).first()
     if held is None:
-        return _refuse(group, inbound, dest, sender,
-                       f"there is no held message {held_id} in {group.name} (was it deleted?).")
+        return _refuse(group, inbound, dest, sender, format_lazy(
+            _("there is no held message {number} in {name} (was it deleted?)."),
+            number=held_id, name=group.name))
     moderator = Membership.objects.filter(
         group=group, email=sender, status=Membership.Status.ACTIVE,
         role__in=[Membership.Role.OWNER, Membership.Role.MODERATOR]).exists()
     if not moderator:
-        return _refuse(group, inbound, dest, sender,
-                       f"{sender} is not an owner or moderator of {group.name}, so it may not "
-                       "decide held messages. Reply from the address your moderator "
-                       "notices come to.")
+        return _refuse(group, inbound, dest, sender, format_lazy(
+            _("{sender} is not an owner or moderator of {name}, so it may not decide held "
+              "messages. Reply from the address your moderator notices come to."),
+            sender=sender, name=group.name))
     if not senderauth.vouched(inbound.auth):
         assert inbound.auth is not None
-        return _refuse(group, inbound, dest, sender,
-                       f"this reply could not be authenticated ({inbound.auth.why_not()}), "
-                       "and a reply that only claims to come from a moderator must not decide "
-                       "anything. Nothing was approved or rejected. Please decide on the web "
-                       f"({links.group_url(group.name)}), or reply from a mail system that "
-                       "signs your mail with DKIM or passes SPF for your domain.")
+        return _refuse(group, inbound, dest, sender, format_lazy(
+            _("this reply could not be authenticated ({why}), and a reply that only claims to "
+              "come from a moderator must not decide anything. Nothing was approved or "
+              "rejected. Please decide on the web ({url}), or reply from a mail system that "
+              "signs your mail with DKIM or passes SPF for your domain."),
+            why=inbound.auth.why_not(), url=links.group_url(group.name)))
     reason = reply_reason(inbound.parsed.text) if dest.command == "reject" else ""
     try:
         moderation.decide(held.id, dest.command, moderator=sender, reason=reason)
     except moderation.ModerationError as exc:
-        return _refuse(group, inbound, dest, sender, f"{exc}; nothing was changed.")
+        return _refuse(group, inbound, dest, sender,
+                       format_lazy(_("{problem}; nothing was changed."), problem=exc))
     return outcomes.accepted(reason=f"held message {held.id}: {dest.command}d by {sender}")

@@ -100,7 +100,7 @@ def _check(kind: str, field: str, source: str) -> None:
     try:
         tokens = Lexer(source).tokenize()
     except TemplateSyntaxError as exc:
-        raise NoticeError(field, f"The template doesn't parse: {exc}") from None
+        raise NoticeError(field, _("The template doesn't parse: %(problem)s") % {"problem": exc}) from None
     expressions = []
     for token in tokens:
         if token.token_type == TokenType.VAR:
@@ -108,8 +108,8 @@ def _check(kind: str, field: str, source: str) -> None:
         elif token.token_type == TokenType.BLOCK:
             bits = token.split_contents()
             if bits[0] not in ALLOWED_TAGS:
-                raise NoticeError(field, f"{{% {bits[0]} %}} is not allowed in notices; use "
-                                         "{% if %}, {% else %} and {% endif %}.")
+                raise NoticeError(field, _("{%% %(tag)s %%} is not allowed in notices; use {%% if %%}, "
+                                           "{%% else %%} and {%% endif %%}.") % {"tag": bits[0]})
             expressions += [b for b in bits[1:] if b not in ("and", "or", "not", "in", "==",
                                                               "!=", "<", ">", "<=", ">=")]
     for text in expressions:
@@ -118,11 +118,11 @@ def _check(kind: str, field: str, source: str) -> None:
         try:
             expr = FilterExpression(text, parser)
         except TemplateSyntaxError as exc:
-            raise NoticeError(field, f"The template doesn't parse: {exc}") from None
+            raise NoticeError(field, _("The template doesn't parse: %(problem)s") % {"problem": exc}) from None
         used = [expr.var]
         for func, args in expr.filters:
             if func.__name__ not in ALLOWED_FILTERS:
-                raise NoticeError(field, f"The filter |{func.__name__} is not allowed.")
+                raise NoticeError(field, _("The filter |%(name)s is not allowed.") % {"name": func.__name__})
             used += [arg for is_variable, arg in args if is_variable]
         for variable in used:
             if getattr(variable, "lookups", None) is None:
@@ -130,7 +130,8 @@ def _check(kind: str, field: str, source: str) -> None:
             var = variable.var
             if var not in names and var not in roots - {"group", "membership", "held"}:
                 raise NoticeError(field,
-                                  f"{{{{ {var} }}}} is not one of this notice's variables.")
+                                  _("{{ %(name)s }} is not one of this notice's variables.") % {
+                                      "name": var})
 
 
 def sample_context(kind: str, group: Group) -> dict[str, Any]:
@@ -152,6 +153,6 @@ def preview(kind: str, group: Group, subject: str, body: str) -> tuple[str, str]
     try:
         return notices.render(kind, group, sample_context(kind, group), wording=(subject, body))
     except TemplateSyntaxError as exc:
-        raise NoticeError("body", f"The template doesn't parse: {exc}") from None
+        raise NoticeError("body", _("The template doesn't parse: %(problem)s") % {"problem": exc}) from None
     except Exception as exc:  # a filter given a bad argument, and the like
-        raise NoticeError("body", f"The template fails to render: {exc}") from None
+        raise NoticeError("body", _("The template fails to render: %(problem)s") % {"problem": exc}) from None
