@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from groups import ratelimit
 from groups.models import User
@@ -31,7 +32,7 @@ from groups.web import signup as signup_rules
 from groups.web.forms import ProfileForm, SignupForm
 
 log = logging.getLogger(__name__)
-TOO_MANY = "Too many attempts from here. Please wait a while and try again."
+TOO_MANY = gettext_lazy("Too many attempts from here. Please wait a while and try again.")
 
 
 class EmailLoginForm(AuthenticationForm):

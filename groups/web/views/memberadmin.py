@@ -98,7 +98,7 @@ def apply_bulk(v: access.Viewer, action: str, ids: list[int], actor: str) -> tup
     """Apply one bulk action to the group's rows ``ids``: (rows changed, refusal or "")."""
     if action.startswith("role_"):
         if not v.is_owner:
-            return 0, "Only owners change roles."
+            return 0, _("Only owners change roles.")
         return set_roles(v.group, ids, action.removeprefix("role_"), actor=actor)
     rows = Membership.objects.filter(group=v.group, pk__in=ids)
     if not v.is_owner:  # moderators act on plain members only

@@ -195,7 +195,7 @@ def moderate_link(request: HttpRequest, token: str) -> HttpResponse:
         except MessageServerError as exc:
             error = exc.body.get("error", str(exc))
         except MessageServerUnavailable:
-            error = "The message server can't be reached right now; please try again shortly."
+            error = _("The message server can't be reached right now; please try again shortly.")
         held.refresh_from_db()
     from groups.web.heldpreview import preview
 
