@@ -18,6 +18,7 @@ import logging
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from groups import links
 from groups.models import Membership, User
@@ -39,7 +40,7 @@ def sign_up(email: str, display_name: str, password: str) -> None:
             text = render_to_string("groups/signup_exists_mail.txt", {
                 "user": user, "login_url": links.absolute(reverse("login", urlconf=links.WEB)),
                 "reset_url": links.absolute(reverse("password_reset", urlconf=links.WEB))})
-            mail.send(user.email, "You already have an account", text)
+            mail.send(user.email, gettext("You already have an account"), text)
             return
         if user is None:
             user = User.objects.create_user(username=email[:150], email=email,
@@ -51,7 +52,7 @@ def sign_up(email: str, display_name: str, password: str) -> None:
             user.save(update_fields=["password", "display_name"])
         text = render_to_string("groups/confirm_email_mail.txt", {
             "user": user, "url": links.confirm_email_url(user.pk)})
-        mail.send(user.email, "Confirm your address", text)
+        mail.send(user.email, gettext("Confirm your address"), text)
 
 
 def activate(user: User) -> None:

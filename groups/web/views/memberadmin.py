@@ -24,12 +24,13 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from groups import activitylog, links, overview
+from groups import activitylog, languages, links, overview
 from groups.membership import LAST_OWNER, OUTCOME_LABELS, add_members, plan, set_roles
-from groups.models import ActivityEntry, BanRule, BounceEvent, Membership, SenderRule
+from groups.models import ActivityEntry, BanRule, BounceEvent, Membership, SenderRule, User
 from groups.web import access, charts, keyset, mail
 from groups.web.memberforms import (
     STATUS_SETS,
@@ -327,11 +328,15 @@ def add(request: HttpRequest, group_name: str) -> HttpResponse:
 def send_invitations(v: access.Viewer, emails: list[str]) -> None:
     """Mail each invited address its signed link to accept."""
     for m in Membership.objects.filter(group=v.group, email__in=emails, status=S.INVITED):
-        text = render_to_string("groups/invitation_mail.txt", {
-            "group": v.group, "membership": m, "inviter": v.membership.name
-            if v.membership else "The site's administrators",
-            "url": links.confirm_subscription_url(m.pk)})
-        mail.send(m.email, f"Invitation to join {v.group.display_title}", text)
+        # the invitee's own language when they have an account, else the inviter's
+        invitee = languages.of_user(User.objects.filter(email__iexact=m.email).first())
+        with translation.override(invitee or translation.get_language()):
+            text = render_to_string("groups/invitation_mail.txt", {
+                "group": v.group, "membership": m, "inviter": v.membership.name
+                if v.membership else _("The site's administrators"),
+                "url": links.confirm_subscription_url(m.pk)})
+            subject = _("Invitation to join %(title)s") % {"title": v.group.display_title}
+        mail.send(m.email, subject, text)
 
 
 # --- bans and sender rules ----------------------------------------------------------
