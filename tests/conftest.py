@@ -132,3 +132,20 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def site_language_after_each_test():
+    """Django's LocaleMiddleware activates a page's language in the thread and never resets
+    it (each real request activates its own); in one test process a German page would
+    leave the next test German. Every test starts again in the site's default language."""
+    yield
+    import sys
+
+    if "django.utils.translation" in sys.modules:
+        from django.conf import settings
+
+        if settings.configured:
+            from django.utils import translation
+
+            translation.deactivate()
