@@ -15,7 +15,7 @@ from messageserver import membership_actions
 class PlatformUserAdmin(UserAdmin):
     list_display = ("username", "email", "display_name", "is_staff", "email_confirmed")
     fieldsets = UserAdmin.fieldsets + (
-        ("Preferences", {"fields": ("display_name", "time_zone", "digest_hour", "email_confirmed")}),
+        ("Preferences", {"fields": ("display_name", "language", "time_zone", "digest_hour", "email_confirmed")}),
     )
 
 
