@@ -726,3 +726,41 @@ class SenderRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.pattern} in {self.group_id}"
+
+
+class ApiKey(models.Model):
+    """A user's key to the public API (/api/v1/): it acts as that user, within its scope.
+
+    Only a SHA-256 digest of the key is kept (keys are 256-bit random strings, so a fast
+    hash is enough: nothing to brute-force); ``prefix`` is shown on the account page and
+    finds the row. A key can be read-only, limited to one group, and expire.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read only"
+        WRITE = "write", "Read and write"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.READ)
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="api_keys",
+                              help_text="When set, the key works for this group only.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"api key {self.prefix}"
+
+    @property
+    def is_usable(self) -> bool:
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

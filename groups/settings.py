@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "csp",
+    "ninja",  # the API's browsable docs use its bundled Swagger UI (no CDN)
     "groups",
     "search",
 ]
@@ -89,6 +90,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Who may create a group on the website: "anyone" logged in, or "staff" only.
 GROUP_CREATION = env_choice("GROUP_CREATION", "anyone", ("anyone", "staff"))
+# Calls per API key, as django-ninja writes rates: N/s, N/m, N/h, N/d (N/10m: per 10 minutes).
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600/m")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "my_groups"

@@ -5,6 +5,7 @@ from django.urls import path
 
 from groups.web.views import (
                               accounts,
+                              apikeys,
                               archive,
                               archiveadmin,
                               delivery,
@@ -33,6 +34,7 @@ urlpatterns = [
     path("accounts/logout/", accounts.logout, name="logout"),
     path("accounts/profile/", accounts.profile, name="profile"),
     path("accounts/password/", accounts.password_change, name="password_change"),
+    path("accounts/api-keys/", apikeys.api_keys, name="api_keys"),
     path("accounts/password-reset/", accounts.password_reset, name="password_reset"),
     path("accounts/password-reset/sent/", accounts.password_reset_done,
          name="password_reset_done"),
