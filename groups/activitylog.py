@@ -51,6 +51,8 @@ VERBS: dict[str, str] = {
     "sender_rule": "set a sender rule for",
     "sender_rule_removed": "removed the sender rule for",
     "api_key_created": "created an API key for the group:",
+    "webhook_added": "added the webhook",
+    "webhook_removed": "removed the webhook",
     # the moderation queue (messageserver.moderation), target: the poster's address
     "approve_message": "approved a held message from",
     "approve_unmoderate": "approved a held message and unmoderated",

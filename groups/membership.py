@@ -18,6 +18,7 @@ from django.db import transaction
 
 from groups import activitylog, senderrules
 from groups.models import Group, Membership, User
+from messageserver import webhookevents
 
 LAST_OWNER = "A group keeps at least one owner."
 
@@ -157,6 +158,8 @@ def add_members(group: Group, entries: Iterable[str], *,
             group, actor=actor, targets=report.added, verb=INVITE if invite else ADD,
             detail={"role": role, "delivery": delivery} if role != Membership.Role.MEMBER
             else {"delivery": delivery})
+        added = set(report.added)
+        webhookevents.members_added(group, [r for r in rows if r.email in added], actor)
     return report
 
 

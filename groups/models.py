@@ -764,3 +764,59 @@ class ApiKey(models.Model):
     def is_usable(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Webhook(models.Model):
+    """An owner's (or, with no group, a site admin's) endpoint that gets the group's events.
+
+    Each event is POSTed as JSON, signed with HMAC-SHA256 over the body with ``secret``
+    (messageserver.webhookevents writes the deliveries, cronjobs.webhooks sends them).
+    """
+
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="webhooks",
+                              help_text="Empty: a site-wide hook, for every group's events.")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="The event types it is sent.")
+    secret = models.CharField(max_length=64)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=320, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"webhook {self.pk} -> {self.url}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook: written in the transaction of the change it reports, so
+    nothing that happened goes unannounced, then sent (and retried) until it is taken."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Gave up"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.UUIDField(unique=True)
+    event = models.CharField(max_length=40)
+    payload = models.TextField(help_text="The JSON body, exactly as signed and sent.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "next_attempt_at"]),
+                   models.Index(fields=["webhook", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.event_id} -> webhook {self.webhook_id}: {self.state}"

@@ -21,6 +21,7 @@ from groups.web.views import (
                               signed,
                               siteadmin,
                               sitegroups,
+                              webhookadmin,
 )
 
 urlpatterns = [
@@ -47,6 +48,8 @@ urlpatterns = [
     path("site/outbox/", siteadmin.outbox, name="site_outbox"),
     path("site/dns/", siteadmin.dns, name="site_dns"),
     path("site/groups/", sitegroups.group_list, name="site_groups"),
+    path("site/webhooks/", webhookadmin.webhook_list, name="site_webhooks"),
+    path("site/webhooks/<int:hook_id>/", webhookadmin.webhook_detail, name="site_webhook"),
     path("site/groups/<slug:group_name>/", sitegroups.group_detail, name="site_group"),
     # Signed links from mail (no login needed: the token is the proof)
     path("unsubscribe/<str:token>/", signed.unsubscribe, name="unsubscribe"),
@@ -111,6 +114,9 @@ urlpatterns = [
     path("g/<slug:group_name>/admin/hashtags/<int:hashtag_id>/", moderation.hashtags,
          name="mod_hashtag"),
     path("g/<slug:group_name>/admin/feeds/", feedadmin.feeds, name="mod_feeds"),
+    path("g/<slug:group_name>/admin/webhooks/", webhookadmin.webhook_list, name="mod_webhooks"),
+    path("g/<slug:group_name>/admin/webhooks/<int:hook_id>/", webhookadmin.webhook_detail,
+         name="mod_webhook"),
     path("g/<slug:group_name>/admin/feeds/<int:feed_id>/", feedadmin.feed_action,
          name="mod_feed"),
     path("g/<slug:group_name>/topic/<int:topic_id>/moderate/", archiveadmin.topic_action,
