@@ -15,6 +15,9 @@ urlpatterns = [
     # authenticates them and hands the mail to the same pipeline smtpd uses).
     path("inbound/webhook", webhook.inbound_webhook, name="inbound_webhook"),
     path("api/v1/", api.urls),
+    # django-allauth: only the identity providers' flows (/auth/oidc/ID/login/, callbacks)
+    # and its small pages around them; sign-up and passwords are groups.web's.
+    path("auth/", include("allauth.urls")),
     path("api/v1/<path:rest>", unknown_path),
     path("", include("groups.web.urls")),
 ]
