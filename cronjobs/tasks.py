@@ -19,6 +19,8 @@ TASK_NAMES = {
     "expirethreads": "cronjobs.expirethreads",
     "rsscrawler": "cronjobs.rsscrawler",
     "housekeeping": "cronjobs.housekeeping",
+    "webhooks": "cronjobs.webhooks",
+    "webhook_deliver": "cronjobs.webhook_deliver",
 }
 
 
@@ -57,8 +59,23 @@ def housekeeping() -> str:
     return run_housekeeping(timezone.now())
 
 
+def webhooks() -> str:
+    from cronjobs.webhooks import sweep
+
+    return sweep(timezone.now())
+
+
+def webhook_deliver(delivery_id: int) -> str:
+    """One delivery, at once (queued after the commit that wrote it); a failure waits for
+    its backoff and the sweep."""
+    from cronjobs.webhooks import deliver
+
+    return deliver(delivery_id, timezone.now()).outcome
+
+
 FUNCTIONS = {"senddigests": senddigests, "bouncer": bouncer, "expirethreads": expirethreads,
-             "rsscrawler": rsscrawler, "housekeeping": housekeeping}
+             "rsscrawler": rsscrawler, "housekeeping": housekeeping, "webhooks": webhooks,
+             "webhook_deliver": webhook_deliver}
 
 
 def register(app: Any) -> dict[str, Any]:

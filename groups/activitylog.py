@@ -51,6 +51,9 @@ VERBS: dict[str, str] = {
     "unban_rule": _("removed a ban rule"),
     "sender_rule": _("set a sender rule for"),
     "sender_rule_removed": _("removed the sender rule for"),
+    "api_key_created": _("created an API key for the group:"),
+    "webhook_added": _("added the webhook"),
+    "webhook_removed": _("removed the webhook"),
     # the moderation queue (messageserver.moderation), target: the poster's address
     "approve_message": _("approved a held message from"),
     "approve_unmoderate": _("approved a held message and unmoderated"),

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from groups import activitylog, senderrules
 from groups.models import Group, Membership, User
+from messageserver import webhookevents
 
 LAST_OWNER = _("A group keeps at least one owner.")
 
@@ -160,6 +161,8 @@ def add_members(group: Group, entries: Iterable[str], *,
             group, actor=actor, targets=report.added, verb=INVITE if invite else ADD,
             detail={"role": role, "delivery": delivery} if role != Membership.Role.MEMBER
             else {"delivery": delivery})
+        added = set(report.added)
+        webhookevents.members_added(group, [r for r in rows if r.email in added], actor)
     return report
 
 

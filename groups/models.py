@@ -730,3 +730,97 @@ class SenderRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.pattern} in {self.group_id}"
+
+
+class ApiKey(models.Model):
+    """A user's key to the public API (/api/v1/): it acts as that user, within its scope.
+
+    Only a SHA-256 digest of the key is kept (keys are 256-bit random strings, so a fast
+    hash is enough: nothing to brute-force); ``prefix`` is shown on the account page and
+    finds the row. A key can be read-only, limited to one group, and expire.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read only"
+        WRITE = "write", "Read and write"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.READ)
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="api_keys",
+                              help_text="When set, the key works for this group only.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"api key {self.prefix}"
+
+    @property
+    def is_usable(self) -> bool:
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Webhook(models.Model):
+    """An owner's (or, with no group, a site admin's) endpoint that gets the group's events.
+
+    Each event is POSTed as JSON, signed with HMAC-SHA256 over the body with ``secret``
+    (messageserver.webhookevents writes the deliveries, cronjobs.webhooks sends them).
+    """
+
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="webhooks",
+                              help_text="Empty: a site-wide hook, for every group's events.")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="The event types it is sent.")
+    secret = models.CharField(max_length=64)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=320, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"webhook {self.pk} -> {self.url}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook: written in the transaction of the change it reports, so
+    nothing that happened goes unannounced, then sent (and retried) until it is taken."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Gave up"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.UUIDField(unique=True)
+    event = models.CharField(max_length=40)
+    payload = models.TextField(help_text="The JSON body, exactly as signed and sent.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "next_attempt_at"]),
+                   models.Index(fields=["webhook", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.event_id} -> webhook {self.webhook_id}: {self.state}"

@@ -6,6 +6,7 @@ import os
 
 import dj_database_url
 
+from groups import oidcproviders
 from platformcore.env import PROJECT_DIR, env_choice, get_env
 
 ENV = get_env()
@@ -26,8 +27,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "csp",
+    "ninja",  # the API's browsable docs use its bundled Swagger UI (no CDN)
     "groups",
     "search",
+    # Logging in with an existing identity (groups/oidc.py): allauth's social accounts only;
+    # the site's own sign-up, login and addresses stay in groups.web.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.github",
 ]
 
 MIDDLEWARE = [
@@ -42,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "groups.web.localemiddleware.MemberLocaleMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -94,6 +104,21 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Who may create a group on the website: "anyone" logged in, or "staff" only.
 GROUP_CREATION = env_choice("GROUP_CREATION", "anyone", ("anyone", "staff"))
+# Calls per API key, as django-ninja writes rates: N/s, N/m, N/h, N/d (N/10m: per 10 minutes).
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600/m")
+
+# OpenID Connect and GitHub logins (groups/oidc.py, groups/oidcproviders.py): providers from OIDC_PROVIDERS (JSON)
+# and GITHUB_CLIENT_ID/GITHUB_SECRET; allauth does the protocol, our adapter the rules.
+SOCIALACCOUNT_PROVIDERS = oidcproviders.configured()
+SOCIALACCOUNT_ADAPTER = "groups.oidc.SocialAdapter"
+SOCIALACCOUNT_ONLY = True  # allauth's own password login, sign-up and email pages: off
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"  # a provider's *verified* email is required instead
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # linking by address is the adapter's rule
+SOCIALACCOUNT_LOGIN_ON_GET = False  # a login starts with a POST (CSRF), never a link
+SOCIALACCOUNT_STORE_TOKENS = False
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_USER_DISPLAY = "groups.oidc.display"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "my_groups"
@@ -159,7 +184,8 @@ CONTENT_SECURITY_POLICY = {
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "frame-ancestors": ["'none'"],
-        "form-action": ["'self'"],
+        # A login button's form is redirected to the identity provider.
+        "form-action": ["'self'", *oidcproviders.form_origins(SOCIALACCOUNT_PROVIDERS)],
     },
 }
 X_FRAME_OPTIONS = "DENY"

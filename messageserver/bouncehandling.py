@@ -35,7 +35,7 @@ from django.db import IntegrityError, transaction
 
 from groups import tokens
 from groups.models import BounceEvent, Group, Membership, ProcessedReport
-from messageserver import bounces_score, membership_actions, outcomes
+from messageserver import bounces_score, membership_actions, outcomes, webhookevents
 from messageserver.addresses import Destination
 from messageserver.bounces import BounceReport, parse_bounce
 from messageserver.inbound import InboundMail
@@ -162,6 +162,7 @@ def record_bounce(membership: Membership, number: int, inbound: InboundMail,
             diagnostic=diagnostic[:2000], source="probe" if number == 0 else "dsn",
             message_number=number or None)
         bounces_score.note_bounce(membership, kind, inbound.now)
+        webhookevents.bounce(membership, kind, str(status)[:16], diagnostic, number or None)
     log.info("bounce (%s %s) recorded for %s in %s, message %s", kind, status,
              membership.email, membership.group.name, number)
     return outcomes.accepted(reason=f"{kind} bounce recorded for membership {membership.pk}")

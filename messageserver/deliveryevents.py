@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from groups.models import BounceEvent, DeliverySummary, Group, Membership
-from messageserver import bounces_score, membership_actions, metrics
+from messageserver import bounces_score, membership_actions, metrics, webhookevents
 from messageserver.bouncehandling import remember
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -117,4 +117,9 @@ def _apply(event: dict[str, Any], state: str) -> int:
         diagnostic=(event.get("reply") or state)[:2000], source="karl",
         message_number=meta.get("number"))
     bounces_score.note_bounce(membership, kind, at)
+    if state == "expired":
+        webhookevents.delivery_expired(membership, meta.get("number"), event.get("reply") or "")
+    else:
+        webhookevents.bounce(membership, kind, status, event.get("reply") or "",
+                             meta.get("number"))
     return 1

@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.db import transaction
 
 from groups.models import Group, HeldMessage, Membership
-from messageserver import notices
+from messageserver import notices, webhookevents
 from messageserver.inbound import InboundMail
 
 
@@ -31,4 +31,5 @@ def hold(group: Group, inbound: InboundMail, membership: Membership | None, reas
             expires_at=inbound.now + timedelta(days=group.moderation_expiry_days),
         )
         notices.message_held(held)
+        webhookevents.message_held(held)
     return held

@@ -43,7 +43,7 @@ from django.utils import timezone
 
 from groups import activitylog, links, senderrules
 from groups.models import Group, Membership, User
-from messageserver import notices
+from messageserver import notices, webhookevents
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,7 @@ def _take(action: str, membership: Membership | int, *, actor: str = activitylog
         for name, value in values.items():
             setattr(m, name, value)
     _log(m, action, actor, before, old, detail)
+    webhookevents.member_changed(m, action, before, actor, str((detail or {}).get("reason", "")))
     return m, before
 
 

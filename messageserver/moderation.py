@@ -18,7 +18,16 @@ from django.utils import timezone
 
 from groups import activitylog
 from groups.models import Group, HeldMessage, Membership, Message
-from messageserver import heldedit, mailparse, membership_actions, notices, outcomes, policy, posts
+from messageserver import (
+    heldedit,
+    mailparse,
+    membership_actions,
+    notices,
+    outcomes,
+    policy,
+    posts,
+    webhookevents,
+)
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
 
@@ -81,9 +90,11 @@ def decide(held_id: int, action: str, moderator: str, reason: str = "", *,
             target=held.sender_email, detail={"subject": held.subject, "reason": reason}
             if reason else {"subject": held.subject})
         if action == "discard":
+            webhookevents.message_decided(held, action, moderator, reason)
             return outcomes.dropped(f"discarded by {moderator}")
         if action == "reject":
             notices.message_rejected(held, reason)
+            webhookevents.message_decided(held, action, moderator, reason)
             return outcomes.rejected(reason or "rejected by a moderator")
         raw = bytes(held.edited_raw) if held.edited_raw is not None else bytes(held.raw)
         parsed = mailparse.parse(raw, msgid_domain=settings.GROUPS_DOMAIN)
@@ -102,6 +113,7 @@ def decide(held_id: int, action: str, moderator: str, reason: str = "", *,
         if editing:
             entry.detail["subject"] = [held.subject, parsed.subject]
         entry.save(update_fields=["detail"])
+        webhookevents.message_decided(held, action, moderator, reason, message.number)
         if held.membership_id:
             from django.db.models import F
 

@@ -25,6 +25,7 @@ from messageserver import (
     outcomes,
     policy,
     threader,
+    webhookevents,
 )
 from messageserver.inbound import InboundMail
 from messageserver.outcomes import Outcome
@@ -119,6 +120,7 @@ def accept(group: Group, inbound: InboundMail, membership: Membership | None, *,
     count = fanout.queue_fanout(message, inbound.raw, tags)
     log.info("archived %s #%s (%s), fan-out to %d", group.name, message.number, source, count)
     hooks.message_archived(message)
+    webhookevents.message_posted(message)
     return message
 
 

@@ -24,18 +24,6 @@ STATUS_FILTERS = [
     ("pending", "Pending (invited, confirming or awaiting approval)"),
     ("banned", "Banned"), ("former", "Former (left or removed)"), ("all", "Everyone"),
 ]
-# The statuses each status filter stands for.
-STATUS_SETS: dict[str, tuple[str, ...]] = {
-    "": (M.Status.ACTIVE, M.Status.INVITED, M.Status.PENDING_CONFIRM,
-         M.Status.PENDING_APPROVAL),
-    "active": (M.Status.ACTIVE,),
-    "pending": (M.Status.INVITED, M.Status.PENDING_CONFIRM, M.Status.PENDING_APPROVAL),
-    "banned": (M.Status.BANNED,),
-    "former": (M.Status.UNSUBSCRIBED, M.Status.REMOVED),
-    "all": tuple(M.Status.values),
-}
-
-
 class MemberFilterForm(forms.Form):
     """The member list's search and filters (GET)."""
 

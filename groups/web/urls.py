@@ -5,6 +5,7 @@ from django.urls import path
 
 from groups.web.views import (
                               accounts,
+                              apikeys,
                               archive,
                               archiveadmin,
                               delivery,
@@ -12,6 +13,7 @@ from groups.web.views import (
                               feeds,
                               groupadmin,
                               language,
+                              logins,
                               memberadmin,
                               members,
                               moderation,
@@ -21,6 +23,7 @@ from groups.web.views import (
                               signed,
                               siteadmin,
                               sitegroups,
+                              webhookadmin,
 )
 
 urlpatterns = [
@@ -35,6 +38,8 @@ urlpatterns = [
     path("accounts/logout/", accounts.logout, name="logout"),
     path("accounts/profile/", accounts.profile, name="profile"),
     path("accounts/password/", accounts.password_change, name="password_change"),
+    path("accounts/api-keys/", apikeys.api_keys, name="api_keys"),
+    path("accounts/logins/", logins.connected_logins, name="connected_logins"),
     path("accounts/password-reset/", accounts.password_reset, name="password_reset"),
     path("accounts/password-reset/sent/", accounts.password_reset_done,
          name="password_reset_done"),
@@ -47,6 +52,8 @@ urlpatterns = [
     path("site/outbox/", siteadmin.outbox, name="site_outbox"),
     path("site/dns/", siteadmin.dns, name="site_dns"),
     path("site/groups/", sitegroups.group_list, name="site_groups"),
+    path("site/webhooks/", webhookadmin.webhook_list, name="site_webhooks"),
+    path("site/webhooks/<int:hook_id>/", webhookadmin.webhook_detail, name="site_webhook"),
     path("site/groups/<slug:group_name>/", sitegroups.group_detail, name="site_group"),
     # Signed links from mail (no login needed: the token is the proof)
     path("unsubscribe/<str:token>/", signed.unsubscribe, name="unsubscribe"),
@@ -111,6 +118,9 @@ urlpatterns = [
     path("g/<slug:group_name>/admin/hashtags/<int:hashtag_id>/", moderation.hashtags,
          name="mod_hashtag"),
     path("g/<slug:group_name>/admin/feeds/", feedadmin.feeds, name="mod_feeds"),
+    path("g/<slug:group_name>/admin/webhooks/", webhookadmin.webhook_list, name="mod_webhooks"),
+    path("g/<slug:group_name>/admin/webhooks/<int:hook_id>/", webhookadmin.webhook_detail,
+         name="mod_webhook"),
     path("g/<slug:group_name>/admin/feeds/<int:feed_id>/", feedadmin.feed_action,
          name="mod_feed"),
     path("g/<slug:group_name>/topic/<int:topic_id>/moderate/", archiveadmin.topic_action,

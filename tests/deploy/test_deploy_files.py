@@ -21,7 +21,7 @@ import yaml
 
 from groups.management.commands.runplatform import process_specs
 from tests.e2e.platform import PROJECT
-from tests.karl.securesink import certificate
+from tests.tlscert import certificate
 
 DEPLOY = PROJECT / "deploy"
 UNITS = DEPLOY / "systemd"

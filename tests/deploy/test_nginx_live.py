@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import free_port
 from tests.deploy.test_deploy_files import nginx_main_conf, nginx_site_for_test
 from tests.e2e.platform import PROJECT, Platform
-from tests.karl.securesink import certificate
+from tests.tlscert import certificate
 
 pytestmark = pytest.mark.e2e
 NGINX = "/usr/sbin/nginx"

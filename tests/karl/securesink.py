@@ -10,63 +10,14 @@ throw-away self-signed one (``cryptography``) for 127.0.0.1 and localhost;
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
-import ssl
-import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.conftest import free_port
 from tests.karl.conftest import Sink, SinkHandler
-
-
-@dataclass(frozen=True)
-class SelfSignedCert:
-    cert_file: Path
-    key_file: Path
-
-    @property
-    def ca_file(self) -> Path:
-        """Self-signed: the certificate is its own authority."""
-        return self.cert_file
-
-    def server_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(self.cert_file, self.key_file)
-        return ctx
-
-
-@lru_cache(maxsize=1)
-def certificate() -> SelfSignedCert:
-    """One self-signed certificate per test process, valid for 127.0.0.1, ::1 and localhost."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "karl test relay")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                x509.IPAddress(ipaddress.ip_address("::1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    folder = Path(tempfile.mkdtemp(prefix="karl-test-tls-"))
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return SelfSignedCert(cert_file, key_file)
+from tests.tlscert import SelfSignedCert, certificate  # noqa: F401  (re-exported)
 
 
 @dataclass

@@ -18,7 +18,7 @@ import pytest
 
 from platformcore.env import SettingError
 from tests.e2e.platform import Platform
-from tests.karl.securesink import certificate
+from tests.tlscert import certificate
 
 pytestmark = pytest.mark.e2e
 

@@ -13,13 +13,13 @@ everything, but a group always keeps an active owner.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -28,12 +28,11 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from groups import activitylog, languages, links, overview
-from groups.membership import LAST_OWNER, OUTCOME_LABELS, add_members, plan, set_roles
+from groups import activitylog, languages, links, memberpowers, overview
+from groups.membership import OUTCOME_LABELS, add_members, plan
 from groups.models import ActivityEntry, BanRule, BounceEvent, Membership, SenderRule, User
 from groups.web import access, charts, keyset, mail
 from groups.web.memberforms import (
-    STATUS_SETS,
     ActivityFilterForm,
     AddMembersForm,
     BanForm,
@@ -61,20 +60,10 @@ def _actor(request: HttpRequest) -> str:
 def filtered_members(v: access.Viewer, form: MemberFilterForm) -> QuerySet[Membership]:
     """The group's rows under the list's filters (an invalid filter is left out)."""
     data = form.cleaned_data if form.is_valid() else {}
-    rows = Membership.objects.filter(group=v.group)
-    status = data.get("status", "")
-    if status != "all":
-        rows = rows.filter(status__in=STATUS_SETS[status])
-    for param, column in (("role", "role"), ("delivery", "delivery"),
-                          ("posting", "posting_status")):
-        if data.get(param):
-            rows = rows.filter(**{column: data[param]})
-    if data.get("bouncing"):
-        rows = rows.filter(bounce_state=Membership.BounceState.BOUNCING)
-    q = (data.get("q") or "").strip()
-    if q:
-        rows = rows.filter(Q(email__icontains=q) | Q(display_name__icontains=q))
-    return rows
+    return memberpowers.filtered(
+        v.group, status=data.get("status", ""), role=data.get("role", ""),
+        delivery=data.get("delivery", ""), posting=data.get("posting", ""),
+        bouncing=bool(data.get("bouncing")), q=data.get("q") or "")
 
 
 def _filter_query(form: MemberFilterForm) -> str:
@@ -86,40 +75,12 @@ def _filter_query(form: MemberFilterForm) -> str:
 
 
 def _may_act_on(v: access.Viewer, m: Membership) -> bool:
-    """Owners act on anyone; moderators on plain members only."""
-    return v.is_owner or m.role == R.MEMBER
-
-
-def _keeps_an_owner(v: access.Viewer, leaving: list[int]) -> bool:
-    return Membership.objects.filter(group=v.group, role=R.OWNER, status=S.ACTIVE).exclude(
-        pk__in=leaving).exists()
+    return memberpowers.may_act_on(v.is_owner, m)
 
 
 def apply_bulk(v: access.Viewer, action: str, ids: list[int], actor: str) -> tuple[int, str]:
     """Apply one bulk action to the group's rows ``ids``: (rows changed, refusal or "")."""
-    if action.startswith("role_"):
-        if not v.is_owner:
-            return 0, _("Only owners change roles.")
-        return set_roles(v.group, ids, action.removeprefix("role_"), actor=actor)
-    rows = Membership.objects.filter(group=v.group, pk__in=ids)
-    if not v.is_owner:  # moderators act on plain members only
-        rows = rows.filter(role=R.MEMBER)
-    change: Callable[[int], object]
-    if action.startswith("delivery_"):
-        mode = action.removeprefix("delivery_")
-        change = lambda pk: membership_actions.set_delivery(pk, mode, actor=actor)  # noqa: E731
-    elif action.startswith("posting_"):
-        status = action.removeprefix("posting_")
-        change = lambda pk: membership_actions.set_posting_status(  # noqa: E731
-            pk, status, actor=actor)
-    else:
-        if rows.filter(role=R.OWNER).exists() and not _keeps_an_owner(v, ids):
-            return 0, LAST_OWNER
-        act = {"remove": membership_actions.remove, "ban": membership_actions.ban,
-               "unban": membership_actions.unban}[action]
-        change = lambda pk: act(pk, actor=actor)  # noqa: E731
-    with transaction.atomic():  # all or none
-        return sum(change(pk) is not None for pk in rows.values_list("pk", flat=True)), ""
+    return memberpowers.apply_bulk(v.group, v.is_owner, action, ids, actor)
 
 
 @login_required
@@ -233,15 +194,13 @@ def member_detail(request: HttpRequest, group_name: str, membership_id: int) -> 
         elif do in ("remove", "ban", "unban"):
             remove_form = RemoveForm(request.POST)
             if remove_form.is_valid():
-                if do != "unban" and m.role == R.OWNER and not _keeps_an_owner(v, [m.pk]):
-                    flash.error(request, LAST_OWNER)
+                done, refusal = memberpowers.remove(v.group, m, do, _actor(request),
+                                                    remove_form.cleaned_data["reason"])
+                if refusal:
+                    flash.error(request, refusal)
                     return redirect("mod_member", v.group.name, m.pk)
-                act = {"remove": membership_actions.remove, "ban": membership_actions.ban,
-                       "unban": membership_actions.unban}[do]
-                done = act(m.pk, actor=_actor(request),
-                           reason=remove_form.cleaned_data["reason"])
                 facts = {"email": m.email, "status": m.get_status_display().lower()}
-                if done is None:
+                if not done:
                     flash.error(request, {
                         "remove": _("%(email)s could not be removed: their membership is "
                                     "%(status)s."),
@@ -270,21 +229,7 @@ def member_detail(request: HttpRequest, group_name: str, membership_id: int) -> 
 
 def _save_settings(v: access.Viewer, m: Membership, data: dict, actor: str) -> str:
     """Apply the member settings that changed, each through its own rule, all or none."""
-    with transaction.atomic():
-        if "role" in data and data["role"] != m.role:
-            _, refusal = set_roles(v.group, [m.pk], data["role"], actor=actor)
-            if refusal:
-                return refusal
-        if data["display_name"] != m.display_name:
-            Membership.objects.filter(pk=m.pk).update(display_name=data["display_name"])
-            activitylog.record(v.group, actor=actor, verb="set_name", target=m.email,
-                               detail={"display_name": [m.display_name,
-                                                        data["display_name"]]})
-        if data["delivery"] != m.delivery:
-            membership_actions.set_delivery(m.pk, data["delivery"], actor=actor)
-        if data["posting_status"] != m.posting_status:
-            membership_actions.set_posting_status(m.pk, data["posting_status"], actor=actor)
-    return ""
+    return memberpowers.save_settings(v.group, m, data, actor)
 
 
 # --- adding and inviting ------------------------------------------------------------
@@ -378,7 +323,7 @@ def _ban(v: access.Viewer, form: BanForm, actor: str) -> None:
                            detail={"reason": rule.reason} if rule.reason else None)
         member = Membership.objects.filter(group=v.group, email=rule.pattern).first()
         if member is not None and _may_act_on(v, member) and (
-                member.role != R.OWNER or _keeps_an_owner(v, [member.pk])):
+                member.role != R.OWNER or memberpowers.keeps_an_owner(v.group, [member.pk])):
             membership_actions.ban(member.pk, actor=actor, reason=rule.reason)
 
 
