@@ -108,10 +108,10 @@ def update_member(request: HttpRequest, group_name: str, member_id: int,
     if not memberpowers.may_act_on(v.is_owner, m):
         raise PermissionDenied("Only owners change an owner's or a moderator's membership.")
     if "role" in data and not v.is_owner:
-        raise PermissionDenied(memberpowers.ONLY_OWNERS_CHANGE_ROLES)
+        raise PermissionDenied(str(memberpowers.ONLY_OWNERS_CHANGE_ROLES))
     refusal = memberpowers.save_settings(v.group, m, data, request.user.email)
     if refusal:
-        raise HttpError(409, refusal)
+        raise HttpError(409, str(refusal))
     m.refresh_from_db()
     return (m)
 
@@ -124,7 +124,7 @@ def _remove(request: HttpRequest, group_name: str, member_id: int, how: str,
         raise PermissionDenied("Only owners change an owner's or a moderator's membership.")
     done, refusal = memberpowers.remove(v.group, m, how, request.user.email, reason)
     if refusal:
-        raise HttpError(409, refusal)
+        raise HttpError(409, str(refusal))
     if not done:
         raise HttpError(409, f"The membership is {m.get_status_display().lower()}: it "
                              "can't be changed that way.")

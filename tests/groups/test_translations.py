@@ -49,6 +49,7 @@ UNTRANSLATED = {
     ("groups/base.html", "Unsent mail"), ("groups/base.html", "DNS"),
     ("groups/base.html", "Admin"), ("groups/base.html", "Log out"),
     ("groups/base.html", "Log in"), ("groups/base.html", "Sign up"), ("groups/base.html", "Site"),
+    ("groups/base.html", "Webhooks"),
 }
 
 
