@@ -16,7 +16,10 @@ like everything else, reduced by the site's one allow-list
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Mapping
 from functools import cache
+from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
 from pygments import highlight
@@ -73,3 +76,33 @@ def mail_document(fragment: str, title: str = "") -> str:
     return ("<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{html.escape(title)}</title>\n<style>\n{highlight_css()}</style>\n"
             f"</head>\n<body>\n{fragment}\n</body>\n</html>\n")
+
+
+_IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]*)(")', re.IGNORECASE)
+
+
+def _plain_src(src: str) -> str:
+    """An image source as a person typed it: entities and %-escapes undone."""
+    return unquote(html.unescape(src)).strip()
+
+
+def image_sources(fragment: str) -> list[str]:
+    """The sources of the ``<img>`` tags of a sanitised fragment, as typed, in order."""
+    return [_plain_src(m.group(2)) for m in _IMG_SRC.finditer(fragment)]
+
+
+def replace_image_sources(fragment: str, new_src: Mapping[str, str]) -> str:
+    """``fragment`` with each ``<img>`` whose source (as typed) is a key of ``new_src``
+    pointing at that key's value instead (a file name becomes ``cid:...`` in mail, a
+    ``cid:`` becomes the attachment's address in the archive).
+
+    Works on sanitised output only, whose attributes are double-quoted and
+    escaped, which is why a pattern is enough here.
+    """
+    def swap(m: re.Match[str]) -> str:
+        target = new_src.get(_plain_src(m.group(2)))
+        if target is None:
+            return m.group(0)
+        return m.group(1) + html.escape(target, quote=True) + m.group(3)
+
+    return _IMG_SRC.sub(swap, fragment)
