@@ -3,7 +3,7 @@
 The one rule of who may edit what and until when is ``refusal``: the website
 asks it to decide whether to offer "Edit", and ``apply`` asks it again before
 changing anything. Only the author, matched by their account (or, for a
-membership without one, its address), within the group's
+membership without one, its address), while a member of the group, within the group's
 ``edit_window_minutes`` of posting; never a deleted message or one in a
 locked topic. Moderators change the archive through groups.archiveedit
 (topics, moves, deletion), not by rewriting members' words.
@@ -64,6 +64,8 @@ def refusal(message: Message, editor: Membership | None, now: datetime) -> str:
         return _("This message was deleted.")
     if not is_author(message, editor):
         return _("Only the author of a message can edit it.")
+    if not editor.is_active:  # type: ignore[union-attr] - is_author ruled out None
+        return _("Only the group's members can edit their messages.")
     until = deadline(message, group)
     if until is None:
         return _("Members can't edit their messages in this group.")

@@ -178,3 +178,12 @@ def test_topic_page_offers_edit_on_ones_own_messages_only(posted, clients):
 
 
 
+
+
+def test_a_member_who_left_can_no_longer_edit(posted, clients):
+    Membership.objects.filter(email="bob@example.org").update(
+        status=Membership.Status.UNSUBSCRIBED)
+    response = _edit(clients["bob"], posted)
+    assert response.status_code in (403, 404)
+    posted.refresh_from_db()
+    assert posted.edited_at is None
