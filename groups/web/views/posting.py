@@ -18,10 +18,12 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from groups.models import Message
 from groups.web import access
@@ -31,8 +33,8 @@ from messageserver.client import MessageServerClient, MessageServerError, Messag
 from messageserver.mailparse import sanitize_html
 from platformcore import markdown
 
-UNREACHABLE = ("The message server can't be reached right now. Your message was not sent; "
-               "please try again in a minute.")
+UNREACHABLE = gettext_lazy("The message server can't be reached right now. Your message was "
+                           "not sent; please try again in a minute.")
 
 
 def _poster(request: HttpRequest, group_name: str) -> access.Viewer:
@@ -74,7 +76,7 @@ def _submit(request: HttpRequest, v: access.Viewer, form: PostForm,
         _refused(form, exc)
         return None
     except MessageServerUnavailable:
-        form.add_error(None, _(UNREACHABLE))
+        form.add_error(None, UNREACHABLE)
         return None
     if result.get("outcome") == "held":
         flash.info(request, _("Your message is waiting for a moderator's approval."))
@@ -137,8 +139,6 @@ def _own_message(request: HttpRequest, group_name: str, number: int
 
 def _archive_images(message: Message) -> dict[str, str]:
     """The message's inline pictures by file name (as the Markdown names them) → their URL."""
-    from django.urls import reverse
-
     out = {}
     for att in message.attachments.all():
         url = reverse("attachment", args=[message.group.name, att.pk, att.filename])
