@@ -187,3 +187,24 @@ def test_a_member_who_left_can_no_longer_edit(posted, clients):
     assert response.status_code in (403, 404)
     posted.refresh_from_db()
     assert posted.edited_at is None
+
+
+def test_an_edit_keeps_the_posts_inline_picture(group, clients, messageserver, settings,
+                                                tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from groups.models import Attachment
+    from tests.groups.web.test_richposts import PNG
+
+    settings.ATTACHMENTS_DIR = tmp_path
+    picture = SimpleUploadedFile("top.png", PNG, content_type="image/png")
+    assert clients["bob"].post(reverse("new_topic", args=["hikers"]), {
+        "subject": "Summit", "text_format": "markdown", "body": "![the top](top.png)",
+        "attachments": [picture]}).status_code == 302
+    msg = Message.objects.get(subject="Summit")
+    assert _edit(clients["bob"], msg, body="Windy up there.\n\n![the top](top.png)"
+                 ).status_code == 302
+    att = Attachment.objects.get(message=msg)
+    page = page_of(clients["anon"], msg)
+    assert "Windy up there." in page
+    assert f'<img src="{reverse("attachment", args=["hikers", att.pk, "top.png"])}"' in page
