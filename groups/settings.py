@@ -95,6 +95,9 @@ LOGIN_REDIRECT_URL = "my_groups"
 LOGOUT_REDIRECT_URL = "directory"
 
 LANGUAGE_CODE = "en-us"
+# The languages a person may choose on their account page (User.language; blank follows
+# the browser). Names are written in their own language, as a chooser shows them.
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
