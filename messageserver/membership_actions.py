@@ -40,6 +40,7 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from groups import accountemails, activitylog, links, senderrules
 from groups.models import Group, Membership, User
@@ -433,9 +434,11 @@ def set_address(membership: Membership | int, email: str, *,
     if email == m.email:
         return m
     if email not in accountemails.verified_addresses(m.user):
-        raise AddressRefused(f"{email} is not a verified address of your account.")
+        raise AddressRefused(_("%(email)s is not a verified address of your account.")
+                             % {"email": email})
     if Membership.objects.filter(group_id=m.group_id, email=email).exclude(pk=m.pk).exists():
-        raise AddressRefused(f"{email} has a membership of its own in this group.")
+        raise AddressRefused(_("%(email)s has a membership of its own in this group.")
+                             % {"email": email})
     with transaction.atomic():
         taken = _take("member_sets_address", m, actor=actor, email=email)
     return taken[0] if taken else None

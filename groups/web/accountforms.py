@@ -62,7 +62,7 @@ class AddEmailForm(forms.Form):
 
 
 class LoginLinkForm(forms.Form):
-    email = forms.EmailField(label=_("Email address for a login link"), max_length=254)
+    email = forms.EmailField(label=_("Email for a login link"), max_length=254)
 
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip().lower()

@@ -27,6 +27,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from groups import accountdeletion, accountemails, links, ratelimit, tokens
@@ -37,7 +38,7 @@ from groups.web.forms import SignupForm
 from messageserver import membership_actions
 
 log = logging.getLogger(__name__)
-TOO_MANY = "Too many attempts from here. Please wait a while and try again."
+TOO_MANY = gettext_lazy("Too many attempts from here. Please wait a while and try again.")
 
 
 class EmailLoginForm(AuthenticationForm):
@@ -253,7 +254,7 @@ def login_link_request(request: HttpRequest) -> HttpResponse:
     ip = ratelimit.client_ip(request)
     if not ratelimit.hit("loginlink-ip", ip, *ratelimit.RESET_PER_IP) or not ratelimit.hit(
             "loginlink-address", f"{email}\x1f{ip}", *ratelimit.RESET_PER_ADDRESS):
-        form.add_error(None, _(TOO_MANY))
+        form.add_error(None, TOO_MANY)
         return render(request, "groups/login.html", {
             "form": EmailLoginForm(request), "link_form": form, "next": next_url}, status=429)
     user = accountemails.owner_of(email)
