@@ -48,6 +48,9 @@ class UserEmail(models.Model):
                              related_name="emails")
     email = models.EmailField()
     verified = models.BooleanField(default=False)
+    make_primary = models.BooleanField(
+        default=False, help_text="Becomes the primary address once verified (changing one's "
+                                 "email address in one step).")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -56,6 +56,10 @@ class ProfileForm(forms.ModelForm):
 
 class AddEmailForm(forms.Form):
     email = forms.EmailField(label=_("New email address"), max_length=254)
+    make_primary = forms.BooleanField(
+        label=_("Make it my primary address once confirmed"), required=False,
+        help_text=_("To change your email address: tick this, then follow the link we mail "
+                    "to the new address. We tell the old address."))
 
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip().lower()

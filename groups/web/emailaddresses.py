@@ -23,12 +23,17 @@ class AddressError(ValueError):
     """A change the account's addresses can't take; the message is for the page."""
 
 
-def add(user: User, email: str) -> UserEmail:
-    """Add ``email`` unverified and mail it the link; raises if the mail can't go out."""
+def add(user: User, email: str, *, make_primary: bool = False) -> UserEmail:
+    """Add ``email`` unverified and mail it the link; raises if the mail can't go out.
+
+    With ``make_primary`` the address becomes the primary one when verified: a change
+    of email address, verified by the new mailbox, the old one told.
+    """
     email = email.strip().lower()
     if email in accountemails.verified_addresses(user):
         raise AddressError(_("%(email)s is already one of your addresses.") % {"email": email})
-    row, _created = UserEmail.objects.get_or_create(user=user, email=email)
+    row, _created = UserEmail.objects.update_or_create(
+        user=user, email=email, defaults={"make_primary": make_primary})
     send_verification(row)
     return row
 
@@ -48,9 +53,12 @@ def verify(row: UserEmail) -> None:
     if accountemails.address_taken(row.email, by_other_than=row.user):
         raise AddressError(_("%(email)s belongs to another account.") % {"email": row.email})
     with transaction.atomic():
-        UserEmail.objects.filter(pk=row.pk).update(verified=True)
+        UserEmail.objects.filter(pk=row.pk).update(verified=True, make_primary=False)
         Membership.objects.filter(email=row.email, user=None).update(user=row.user)
     row.verified = True
+    if row.make_primary:
+        row.make_primary = False
+        make_primary(row.user, row)
 
 
 def make_primary(user: User, row: UserEmail) -> str:

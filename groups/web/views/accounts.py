@@ -55,7 +55,8 @@ class EmailLoginForm(AuthenticationForm):
     def clean(self):
         name = (self.data.get("username") or "").strip()
         if "@" in name:
-            user = User.objects.filter(email__iexact=name).first()
+            user = (User.objects.filter(email__iexact=name).first()
+                    or accountemails.owner_of(name))
             if user is not None:
                 self.cleaned_data["username"] = user.get_username()
         account = (self.cleaned_data.get("username") or name).lower()
@@ -324,7 +325,8 @@ def emails(request: HttpRequest) -> HttpResponse:
         try:
             if action == "add":
                 if add_form.is_valid():
-                    row = emailaddresses.add(user, add_form.cleaned_data["email"])
+                    row = emailaddresses.add(user, add_form.cleaned_data["email"],
+                                             make_primary=add_form.cleaned_data["make_primary"])
                     flash.success(request, _("We sent a confirmation link to %(email)s. "
                                              "Follow it to add the address.")
                                   % {"email": row.email})
@@ -382,18 +384,23 @@ def verify_email(request: HttpRequest, token: str) -> HttpResponse:
     except (tokens.BadToken, ValueError, UserEmail.DoesNotExist) as exc:
         return bad_link(request, exc if isinstance(exc, tokens.BadToken)
                         else _("this address was removed from its account"))
-    error = ""
+    error, email = "", row.email  # becoming primary swaps the row's address
     if request.method == "POST" and not row.verified:
         try:
             emailaddresses.verify(row)
         except emailaddresses.AddressError as exc:
             error = str(exc)
         else:
-            flash.success(request, _("%(email)s is added to your account.") % {"email": row.email})
+            if row.user.email == email:
+                flash.success(request, _("%(email)s is your primary address now.")
+                              % {"email": email})
+            else:
+                flash.success(request, _("%(email)s is added to your account.")
+                              % {"email": email})
             if request.user.is_authenticated and request.user.pk == row.user_id:
                 return redirect("emails")
-    return render(request, "groups/verify_email.html", {"row": row, "error": error},
-                  status=400 if error else 200)
+    return render(request, "groups/verify_email.html",
+                  {"row": row, "email": email, "error": error}, status=400 if error else 200)
 
 
 @login_required

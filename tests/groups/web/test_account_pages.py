@@ -237,3 +237,34 @@ def test_the_only_owner_cant_delete_the_account(group, people):
     assert response.status_code == 400 and "only owner of hikers" in response.content.decode()
     assert User.objects.filter(pk=people["alice"].pk).exists()
     assert Membership.objects.get(group=group, email="alice@example.org").status == "active"
+
+
+def test_change_email_in_one_step_verified_by_the_new_address(people):
+    client = client_for(people["bob"])
+    response = client.post(reverse("emails"), {"action": "add", "email": "bob@new.example",
+                                               "make_primary": "on"})
+    assert response.status_code == 302
+    assert User.objects.get(pk=people["bob"].pk).email == "bob@example.org"  # not yet
+    assert "becomes primary once confirmed" in client.get(reverse("emails")).content.decode()
+    link = _verify_link(mail.outbox[-1])
+    done = client.post(link, follow=True)
+    assert "bob@new.example is your primary address now" in done.content.decode()
+    assert User.objects.get(pk=people["bob"].pk).email == "bob@new.example"
+    assert mail.outbox[-1].to == ["bob@example.org"]  # the old address is told
+    assert "bob@new.example" in mail.outbox[-1].body
+    # the old address stays a verified address: it logs in by password too
+    assert Client().post(reverse("login"), {"username": "bob@example.org",
+                                            "password": PASSWORD}).status_code == 302
+
+
+def test_an_account_without_a_password_deletes_by_typing_its_address(people):
+    bob = people["bob"]
+    bob.set_unusable_password()
+    bob.save()
+    client = client_for(bob)
+    wrong = client.post(reverse("delete_account"), {"posts": "keep",
+                                                    "confirm_email": "someone@else.org"})
+    assert wrong.status_code == 400 and 'id="id_confirm_email_error"' in wrong.content.decode()
+    assert client.post(reverse("delete_account"), {
+        "posts": "keep", "confirm_email": "BOB@example.org"}).status_code == 302
+    assert not User.objects.filter(pk=bob.pk).exists()
