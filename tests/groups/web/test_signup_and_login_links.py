@@ -166,3 +166,9 @@ def test_login_links_are_rate_limited_like_resets(people):
     assert len(mail.outbox) == 3
     bad = _ask_link(Client(), "not an address")
     assert bad.status_code == 400 and 'id="id_email_error"' in bad.content.decode()
+
+
+def test_a_visitor_can_create_an_account_straight_from_the_group(group):
+    page = Client().get(reverse("group_home", args=["hikers"])).content.decode()
+    assert f'href="{reverse("signup")}?next=/g/hikers/join/"' in page
+    assert "Create an account to join" in page
