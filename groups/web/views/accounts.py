@@ -1,4 +1,5 @@
-"""Accounts: sign up (confirmed by email), log in and out, password reset, profile.
+"""Accounts: sign up (confirmed by email), log in (password or emailed link) and out,
+password reset, and the account pages: profile, email addresses, password, deletion.
 
 Sign-up and password reset are rate-limited, log-in failures make growing
 delays (groups.ratelimit). A new account is inactive until its address is
@@ -6,6 +7,9 @@ confirmed through the signed link we mail, so nobody can post or join as an
 address they don't own; groups.web.signup holds the rules that keep an
 address's real owner in charge. Every link we mail is built from SITE_URL.
 Mail goes out through Django's mail API, i.e. Karl (groups.web.karlbackend).
+The rules behind the pages live elsewhere: which address is whose in
+groups.accountemails, address changes in groups.web.emailaddresses, deletion in
+groups.accountdeletion, where to go next in groups.web.nextpage.
 """
 
 from __future__ import annotations
