@@ -11,11 +11,22 @@ from groups import models
 from messageserver import membership_actions
 
 
+class UserEmailInline(admin.TabularInline):
+    """The account's further addresses (groups.accountemails: verified ones count as it)."""
+
+    model = models.UserEmail
+    extra = 0
+    fields = ("email", "verified", "make_primary", "created_at")
+
+
 @admin.register(models.User)
 class PlatformUserAdmin(UserAdmin):
     list_display = ("username", "email", "display_name", "is_staff", "email_confirmed")
+    search_fields = ("username", "email", "display_name", "emails__email")
+    inlines = [UserEmailInline]
     fieldsets = UserAdmin.fieldsets + (
-        ("Preferences", {"fields": ("display_name", "language", "time_zone", "digest_hour", "email_confirmed")}),
+        ("Preferences", {"fields": ("display_name", "time_zone", "digest_hour",
+                                    "default_delivery", "language", "email_confirmed")}),
     )
 
 

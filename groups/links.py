@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.urls import reverse
@@ -106,8 +107,30 @@ def restore_membership_url(membership: Membership, days: int = 3) -> str:
         tokens.RESTORE, membership.pk, membership.removal_serial, ttl=days * 86400))
 
 
-def confirm_email_url(user_id: int, days: int = 3) -> str:
-    return _signed_link("confirm_email", tokens.make(tokens.CONFIRM_EMAIL, user_id, ttl=days * 86400))
+def _with_next(url: str, next_url: str) -> str:
+    """``next`` rides along unsigned: the view only follows it to a page of this site."""
+    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+
+
+def confirm_email_url(user_id: int, days: int = 3, next_url: str = "") -> str:
+    """A sign-up's confirmation; ``next_url`` is where the person was going (a join page)."""
+    return _with_next(_signed_link("confirm_email", tokens.make(
+        tokens.CONFIRM_EMAIL, user_id, ttl=days * 86400)), next_url)
+
+
+LOGIN_LINK_MINUTES = 15
+
+
+def login_link_url(user_id: int, last_login_stamp: str, next_url: str = "") -> str:
+    """A one-time log-in link: short-lived, and dead once any log-in moves ``last_login``."""
+    return _with_next(_signed_link("login_link", tokens.make(
+        tokens.LOGIN_LINK, user_id, last_login_stamp, ttl=LOGIN_LINK_MINUTES * 60)), next_url)
+
+
+def verify_email_url(useremail_id: int, days: int = 3) -> str:
+    """Proof that a further address of an account is its owner's (groups.accountemails)."""
+    return _signed_link("verify_email", tokens.make(tokens.VERIFY_EMAIL, useremail_id,
+                                                    ttl=days * 86400))
 
 
 def attachment_url(group_name: str, attachment_id: int, filename: str) -> str:

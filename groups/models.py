@@ -28,9 +28,46 @@ class User(AbstractUser):
         default=0, help_text=_("Local hour (0-23) at which digests are sent.")
     )
     email_confirmed = models.BooleanField(default=False)
+    default_delivery = models.CharField(
+        max_length=20, default="individual",
+        help_text="The delivery a membership starts with when joining a group on the website "
+                  "(one of Membership.Delivery).")
 
     def __str__(self) -> str:
         return self.display_name or self.email or self.username
+
+
+class UserEmail(models.Model):
+    """A further address of an account (the primary one is ``User.email``).
+
+    Verified by a signed link mailed to it (groups.accountemails); once verified, a
+    post from it counts as the account's member and a membership may choose it to
+    receive mail. An unverified claim blocks nobody: only verified rows are unique.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="emails")
+    email = models.EmailField()
+    verified = models.BooleanField(default=False)
+    make_primary = models.BooleanField(
+        default=False, help_text="Becomes the primary address once verified (changing one's "
+                                 "email address in one step).")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "email"], name="useremail_unique_per_user"),
+            models.UniqueConstraint(fields=["email"], condition=models.Q(verified=True),
+                                    name="useremail_verified_unique"),
+        ]
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
 
 
 class Group(models.Model):
@@ -201,8 +238,9 @@ class Membership(models.Model):
         BOUNCING = "bouncing", _("Bouncing: delivery stopped, probes sent")
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+    # SET_NULL: a deleted account's ended memberships stay (a ban keeps holding its address).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="memberships",
     )
     email = models.EmailField(help_text=_("The address mail is delivered to and matched on."))

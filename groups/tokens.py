@@ -39,7 +39,7 @@ def make(purpose: str, *parts: object, ttl: int | None = None) -> str:
     """Sign ``parts`` for ``purpose``; with ``ttl`` seconds the token expires."""
     clean = [_clean(p) for p in parts]
     if ttl is not None:
-        clean.append(_base36(int(time.time()) + ttl))
+        clean.append(base36(int(time.time()) + ttl))
     return "-".join([*clean, _mac(purpose, clean)])
 
 
@@ -64,7 +64,8 @@ def check(purpose: str, token: str, *, expires: bool = False) -> list[str]:
     return parts
 
 
-def _base36(n: int) -> str:
+def base36(n: int) -> str:
+    """``n`` in lower-case base 36: short, and safe in a token part."""
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while True:
@@ -84,3 +85,5 @@ MUTE_TOPIC = "mute-topic"  # parts: membership id, topic id
 RESTORE = "restore"  # parts: membership id, removal serial (expires)
 CONFIRM_EMAIL = "confirm-email"  # parts: user id (expires)
 CONFIRM_DELIVERY = "confirm-delivery"  # parts: membership id, delivery mode (expires)
+LOGIN_LINK = "login-link"  # parts: user id, last log-in stamp (expires; one use: log-in moves it)
+VERIFY_EMAIL = "verify-email"  # parts: UserEmail id (expires)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
+from groups import accountemails
 from groups.models import Group, Membership
 
 
@@ -20,7 +21,6 @@ def readable_groups(user):
     public = Q(privacy=Group.Privacy.PUBLIC)
     if not user.is_authenticated:
         return groups.filter(public)
-    mine = Membership.objects.filter(
-        Q(user=user) | Q(email=user.email.lower()), status=Membership.Status.ACTIVE
-    ).values("group_id")
+    mine = accountemails.memberships_of(user).filter(
+        status=Membership.Status.ACTIVE).values("group_id")
     return groups.filter(public | Q(pk__in=mine))

@@ -40,8 +40,9 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from groups import activitylog, links, senderrules
+from groups import accountemails, activitylog, links, senderrules
 from groups.models import Group, Membership, User
 from messageserver import notices, webhookevents
 
@@ -96,6 +97,7 @@ TRANSITIONS: dict[str, Transition] = {
     "restore": Transition(frozenset({S.REMOVED}), S.ACTIVE),
     # settings that keep the status
     "member_sets_delivery": Transition(frozenset({S.ACTIVE})),  # the member, by mail or web
+    "member_sets_address": Transition(frozenset({S.ACTIVE})),  # the member, on the web
     "set_delivery": Transition(ANY),  # a moderator, for any row
     "set_posting_status": Transition(ANY),
     # bounce state (the bouncer, and probes that got through)
@@ -155,7 +157,7 @@ INTO_GROUP = frozenset({"join", "request_join", "ask_confirmation", "confirm",
                         "confirm_to_approval", "approve", "restore"})
 
 # The fields whose change the activity log shows (old -> new) besides the status.
-_LOGGED = ("delivery", "posting_status", "bounce_state")
+_LOGGED = ("delivery", "posting_status", "bounce_state", "email")
 
 
 def _log(m: Membership, action: str, actor: str, before: str, old: dict[str, Any],
@@ -412,6 +414,35 @@ def set_delivery(membership: Membership | int, mode: str, *, by_member: bool = F
     with transaction.atomic():
         taken = _take("member_sets_delivery" if by_member else "set_delivery", membership,
                       actor=actor, delivery=mode)
+    return taken[0] if taken else None
+
+
+class AddressRefused(ValueError):
+    """The address can't receive this membership's mail; the message says why, for a form."""
+
+
+def set_address(membership: Membership | int, email: str, *,
+                actor: str = activitylog.SYSTEM) -> Membership | None:
+    """The member picks which of their account's verified addresses receives this group's mail.
+
+    Only a verified address of the membership's own account (groups.accountemails),
+    and not one that has a row of its own in the group (that row is another membership:
+    its owner leaves it first). Raises AddressRefused; None when the row is not active.
+    """
+    email = email.strip().lower()
+    m = Membership.objects.select_related("user").filter(pk=_id(membership)).first()
+    if m is None or m.user is None:
+        return None
+    if email == m.email:
+        return m
+    if email not in accountemails.verified_addresses(m.user):
+        raise AddressRefused(_("%(email)s is not a verified address of your account.")
+                             % {"email": email})
+    if Membership.objects.filter(group_id=m.group_id, email=email).exclude(pk=m.pk).exists():
+        raise AddressRefused(_("%(email)s has a membership of its own in this group.")
+                             % {"email": email})
+    with transaction.atomic():
+        taken = _take("member_sets_address", m, actor=actor, email=email)
     return taken[0] if taken else None
 
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from groups import accountemails
 from groups.models import Group, Hashtag, Membership, Message, Topic
 from messageserver import (
     archive,
@@ -49,12 +50,10 @@ def find_membership(group: Group, inbound: InboundMail) -> Membership | None:
 
     Never on the envelope sender: it is not what readers see as the author, so
     matching on it let anyone post as a member (archived under the member's
-    name) while From named someone else.
+    name) while From named someone else. Any verified address of a member's
+    account counts as that member (groups.accountemails, the one rule).
     """
-    address = inbound.parsed.from_email
-    if not address:
-        return None
-    return Membership.objects.filter(group=group, email=address).select_related("user").first()
+    return accountemails.membership_for_address(group, inbound.parsed.from_email or "")
 
 
 def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source.EMAIL,

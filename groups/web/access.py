@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 from django.http import Http404, HttpRequest
 
+from groups import accountemails
 from groups.models import Group, Membership
 from groups.visibility import readable_groups  # noqa: F401  (the rule, for the views)
 
@@ -58,12 +59,10 @@ class Viewer:
 
 
 def membership_for(group: Group, user) -> Membership | None:
-    """The user's membership in the group, matched by account or by address."""
+    """The user's membership in the group, matched by account or by any verified address."""
     if not user.is_authenticated:
         return None
-    return (Membership.objects.filter(group=group)
-            .filter(Q(user=user) | Q(email=user.email.lower()))
-            .order_by("-user_id").first())
+    return accountemails.membership_for_user(group, user)
 
 
 def viewer(request: HttpRequest, group_name: str) -> Viewer:
@@ -109,7 +108,6 @@ def visible_groups(user):
         return groups
     if not user.is_authenticated:
         return groups.exclude(privacy=Group.Privacy.HIDDEN)
-    mine = Membership.objects.filter(
-        Q(user=user) | Q(email=user.email.lower()), status=Membership.Status.ACTIVE
-    ).values("group_id")
+    mine = accountemails.memberships_of(user).filter(
+        status=Membership.Status.ACTIVE).values("group_id")
     return groups.filter(~Q(privacy=Group.Privacy.HIDDEN) | Q(pk__in=mine))

@@ -124,12 +124,37 @@ class PostForm(MessageTextForm):
 
 
 class SubscriptionForm(forms.ModelForm):
+    """A member's own settings in one group; ``address`` is which of the account's verified
+    addresses receives this group's mail (set through membership_actions.set_address)."""
+
+    address = forms.ChoiceField(label=_("Send this group's mail to"), required=False, help_text=_(
+        "One of your account's verified addresses; add more on your account's Email "
+        "addresses page."))
+
     class Meta:
         model = Membership
         fields = ["display_name", "delivery", "message_selection"]
         labels = {"display_name": _("Your name in this group"), "delivery": _("Email delivery"),
                   "message_selection": _("Which messages")}
         help_texts = {"display_name": _("Leave empty to use your profile's name.")}
+
+    def __init__(self, *args, addresses: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = list(dict.fromkeys([*addresses, self.instance.email]))
+        self.fields["address"].choices = [(a, a) for a in choices]
+        self.fields["address"].initial = self.instance.email
+        self.fields["address"].valid_addresses = addresses
+        self.order_fields(["address", "display_name", "delivery", "message_selection"])
+
+    def clean_address(self) -> str:
+        """Left out of the form (an older page, a script): the address stays."""
+        address = self.cleaned_data["address"] or self.instance.email
+        if address == self.instance.email:
+            return address
+        if address not in self.fields["address"].valid_addresses:
+            raise forms.ValidationError(_("%(address)s is not a verified address of your "
+                                          "account.") % {"address": address})
+        return address
 
 
 class SignupForm(forms.Form):
@@ -159,21 +184,6 @@ class SignupForm(forms.Form):
 class ConfirmEmailForm(forms.Form):
     password = forms.CharField(widget=forms.PasswordInput, label=_("Password"),
                                help_text=_("The password you chose when you signed up."))
-
-
-class ProfileForm(forms.ModelForm):
-    time_zone = forms.ChoiceField(choices=[(z, z) for z in TIME_ZONES])
-
-    class Meta:
-        model = User
-        fields = ["display_name", "time_zone", "digest_hour"]
-        labels = {"display_name": _("Your name"), "digest_hour": _("Digest hour")}
-
-    def clean_digest_hour(self) -> int:
-        hour = self.cleaned_data["digest_hour"]
-        if not 0 <= hour <= 23:
-            raise forms.ValidationError(_("Pick an hour from 0 to 23."))
-        return hour
 
 
 class HashtagForm(forms.ModelForm):

@@ -42,13 +42,10 @@ def test_newcomer_signs_up_confirms_joins_and_posts_a_topic(page, platform):
 
     confirmation = mail_to(platform, "nina@example.net", "Confirm")
     link = link_in(confirmation, re.escape(web) + r"/confirm/email/[^\s/]+/")
-    page.goto(link)
-    page.get_by_label("Password").fill(PASSWORD)  # the one chosen at sign-up
-    page.get_by_role("button", name="Confirm", exact=True).click()
-    page.wait_for_url(re.compile(r".*/accounts/login/"))
+    page.goto(link)  # the browser that signed up: confirmed and logged in at once
+    page.wait_for_url(re.compile(r".*/my/groups/"))
     expect(page.locator(".flash")).to_contain_text("confirmed")
 
-    log_in(page, platform, "nina@example.net")
     page.goto(web + "/g/hikers/")
     page.get_by_role("button", name="Join this group").click()
     expect(page.locator(".flash")).to_contain_text("Welcome to Hikers")

@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from groups import accountemails
 from groups.models import Hashtag, HashtagPreference, Membership, Topic, TopicPreference
-from groups.web import access
+from groups.web import access, nextpage
 from groups.web.forms import SubscriptionForm
 from messageserver import membership_actions
 
@@ -22,7 +22,7 @@ S = Membership.Status
 @login_required
 def my_groups(request: HttpRequest) -> HttpResponse:
     user = request.user
-    memberships = (Membership.objects.filter(Q(user=user) | Q(email=user.email.lower()))
+    memberships = (accountemails.memberships_of(user)
                    .exclude(status=S.REMOVED)
                    .select_related("group").order_by("group__name"))
     return render(request, "groups/my_groups.html", {"memberships": memberships})
@@ -38,12 +38,18 @@ def _confirm(request: HttpRequest, v: access.Viewer, action: str) -> HttpRespons
 
 @login_required
 def join(request: HttpRequest, group_name: str) -> HttpResponse:
-    """Open groups take you at once, approval groups queue you, invite-only needs an invite."""
+    """Open groups take you at once, approval groups queue you, invite-only needs an invite.
+
+    A GET asks first, except on arrival from a sign-up that began at this group's Join
+    button (groups.web.nextpage): that sign-up was the request. The membership starts
+    with the account's default delivery for new groups.
+    """
     v = access.viewer(request, group_name)
     group, m = v.group, v.membership
     route = membership_actions.join_route(group, m, request.user.email)
-    if request.method != "POST" and route not in (membership_actions.ALREADY,
-                                                   membership_actions.WAITING):
+    arriving = request.session.pop(nextpage.JOIN_ON_ARRIVAL, None) == group.name
+    if request.method != "POST" and not arriving and route not in (
+            membership_actions.ALREADY, membership_actions.WAITING):
         return _confirm(request, v, "join")
     if route == membership_actions.ALREADY:
         flash.info(request, _("You are already a member of %(name)s.") % {"name": group.name})
@@ -54,15 +60,17 @@ def join(request: HttpRequest, group_name: str) -> HttpResponse:
     elif route == membership_actions.WAITING:
         flash.info(request, _("Your request to join was sent to the group's owners."))
     else:
+        user = request.user
+        start = {"user": user}
+        if user.default_delivery in Membership.Delivery.values:
+            start["delivery"] = user.default_delivery
         with transaction.atomic():
             if m is None:
-                m = membership_actions.membership_row(group, request.user.email,
-                                                      user=request.user)
+                m = membership_actions.membership_row(group, user.email, user=user)
             if route == membership_actions.NEEDS_APPROVAL:
-                membership_actions.request_join(m, user=request.user,
-                                                actor=request.user.email)
+                membership_actions.request_join(m, actor=user.email, **start)
             else:
-                membership_actions.join(m, user=request.user, actor=request.user.email)
+                membership_actions.join(m, actor=user.email, **start)
         if route == membership_actions.OPEN:
             flash.success(request, _("Welcome to %(title)s.") % {"title": group.display_title})
         else:
@@ -104,8 +112,9 @@ def subscription(request: HttpRequest, group_name: str) -> HttpResponse:
     m = v.membership
     hashtags = list(Hashtag.objects.filter(group=v.group))
     prefs = dict(HashtagPreference.objects.filter(membership=m).values_list("hashtag_id", "mode"))
-    form = SubscriptionForm(request.POST or None, instance=m)
-    if request.method == "POST" and form.is_valid():
+    addresses = accountemails.verified_addresses(request.user)
+    form = SubscriptionForm(request.POST or None, instance=m, addresses=addresses)
+    if request.method == "POST" and form.is_valid() and _set_address(request, form, m):
         form.save(commit=False)  # the delivery goes through its action, the rest is prose
         Membership.objects.filter(pk=m.pk).update(display_name=m.display_name,
                                                   message_selection=m.message_selection)
@@ -123,7 +132,22 @@ def subscription(request: HttpRequest, group_name: str) -> HttpResponse:
     topic_prefs = TopicPreference.objects.filter(membership=m).select_related("topic")
     return render(request, "groups/subscription.html", {
         "v": v, "group": v.group, "form": form,
-        "hashtags": [(t, prefs.get(t.pk, "")) for t in hashtags], "topic_prefs": topic_prefs})
+        "hashtags": [(t, prefs.get(t.pk, "")) for t in hashtags], "topic_prefs": topic_prefs},
+        status=400 if form.errors else 200)
+
+
+def _set_address(request: HttpRequest, form: SubscriptionForm, m: Membership) -> bool:
+    """The chosen delivery address, through its action; a refusal becomes the field's error."""
+    if m.user_id is None:  # matched by address only: the row becomes the account's
+        Membership.objects.filter(pk=m.pk, user=None).update(user=request.user)
+    try:
+        membership_actions.set_address(m.pk, form.cleaned_data["address"],
+                                       actor=request.user.email)
+    except membership_actions.AddressRefused as exc:
+        form.add_error("address", str(exc))
+        return False
+    m.email = form.cleaned_data["address"]
+    return True
 
 
 @login_required

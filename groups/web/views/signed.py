@@ -2,7 +2,9 @@
 
 Each checks its token with groups.tokens (one signing rule for the platform)
 and needs no login: the token is the proof. A GET only shows what the link
-will do, and a POST does it, so a mail scanner following links changes nothing.
+will do, and a POST does it, so a mail scanner following links changes nothing
+(a sign-up's confirmation acts on a GET only in the browser that signed up, whose
+session no scanner has).
 The one-click unsubscribe POST (RFC 8058) comes from mail clients without a
 CSRF token, so it alone is CSRF-exempt; it is idempotent and answers 200.
 """
@@ -10,15 +12,16 @@ CSRF token, so it alone is CSRF-exempt; it is idempotent and answers 200.
 from __future__ import annotations
 
 from django.contrib import messages as flash
+from django.contrib.auth import login as auth_login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from groups import ratelimit, tokens
 from groups.models import HeldMessage, Membership, Topic, TopicPreference, User
-from groups.web import signup
+from groups.web import nextpage, signup
 from groups.web.forms import ConfirmEmailForm
 from messageserver import membership_actions
 from messageserver.client import MessageServerClient, MessageServerError, MessageServerUnavailable
@@ -130,36 +133,54 @@ def restore_membership(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
-    """Activate a sign-up: needs the mailbox (this link) and the password chosen at sign-up.
+    """Activate a sign-up and log in, then go back to where the person was (``?next=``).
 
-    The address's owner, following a stranger's sign-up link, can't activate it
-    without the stranger's password; the page sends them to choose their own
-    (password reset), which takes the account over (groups.web.signup).
+    Needs the mailbox (this link) and either the browser that signed up (a GET
+    there does it at once: no mail scanner holds that session) or the password
+    chosen at sign-up. The address's owner, following a stranger's sign-up link,
+    can't activate it without the stranger's password; the page sends them to
+    choose their own (password reset), which takes the account over
+    (groups.web.signup).
     """
     try:
         parts = tokens.check(tokens.CONFIRM_EMAIL, token, expires=True)
         user = User.objects.get(pk=int(parts[0]))
     except (tokens.BadToken, ValueError, IndexError, User.DoesNotExist) as exc:
         return bad_link(request, exc if isinstance(exc, tokens.BadToken)
-                        else "this link names an account that no longer exists")
+                        else _("this link names an account that no longer exists"))
+    next_url = nextpage.from_request(request)
+    if user.email_confirmed:
+        if request.user.is_authenticated and request.user.pk == user.pk:
+            return nextpage.arrive(request, next_url)
+        return render(request, "groups/confirm_email.html", {"account": user, "form": None,
+                                                             "next": next_url})
+    if request.method != "POST" and signup.signed_up_here(request.session, user):
+        return _activate_and_arrive(request, user, next_url)
     form = ConfirmEmailForm(request.POST if request.method == "POST" else None)
     status = 200
-    if request.method == "POST" and not user.email_confirmed:
+    if request.method == "POST":
         if not ratelimit.hit("confirm-account", str(user.pk), *ratelimit.CONFIRM_PER_ACCOUNT):
             form.is_valid()
             form.add_error(None, _("Too many attempts. Please wait a while, or choose a new "
-                           "password instead."))
+                                   "password instead."))
             status = 429
         elif form.is_valid() and user.check_password(form.cleaned_data["password"]):
-            signup.activate(user)
-            flash.success(request, _("Your email address is confirmed. You can log in now."))
-            return redirect("login")
+            return _activate_and_arrive(request, user, next_url)
         else:
             form.add_error("password", _("This is not the password chosen at sign-up. If you "
-                           "didn't sign up, or forgot it, choose a new password instead."))
+                                         "didn't sign up, or forgot it, choose a new password "
+                                         "instead."))
             status = 400
-    return render(request, "groups/confirm_email.html", {"account": user, "form": form},
-                  status=status)
+    return render(request, "groups/confirm_email.html",
+                  {"account": user, "form": form, "next": next_url}, status=status)
+
+
+def _activate_and_arrive(request: HttpRequest, user: User, next_url: str) -> HttpResponse:
+    signup.activate(user)
+    signup.forget(request.session)
+    auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    flash.success(request, _("Your email address is confirmed and you are logged in."))
+    return nextpage.arrive(request, next_url, complete_join=True)
 
 
 def moderate_link(request: HttpRequest, token: str) -> HttpResponse:
