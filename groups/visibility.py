@@ -3,6 +3,9 @@
 Public archives for everyone; members-only archives and hidden groups for
 their active members; site admins everything. It lives outside groups.web so
 that search (which applies it inside every backend) need not import the web.
+The directory's rule sits beside it: listed groups for everyone, a hidden group
+only for its own active members (not even for site admins, who have their own
+list of every group).
 """
 
 from __future__ import annotations
@@ -10,6 +13,13 @@ from __future__ import annotations
 from django.db.models import Q
 
 from groups.models import Group, Membership
+
+
+def member_group_ids(user):
+    """Subquery: ids of the groups where this user is an active member (account or address)."""
+    return Membership.objects.filter(
+        Q(user=user) | Q(email=user.email.lower()), status=Membership.Status.ACTIVE
+    ).values("group_id")
 
 
 def readable_groups(user):
@@ -20,7 +30,22 @@ def readable_groups(user):
     public = Q(privacy=Group.Privacy.PUBLIC)
     if not user.is_authenticated:
         return groups.filter(public)
-    mine = Membership.objects.filter(
-        Q(user=user) | Q(email=user.email.lower()), status=Membership.Status.ACTIVE
-    ).values("group_id")
-    return groups.filter(public | Q(pk__in=mine))
+    return groups.filter(public | Q(pk__in=member_group_ids(user)))
+
+
+def directory_groups(user):
+    """Groups the directory lists to this user: listed ones, and hidden ones they belong to."""
+    listed = ~Q(privacy=Group.Privacy.HIDDEN)
+    if not user.is_authenticated:
+        return Group.objects.filter(listed)
+    return Group.objects.filter(listed | Q(pk__in=member_group_ids(user)))
+
+
+def followable_groups(user):
+    """Groups whose topics count as "mine" (my topics, followed topics): active member AND reader.
+
+    A group left, or one whose archive is closed to this user, drops out at once.
+    """
+    if not user.is_authenticated:
+        return Group.objects.none()
+    return readable_groups(user).filter(pk__in=member_group_ids(user))
