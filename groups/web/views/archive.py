@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q
+from django.db.models import Case, Count, Exists, F, Max, OuterRef, Prefetch, Q, When
+from django.db.models.functions import Lower
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -58,9 +59,10 @@ def directory(request: HttpRequest) -> HttpResponse:
         groups = groups.exclude(join_policy=Group.JoinPolicy.INVITE).filter(suspended=False)
         if mine is not None:
             groups = groups.exclude(pk__in=mine)
-    order = {"newest": ("-created_at", "name"), "members": ("-member_count", "name"),
-             "active": (F("last_post_at").desc(nulls_last=True), "name")}.get(
-        data.get("sort") or "", ("name",))
+    by_title = Lower(Case(When(title="", then=F("name")), default=F("title")))
+    order = {"newest": ("-created_at", by_title), "members": ("-member_count", by_title),
+             "active": (F("last_post_at").desc(nulls_last=True), by_title)}.get(
+        data.get("sort") or "", (by_title, "name"))
     if data.get("sort") == "active":
         groups = groups.annotate(last_post_at=Max("topics__last_post_at"))
     page = paginate(request, groups.order_by(*order))
