@@ -251,7 +251,7 @@ class DirectoryForm(forms.Form):
 
     q = forms.CharField(max_length=200, required=False, label=_("Search groups"),
                         help_text=_("Words in a group's name, title or description."))
-    privacy = forms.ChoiceField(required=False, label=_("Archive"), choices=[
+    privacy = forms.ChoiceField(required=False, label=_("Privacy"), choices=[
         ("", _("Any")), ("public", _("Public archive")), ("private", _("Private (members only)"))])
     show = forms.ChoiceField(required=False, label=_("Show"), choices=[
         (Show.ALL, _("All groups")), (Show.MINE, _("Groups I'm in")),

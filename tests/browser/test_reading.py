@@ -46,7 +46,7 @@ def test_header_search_then_a_filter_then_a_threaded_topic(page, platform):
 
     page.goto(platform.url("web", "/"))
     header = page.get_by_role("banner")
-    header.get_by_label("Search messages").fill("lantern")
+    header.get_by_role("searchbox", name="Search").fill("lantern")
     header.get_by_role("button", name="Search", exact=True).click()
     # Indexing follows archiving; the three posts arrive within moments.
     for _ in range(30):

@@ -83,7 +83,7 @@ def test_filters_and_sorting(groups, clients):
     assert _listed(anon, sort="newest")[0] == "Village Choir"
     assert _listed(anon) == ["Hikers", "Town Council", "Village Choir"]  # by title
     page = anon.get(URL).content.decode()
-    for label in ("Search groups", "Archive", "Sort by"):
+    for label in ("Search groups", "Privacy", "Sort by"):
         assert f">{label}:</label>" in page
     assert ">Show:</label>" not in page  # "Groups I'm in" means nothing logged out
     assert ">Show:</label>" in bob.get(URL).content.decode()
