@@ -552,6 +552,39 @@ class TopicPreference(models.Model):
         ]
 
 
+class TopicRead(models.Model):
+    """How far one person has read one topic: the highest message number shown to them.
+
+    Written by one upsert each time the topic page is viewed (groups.readstate),
+    so "new since your last visit" costs no extra bookkeeping anywhere else.
+    Per user, not per membership: reading a public archive needs no membership.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="topic_reads")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="reads")
+    last_number = models.PositiveIntegerField(
+        default=0, help_text="Highest message number of the topic this person has been shown.")
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "topic"], name="topicread_unique")
+        ]
+
+
+class ReaderSettings(models.Model):
+    """A person's reading choices kept apart from User (one row, made on first change)."""
+
+    class Layout(models.TextChoices):
+        FLAT = "flat", "Flat"
+        THREADED = "threaded", "Threaded"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                primary_key=True, related_name="reader_settings")
+    topic_layout = models.CharField(max_length=10, choices=Layout.choices, default=Layout.FLAT)
+
+
 class HashtagPreference(models.Model):
     membership = models.ForeignKey(
         Membership, on_delete=models.CASCADE, related_name="hashtag_prefs"

@@ -47,6 +47,7 @@ class Query:
     author: str = ""
     date_from: datetime | None = None
     date_to: datetime | None = None  # exclusive
+    has_attachment: bool = False  # only messages with at least one attachment
     page: int = 1
     per_page: int = 20
 
@@ -65,6 +66,7 @@ class Hit:
     author: str
     date: datetime
     snippet_html: SafeString
+    group_title: str = ""  # what people call the group (its title, else its name)
 
 
 @dataclass(frozen=True)

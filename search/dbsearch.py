@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-from groups.models import Hashtag, Message, Topic
+from groups.models import Attachment, Hashtag, Message, Topic
 from search.backend import COUNT_CAP, MAX_BODY_CHARS, Query, author_of, body_of
 from search.models import Document
 
@@ -165,6 +165,9 @@ def filter_sql(query: Query) -> tuple[str, list]:
         else:
             clauses.append("LOWER(d.author) LIKE %s")
             params.append("%" + query.author.strip().lower().replace("%", "") + "%")
+    if query.has_attachment:
+        clauses.append(f"EXISTS (SELECT 1 FROM {Attachment._meta.db_table} a "
+                       "WHERE a.message_id = d.message_id)")
     if query.date_from is not None:
         clauses.append("d.date >= %s")
         params.append(_db_datetime(query.date_from))

@@ -5,7 +5,9 @@ SEARCH_CLIENT=opensearch (the two speak the same REST API for everything used
 here, but each refuses the other's server). Indexing is bulk; the mapping
 gives subject and body an English analyzer (standard tokenizer, lower case,
 accent folding, stemming) with an exact-word subfield, and keeps
-group, author address and hashtags as keywords so filters are exact.
+group, author address and hashtags as keywords so filters are exact, and
+whether a message has attachments as a boolean (an index made before that
+field existed lacks it: run `manage.py reindex` once so the filter finds them).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ INDEX_BODY: dict[str, Any] = {
             "author_email": {"type": "keyword", "normalizer": "lower"},
             "hashtags": {"type": "keyword", "normalizer": "lower"},
             "date": {"type": "date"},
+            "has_attachment": {"type": "boolean"},
         },
     },
 }
@@ -102,6 +105,8 @@ class ElasticBackend:
             "author": author_of(message), "author_email": message.sender_email.lower(),
             "hashtags": [h.name for h in message.topic.hashtags.all()],
             "date": message.date.isoformat(),
+            # all() rather than exists(): a reindex prefetches them, one query per batch
+            "has_attachment": bool(message.attachments.all()),
         }
 
     def index(self, message: Message) -> None:
@@ -152,6 +157,8 @@ class ElasticBackend:
                 filters.append({"term": {"author_email": query.author.strip().lower()}})
             else:
                 filters.append({"match_phrase": {"author": query.author.strip()}})
+        if query.has_attachment:
+            filters.append({"term": {"has_attachment": True}})
         dates = {}
         if query.date_from is not None:
             dates["gte"] = query.date_from.isoformat()

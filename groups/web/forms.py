@@ -268,20 +268,35 @@ class FeedForm(forms.ModelForm):
 
 
 class SearchForm(forms.Form):
-    """The search box and its filters; every field optional, bad values explained."""
+    """The search box and its filters; every field optional, bad values explained.
+
+    The words come first (the header's box sends only them); the filters are
+    offered beside the results as a "Refine" form. The group is picked by its
+    title from the groups the person may read (``set_groups``), but any name
+    is accepted: one the person may not read simply finds nothing, exactly as
+    an empty group would, so the page never tells which names exist.
+    """
 
     q = forms.CharField(max_length=200, required=False, label=_("Search messages"),
                         widget=forms.TextInput(attrs={"type": "search"}),
                         help_text=_('Words must all match; "quotes" for a phrase, -word to '
-                                  "exclude, word* for a prefix."))
-    group = forms.SlugField(max_length=64, required=False, label=_("Group"))
-    hashtag = forms.CharField(max_length=64, required=False, label=_("Hashtag"))
+                                    "exclude, word* for a prefix."))
+    group = forms.SlugField(max_length=64, required=False, label=_("Group"),
+                            widget=forms.Select(choices=[("", _("All groups"))]))
     author = forms.CharField(max_length=200, required=False, label=_("Author"),
                              help_text=_("A name or an address."))
     date_from = forms.DateField(required=False, label=_("From"),
                                 widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label=_("To (inclusive)"),
                               widget=forms.DateInput(attrs={"type": "date"}))
+    has_attachment = forms.BooleanField(required=False, label=_("Has attachment"))
+    hashtag = forms.CharField(max_length=64, required=False, label=_("Hashtag"))
+
+    FILTERS = ("group", "author", "date_from", "date_to", "has_attachment", "hashtag")
+
+    def set_groups(self, choices: list[tuple[str, str]]) -> None:
+        """(name, title) of the groups the person may read, for the Group menu."""
+        self.fields["group"].widget.choices = [("", _("All groups"))] + list(choices)
 
     def clean_hashtag(self) -> str:
         return self.cleaned_data["hashtag"].strip().lstrip("#")
@@ -292,6 +307,24 @@ class SearchForm(forms.Form):
         if start and end and start > end:
             self.add_error("date_to", _("The end date is before the start date."))
         return data
+
+
+class DirectoryForm(forms.Form):
+    """Searching and filtering the group directory; every field optional."""
+
+    class Show:
+        ALL, MINE, JOINABLE = "", "mine", "joinable"
+
+    q = forms.CharField(max_length=200, required=False, label=_("Search groups"),
+                        help_text=_("Words in a group's name, title or description."))
+    privacy = forms.ChoiceField(required=False, label=_("Privacy"), choices=[
+        ("", _("Any")), ("public", _("Public archive")), ("private", _("Private (members only)"))])
+    show = forms.ChoiceField(required=False, label=_("Show"), choices=[
+        (Show.ALL, _("All groups")), (Show.MINE, _("Groups I'm in")),
+        (Show.JOINABLE, _("Groups I can join"))])
+    sort = forms.ChoiceField(required=False, label=_("Sort by"), choices=[
+        ("", _("Name")), ("newest", _("Newest first")), ("members", _("Most members")),
+        ("active", _("Latest activity"))])
 
 
 def clean_address(value: str) -> str:

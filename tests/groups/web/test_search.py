@@ -58,10 +58,12 @@ def _page(client, **params) -> tuple[int, str]:
 
 
 def _results(page: str) -> str:
-    """The page below the form (the form echoes what was typed, which is no leak)."""
+    """The results, between the search box and the Refine form (both echo what was
+    typed, which is no leak; the Refine form's Group menu is checked on its own)."""
     start = page.find('id="result-count"')
     assert start != -1, page
-    return page[start:page.index("</main>")]
+    end = page.find('class="refine"', start)
+    return page[start:end if end != -1 else page.index("</main>")]
 
 
 @pytest.mark.parametrize("who", ["anon", "charlie", "alice"])
