@@ -99,7 +99,7 @@ def _as_datetime(value: date | datetime | None, end: bool = False) -> datetime |
 
 def query(user, q: str, groups=None, hashtag: str | None = None, author: str | None = None,
           date_from: date | datetime | None = None, date_to: date | datetime | None = None,
-          page: int = 1, per_page: int = 20) -> Results:
+          has_attachment: bool = False, page: int = 1, per_page: int = 20) -> Results:
     """Search what ``user`` may read. ``date_to`` is inclusive for a date, exclusive for a time.
 
     ``groups``: None for every readable group, else group objects, ids or names
@@ -118,9 +118,9 @@ def query(user, q: str, groups=None, hashtag: str | None = None, author: str | N
         text=(q or "").strip()[:500], group_ids=readable_group_ids(user, groups),
         hashtag=(hashtag or "").strip(), author=(author or "").strip(),
         date_from=_as_datetime(date_from), date_to=_as_datetime(date_to, end=True),
-        page=page, per_page=per_page)
+        has_attachment=bool(has_attachment), page=page, per_page=per_page)
     if not spec.group_ids or not (spec.text or spec.hashtag or spec.author or spec.date_from
-                                  or spec.date_to):
+                                  or spec.date_to or spec.has_attachment):
         return Results(0, [], page, per_page)
     total, rows = get_backend().search(spec)
     return Results(total, _hits(rows, spec.group_ids), page, per_page)

@@ -36,7 +36,7 @@ def index_missing(now: datetime, lookback: timedelta = LOOKBACK) -> int:
         if lacking:
             indexed += backend.index_many(
                 Message.objects.filter(pk__in=lacking).select_related("group", "topic")
-                .prefetch_related("topic__hashtags"))
+                .prefetch_related("topic__hashtags", "attachments"))
     if indexed:
         log.warning("indexed %d archived messages the search index lacked", indexed)
     return indexed

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-from groups.models import Hashtag, Message, Topic
+from groups.models import Attachment, Hashtag, Message, Topic
 from search.backend import COUNT_CAP, MAX_BODY_CHARS, Query, author_of, body_of
 from search.models import Document
 
@@ -158,6 +158,8 @@ def filter_sql(query: Query) -> tuple[str, list]:
             f"JOIN {Hashtag._meta.db_table} h ON h.id = th.hashtag_id "
             "WHERE LOWER(h.name) = LOWER(%s))")
         params.append(query.hashtag.lstrip("#"))
+    if query.has_attachment:  # the few messages with a file, gathered once like the tagged
+        clauses.append(f"d.message_id IN (SELECT a.message_id FROM {Attachment._meta.db_table} a)")
     if query.author:
         if "@" in query.author:
             clauses.append("d.author_email = %s")

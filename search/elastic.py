@@ -54,6 +54,7 @@ INDEX_BODY: dict[str, Any] = {
             "author": {"type": "text", "analyzer": "archive_exact"},
             "author_email": {"type": "keyword", "normalizer": "lower"},
             "hashtags": {"type": "keyword", "normalizer": "lower"},
+            "has_attachment": {"type": "boolean"},
             "date": {"type": "date"},
         },
     },
@@ -101,6 +102,7 @@ class ElasticBackend:
             "subject": message.subject, "body": body_of(message),
             "author": author_of(message), "author_email": message.sender_email.lower(),
             "hashtags": [h.name for h in message.topic.hashtags.all()],
+            "has_attachment": bool(message.attachments.all()),  # prefetched in bulk
             "date": message.date.isoformat(),
         }
 
@@ -152,6 +154,8 @@ class ElasticBackend:
                 filters.append({"term": {"author_email": query.author.strip().lower()}})
             else:
                 filters.append({"match_phrase": {"author": query.author.strip()}})
+        if query.has_attachment:
+            filters.append({"term": {"has_attachment": True}})
         dates = {}
         if query.date_from is not None:
             dates["gte"] = query.date_from.isoformat()

@@ -53,7 +53,7 @@ class Command(BaseCommand):
                 while True:
                     batch = list(messages.filter(pk__gt=last).order_by("pk")
                                  .select_related("group", "topic")
-                                 .prefetch_related("topic__hashtags")[:BATCH])
+                                 .prefetch_related("topic__hashtags", "attachments")[:BATCH])
                     if not batch:
                         break
                     done += backend.index_many(batch)
