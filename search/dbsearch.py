@@ -125,6 +125,9 @@ class DatabaseIndex:
 # each matching row instead: PostgreSQL would otherwise build a bitmap of every
 # document of those groups, most of the archive, to AND with the words' bitmap.
 INDEXED_GROUPS = 8
+# A search with filters only lists the newest first; up to this many documents the
+# filter's own ids are sorted by date, beyond it the date index is walked.
+BROWSE_FIRST = 5000
 
 
 def filter_sql(query: Query) -> tuple[str, list]:
@@ -161,12 +164,9 @@ def filter_sql(query: Query) -> tuple[str, list]:
     if query.has_attachment:  # the few messages with a file, gathered once like the tagged
         clauses.append(f"d.message_id IN (SELECT a.message_id FROM {Attachment._meta.db_table} a)")
     if query.author:
-        if "@" in query.author:
-            clauses.append("d.author_email = %s")
-            params.append(query.author.strip().lower())
-        else:
-            clauses.append("LOWER(d.author) LIKE %s")
-            params.append("%" + query.author.strip().lower().replace("%", "") + "%")
+        clause, value = _author_clause(query.author.strip())
+        clauses.append(clause)
+        params.append(value)
     if query.date_from is not None:
         clauses.append("d.date >= %s")
         params.append(_db_datetime(query.date_from))
@@ -176,15 +176,73 @@ def filter_sql(query: Query) -> tuple[str, list]:
     return " AND ".join(clauses), params
 
 
+def _author_clause(author: str) -> tuple[str, str]:
+    """An address: that sender exactly. Else any part of "Name <address>", ignoring case.
+
+    The part is found through the trigram index (search.schema): FTS5's trigram
+    table on SQLite (three characters at least), pg_trgm's on PostgreSQL.
+    """
+    if "@" in author:
+        return "d.author_email = %s", author.lower()
+    if connection.vendor == "sqlite" and len(author) >= 3:
+        return ("d.message_id IN (SELECT rowid FROM search_author WHERE search_author "
+                "MATCH %s)"), '"' + author.replace('"', '""') + '"'
+    escaped = author.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return "LOWER(d.author) LIKE %s ESCAPE '\\'", f"%{escaped}%"
+
+
+def narrowed(query: Query) -> bool:
+    """Whether a filter may leave few documents: worth applying before the words."""
+    return bool(query.author or query.hashtag or query.has_attachment or query.date_from
+                or query.date_to or len(query.group_ids) <= INDEXED_GROUPS)
+
+
+def filtered_ids(cursor, query: Query, limit: int) -> list[int] | None:
+    """The ids the filters alone leave, newest first, if at most ``limit``; else None.
+
+    A filter that leaves few documents (one author, a small group, a week, the
+    messages with a file, a hashtag) is applied first and the words are then
+    matched among those few: the other way round, a common word's every match
+    would be read to find the few that pass. Costs an index look-up, and at most
+    ``limit`` + 1 index entries counted when the filter turns out not to be selective.
+    """
+    if not narrowed(query):
+        return None
+    where, params = filter_sql(query)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":  # a big group's rows through its index: a
+            cursor.execute("SET LOCAL enable_seqscan = off")  # scan would read all to stop
+        cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM search_document d WHERE {where} "
+                       "LIMIT %s) counted", params + [limit + 1])
+        if cursor.fetchone()[0] > limit:  # counted in the index, not fetched
+            return None
+        cursor.execute(f"SELECT d.message_id FROM search_document d WHERE {where}", params)
+        ids = [int(pk) for pk, in cursor.fetchall()]
+    ids.sort(reverse=True)
+    return ids
+
+
+def id_list(ids: list[int]) -> str:
+    """Ids (integers read from the database) as an SQL list: one literal each, no parameter.
+
+    SQLite allows 32,766 parameters to a statement; a filter's ids may be more.
+    """
+    return ", ".join(str(int(pk)) for pk in ids) or "NULL"
+
+
 def _db_datetime(value):
     return connection.ops.adapt_datetimefield_value(value)
 
 
 def browse(query: Query) -> tuple[int, list[tuple[int, str]]]:
     """No words, only filters: the newest matching messages, with the start of each body."""
-    where, params = filter_sql(query)
-    base = f"FROM search_document d WHERE {where}"
     with connection.cursor() as cursor:
+        ids = filtered_ids(cursor, query, BROWSE_FIRST)
+        if ids is not None:  # few: sort those by date (the date index would walk the archive)
+            base, params = f"FROM search_document d WHERE d.message_id IN ({id_list(ids)})", []
+        else:
+            where, params = filter_sql(query)
+            base = f"FROM search_document d WHERE {where}"
         cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT %s) counted",
                        params + [COUNT_CAP + 1])
         total = cursor.fetchone()[0]
