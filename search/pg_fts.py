@@ -18,8 +18,9 @@ messages; a fifth slice (to 256,000) cost a range bitmap worth 15 ms.
 
 A selective filter (dbsearch.filtered_ids: up to FEW documents) is applied
 first instead: its ids go to the planner as one array, which it ANDs with the
-word's GIN bitmap or tests row by row, by the word's statistics (no ORDER BY,
-which would push it to walk the primary key testing every row). Through the slices, a common word's every match in the rest of
+word's GIN bitmap or tests row by row, by the word's statistics; the newest
+COUNT_CAP + 1 matches are then sorted out (OFFSET 0 keeps the LIMIT from
+pushing the planner to walk the primary key testing every row). Through the slices, a common word's every match in the rest of
 the archive would be read to find the few that pass.
 """
 
@@ -73,9 +74,10 @@ class PostgresFtsBackend(DatabaseIndex):
             few = filtered_ids(cursor, query, FEW)
             if few is not None:
                 cursor.execute(SETTLED)
-                candidates = ("SELECT d.message_id, d.date, d.vector FROM search_document d "
-                              f"WHERE d.message_id = ANY(%s::bigint[]) AND d.vector @@ ({tsquery}) "
-                              "LIMIT %s")
+                candidates = ("SELECT * FROM (SELECT d.message_id, d.date, d.vector "
+                              "FROM search_document d WHERE d.message_id = ANY(%s::bigint[]) "
+                              f"AND d.vector @@ ({tsquery}) OFFSET 0) few "
+                              "ORDER BY message_id DESC LIMIT %s")
                 cparams = [few, *tsparams, COUNT_CAP + 1]
             else:
                 cursor.execute(PLANNER)

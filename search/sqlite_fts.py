@@ -49,7 +49,7 @@ class SqliteFtsBackend(DatabaseIndex):
             few = filtered_ids(cursor, query, WALK)
             rank, order = "search_fts.rank", "ORDER BY search_fts.rowid DESC"
             if few is not None and len(few) <= PROBE:  # at most PROBE: all are candidates
-                rank, order = "0", ""
+                rank = "0"
                 where, params = f"search_fts.rowid IN ({id_list(few)})", []
             elif few is not None:  # "+" keeps FTS5 from seeking each id: it walks instead
                 where, params = f"+search_fts.rowid IN ({id_list(few)})", []
