@@ -180,13 +180,16 @@ def _author_clause(author: str) -> tuple[str, str]:
     """An address: that sender exactly. Else any part of "Name <address>", ignoring case.
 
     The part is found through the trigram index (search.schema): FTS5's trigram
-    table on SQLite (three characters at least), pg_trgm's on PostgreSQL.
+    table on SQLite (LIKE, three characters at least and no wildcard character,
+    which would need an ESCAPE that the index cannot serve), pg_trgm's on
+    PostgreSQL.
     """
     if "@" in author:
         return "d.author_email = %s", author.lower()
-    if connection.vendor == "sqlite" and len(author) >= 3:
-        return ("d.message_id IN (SELECT rowid FROM search_author WHERE search_author "
-                "MATCH %s)"), '"' + author.replace('"', '""') + '"'
+    plain = not any(c in author for c in "%_\\")
+    if connection.vendor == "sqlite" and len(author) >= 3 and plain:  # no ESCAPE: no index
+        return ("d.message_id IN (SELECT rowid FROM search_author WHERE author LIKE %s)",
+                f"%{author}%")
     escaped = author.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return "LOWER(d.author) LIKE %s ESCAPE '\\'", f"%{escaped}%"
 
