@@ -144,7 +144,7 @@ INDEXED_GROUPS = 8
 BROWSE_FIRST = 5000
 
 
-def filter_sql(query: Query) -> tuple[str, list]:
+def filter_sql(query: Query, ids: str = "d.message_id") -> tuple[str, list]:
     """The WHERE clauses (on d = search_document) every match shares.
 
     The readable groups are the privacy rule (search.visibility) and apply
@@ -152,6 +152,10 @@ def filter_sql(query: Query) -> tuple[str, list]:
     A deleted message is left out even if its document outlived it (its
     removal runs after the commit), through a partial index of the deleted
     few (search.schema) rather than a join to every matching message.
+
+    ``ids`` is the message id the set filters (hashtag, attachment, author)
+    test: SQLite's FTS5 search passes its own rowid, so those sets are checked
+    on each match before it is joined to its document.
     """
     table = Message._meta.db_table
     clauses = [f"NOT EXISTS (SELECT 1 FROM {table} dm WHERE dm.id = d.message_id "
@@ -170,15 +174,15 @@ def filter_sql(query: Query) -> tuple[str, list]:
     if query.hashtag:  # the tagged topics' messages, gathered once (not probed per match)
         through = Topic.hashtags.through._meta.db_table
         clauses.append(
-            f"d.message_id IN (SELECT hm.id FROM {table} hm "
+            f"{ids} IN (SELECT hm.id FROM {table} hm "
             f"JOIN {through} th ON th.topic_id = hm.topic_id "
             f"JOIN {Hashtag._meta.db_table} h ON h.id = th.hashtag_id "
             "WHERE LOWER(h.name) = LOWER(%s))")
         params.append(query.hashtag.lstrip("#"))
     if query.has_attachment:  # the few messages with a file, gathered once like the tagged
-        clauses.append(f"d.message_id IN (SELECT a.message_id FROM {Attachment._meta.db_table} a)")
+        clauses.append(f"{ids} IN (SELECT a.message_id FROM {Attachment._meta.db_table} a)")
     if query.author:
-        clause, value = _author_clause(query.author.strip())
+        clause, value = _author_clause(query.author.strip(), ids)
         clauses.append(clause)
         params.append(value)
     if query.date_from is not None:
@@ -190,7 +194,7 @@ def filter_sql(query: Query) -> tuple[str, list]:
     return " AND ".join(clauses), params
 
 
-def _author_clause(author: str) -> tuple[str, str]:
+def _author_clause(author: str, ids: str) -> tuple[str, str]:
     """An address: that sender exactly. Else any part of "Name <address>", ignoring case.
 
     The part is found through the trigram index (search.schema): FTS5's trigram
@@ -202,7 +206,7 @@ def _author_clause(author: str) -> tuple[str, str]:
         return "d.author_email = %s", author.lower()
     plain = not any(c in author for c in "%_\\")
     if connection.vendor == "sqlite" and len(author) >= 3 and plain:  # no ESCAPE: no index
-        return ("d.message_id IN (SELECT rowid FROM search_author WHERE author LIKE %s)",
+        return (f"{ids} IN (SELECT rowid FROM search_author WHERE author LIKE %s)",
                 f"%{author}%")
     escaped = author.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return "LOWER(d.author) LIKE %s ESCAPE '\\'", f"%{escaped}%"
@@ -221,19 +225,27 @@ def filtered_ids(cursor, query: Query, limit: int) -> list[int] | None:
     messages with a file, a hashtag) is applied first and the words are then
     matched among those few: the other way round, a common word's every match
     would be read to find the few that pass. Costs an index look-up, and at most
-    ``limit`` + 1 index entries counted when the filter turns out not to be selective.
+    ``limit`` + 1 entries read (PostgreSQL: counted in the index before any is sent)
+    when the filter turns out not to be selective.
     """
     if not narrowed(query):
         return None
     where, params = filter_sql(query)
-    with transaction.atomic():
-        if connection.vendor == "postgresql":  # a big group's rows through its index: a
-            cursor.execute("SET LOCAL enable_seqscan = off")  # scan would read all to stop
+    select = f"SELECT d.message_id FROM search_document d WHERE {where}"
+    if connection.vendor == "sqlite":  # in-process: reading the ids costs what counting does
+        cursor.execute(f"{select} LIMIT %s", params + [limit + 1])
+        ids = [int(pk) for pk, in cursor.fetchall()]
+        if len(ids) > limit:
+            return None
+        ids.sort(reverse=True)
+        return ids
+    with transaction.atomic():  # a big group's rows through its index: a scan would read
+        cursor.execute("SET LOCAL enable_seqscan = off")  # the table to stop at the limit
         cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM search_document d WHERE {where} "
                        "LIMIT %s) counted", params + [limit + 1])
-        if cursor.fetchone()[0] > limit:  # counted in the index, not fetched
+        if cursor.fetchone()[0] > limit:  # counted in the index, not sent over
             return None
-        cursor.execute(f"SELECT d.message_id FROM search_document d WHERE {where}", params)
+        cursor.execute(select, params)
         ids = [int(pk) for pk, in cursor.fetchall()]
     ids.sort(reverse=True)
     return ids

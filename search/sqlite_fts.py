@@ -16,7 +16,9 @@ set (``+rowid IN``: a hash probe per match, no join to the document). Up to
 PROBE ids, FTS5 rather looks each id up in the doclist (``rowid IN``, one
 seek each), which costs nothing like walking a common word's whole doclist;
 those few matches are ranked newest first, because bm25 computes its word
-weights anew for every look-up (a walk of the doclist each).
+weights anew for every look-up (a walk of the doclist each). A filter that
+leaves more, but is a set of ids (hashtag, attachment, author), is tested on
+each match's rowid before the match is joined to its document.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from search.dbsearch import (
     page_of_candidates,
 )
 
-PROBE, WALK = 2000, 50_000
+PROBE, WALK = 2000, 10_000
 
 
 class SqliteFtsBackend(DatabaseIndex):
@@ -53,8 +55,8 @@ class SqliteFtsBackend(DatabaseIndex):
                 where, params = f"search_fts.rowid IN ({id_list(few)})", []
             elif few is not None:  # "+" keeps FTS5 from seeking each id: it walks instead
                 where, params = f"+search_fts.rowid IN ({id_list(few)})", []
-            else:
-                where, params = filter_sql(query)
+            else:  # "+": a set filter is probed per match, FTS5 still walks its doclist
+                where, params = filter_sql(query, ids="+search_fts.rowid")
             candidates = (
                 f"SELECT search_fts.rowid AS message_id, {rank} AS r, d.date AS date "
                 "FROM search_fts CROSS JOIN search_document d ON d.message_id = search_fts.rowid "
