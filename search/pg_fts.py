@@ -17,11 +17,12 @@ rare word's cost by its few matches. Reading every match of a common word
 messages; a fifth slice (to 256,000) cost a range bitmap worth 15 ms.
 
 A selective filter (dbsearch.filtered_ids: up to FEW documents) is applied
-first instead: its ids go to the planner as one array, which it ANDs with the
-word's GIN bitmap or tests row by row, by the word's statistics; the newest
-COUNT_CAP + 1 matches are then sorted out (OFFSET 0 keeps the LIMIT from
-pushing the planner to walk the primary key testing every row). Through the slices, a common word's every match in the rest of
-the archive would be read to find the few that pass.
+first instead: through the slices, a common word's every match in the rest of
+the archive would be read to find the few that pass. The filter's ids go to
+the planner as one array, which it ANDs with the word's GIN bitmap or tests
+row by row, by the word's statistics; the newest COUNT_CAP + 1 matches are
+then sorted out (OFFSET 0 keeps the LIMIT from pushing the planner to walk
+the primary key testing every row).
 """
 
 from __future__ import annotations
