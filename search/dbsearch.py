@@ -13,8 +13,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from django.db import connection, transaction
+from django.db.models import Sum
 
-from groups.models import Attachment, Hashtag, Message, Topic
+from groups.models import Attachment, Group, Hashtag, Message, Topic
 from search.backend import COUNT_CAP, MAX_BODY_CHARS, Query, author_of, body_of
 from search.models import Document
 
@@ -212,10 +213,21 @@ def _author_clause(author: str, ids: str) -> tuple[str, str]:
     return "LOWER(d.author) LIKE %s ESCAPE '\\'", f"%{escaped}%"
 
 
-def narrowed(query: Query) -> bool:
-    """Whether a filter may leave few documents: worth applying before the words."""
-    return bool(query.author or query.hashtag or query.has_attachment or query.date_from
-                or query.date_to or len(query.group_ids) <= INDEXED_GROUPS)
+def narrowed(query: Query, limit: int) -> bool:
+    """Whether a filter may leave at most ``limit`` documents: worth applying first.
+
+    Groups alone are judged by their messages' numbers (Group.last_message_number,
+    the count of what they archived): counting a large group's documents costs
+    more than the search it would save.
+    """
+    if query.author or query.hashtag or query.has_attachment or query.date_from \
+            or query.date_to:
+        return True
+    if len(query.group_ids) > INDEXED_GROUPS:
+        return False
+    archived = Group.objects.filter(pk__in=query.group_ids).aggregate(
+        n=Sum("last_message_number"))["n"]
+    return (archived or 0) <= limit
 
 
 def filtered_ids(cursor, query: Query, limit: int) -> list[int] | None:
@@ -225,28 +237,20 @@ def filtered_ids(cursor, query: Query, limit: int) -> list[int] | None:
     messages with a file, a hashtag) is applied first and the words are then
     matched among those few: the other way round, a common word's every match
     would be read to find the few that pass. Costs an index look-up, and at most
-    ``limit`` + 1 entries read (PostgreSQL: counted in the index before any is sent)
-    when the filter turns out not to be selective.
+    ``limit`` + 1 ids read when the filter turns out not to be selective (groups
+    alone are judged without reading: ``narrowed``).
     """
-    if not narrowed(query):
+    if not narrowed(query, limit):
         return None
     where, params = filter_sql(query)
-    select = f"SELECT d.message_id FROM search_document d WHERE {where}"
-    if connection.vendor == "sqlite":  # in-process: reading the ids costs what counting does
-        cursor.execute(f"{select} LIMIT %s", params + [limit + 1])
+    with transaction.atomic():
+        if connection.vendor == "postgresql":  # the filter's own index, never a scan that
+            cursor.execute("SET LOCAL enable_seqscan = off")  # reads the table to the limit
+        cursor.execute(f"SELECT d.message_id FROM search_document d WHERE {where} LIMIT %s",
+                       params + [limit + 1])
         ids = [int(pk) for pk, in cursor.fetchall()]
-        if len(ids) > limit:
-            return None
-        ids.sort(reverse=True)
-        return ids
-    with transaction.atomic():  # a big group's rows through its index: a scan would read
-        cursor.execute("SET LOCAL enable_seqscan = off")  # the table to stop at the limit
-        cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM search_document d WHERE {where} "
-                       "LIMIT %s) counted", params + [limit + 1])
-        if cursor.fetchone()[0] > limit:  # counted in the index, not sent over
-            return None
-        cursor.execute(select, params)
-        ids = [int(pk) for pk, in cursor.fetchall()]
+    if len(ids) > limit:
+        return None
     ids.sort(reverse=True)
     return ids
 
@@ -269,6 +273,10 @@ def browse(query: Query) -> tuple[int, list[tuple[int, str]]]:
         ids = filtered_ids(cursor, query, BROWSE_FIRST)
         if ids is not None:  # few: sort those by date (the date index would walk the archive)
             base, params = f"FROM search_document d WHERE d.message_id IN ({id_list(ids)})", []
+            if connection.vendor == "postgresql":  # one array, and OFFSET 0 so that the
+                base, params = (  # planner fetches them and sorts, not walks the date index
+                    "FROM (SELECT * FROM search_document WHERE message_id = ANY(%s::bigint[]) "
+                    "OFFSET 0) d", [ids])
         else:
             where, params = filter_sql(query)
             base = f"FROM search_document d WHERE {where}"
