@@ -270,8 +270,12 @@ def _db_datetime(value):
 def browse(query: Query) -> tuple[int, list[tuple[int, str]]]:
     """No words, only filters: the newest matching messages, with the start of each body."""
     with connection.cursor() as cursor:
-        ids = filtered_ids(cursor, query, BROWSE_FIRST)
-        if ids is not None:  # few: sort those by date (the date index would walk the archive)
+        # A set filter (author, hashtag, attachment) that leaves few: sort those by date, as
+        # the date index would be walked across the archive to find them. Dates and groups
+        # alone are a range of that index already.
+        sets = query.author or query.hashtag or query.has_attachment
+        ids = filtered_ids(cursor, query, BROWSE_FIRST) if sets else None
+        if ids is not None:
             base, params = f"FROM search_document d WHERE d.message_id IN ({id_list(ids)})", []
             if connection.vendor == "postgresql":  # one array, and OFFSET 0 so that the
                 base, params = (  # planner fetches them and sorts, not walks the date index
