@@ -155,7 +155,7 @@ def import_archive(group: Group, path: Path, *, progress: Callable[[int], None] 
                 archived.append(message)
             search.index_many(Message.objects.filter(pk__in=[m.pk for m in archived])
                               .select_related("group", "topic")
-                              .prefetch_related("topic__hashtags"))
+                              .prefetch_related("topic__hashtags", "attachments"))
         report.imported += len(batch)
         if progress:
             progress(len(batch))

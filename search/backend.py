@@ -47,7 +47,7 @@ class Query:
     author: str = ""
     date_from: datetime | None = None
     date_to: datetime | None = None  # exclusive
-    has_attachment: bool = False  # only messages with at least one attachment
+    has_attachment: bool = False  # only messages that carry at least one attachment
     page: int = 1
     per_page: int = 20
 

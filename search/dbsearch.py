@@ -13,8 +13,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from django.db import connection, transaction
+from django.db.models import Sum
 
-from groups.models import Attachment, Hashtag, Message, Topic
+from groups.models import Attachment, Group, Hashtag, Message, Topic
 from search.backend import COUNT_CAP, MAX_BODY_CHARS, Query, author_of, body_of
 from search.models import Document
 
@@ -97,26 +98,40 @@ class DatabaseIndex:
 
     @contextmanager
     def rebuilding(self, whole: bool) -> Iterator[None]:
-        """Around a reindex: for a whole one on PostgreSQL, the GIN index is built once after.
+        """Around a whole reindex: the engine's indexes left as one build would make them.
 
-        Kept up to date row by row, the GIN index costs a third of a million-
-        message reindex; one sorted build at the end costs far less. Searches
-        meanwhile find an index half filled anyway. The index comes back even
-        if the reindex fails.
+        PostgreSQL: the GIN indexes (words, author trigrams) are dropped and
+        built once after. Kept up to date row by row, the words' index costs a
+        third of a million-message reindex; one sorted build at the end costs
+        far less. Searches meanwhile find an index half filled anyway. The
+        indexes come back even if the reindex fails.
+
+        SQLite: the FTS5 tables are merged into one segment each afterwards
+        ('optimize'). A bulk load leaves dozens, and a search that looks ids
+        up in a doclist (a selective filter, sqlite_fts) seeks in every one.
         """
-        if not whole or connection.vendor != "postgresql" or connection.in_atomic_block:
+        if not whole or connection.in_atomic_block or connection.vendor not in (
+                "postgresql", "sqlite"):
             yield  # (inside a caller's transaction, pending row checks forbid the rebuild)
             return
         from search import schema
 
+        if connection.vendor == "sqlite":
+            yield
+            with connection.cursor() as cursor:
+                for table in ("search_fts", "search_author"):
+                    cursor.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
+            return
         with connection.cursor() as cursor:
             cursor.execute(f"DROP INDEX IF EXISTS {schema.PG_GIN_INDEX}")
+            cursor.execute(f"DROP INDEX IF EXISTS {schema.PG_TRIGRAM_INDEX}")
         try:
             yield
         finally:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
                 cursor.execute(schema.PG_GIN)
+                schema.ensure(connection)  # the author's trigram index, if pg_trgm is there
                 cursor.execute(f"ANALYZE {Document._meta.db_table}")
 
 
@@ -125,9 +140,12 @@ class DatabaseIndex:
 # each matching row instead: PostgreSQL would otherwise build a bitmap of every
 # document of those groups, most of the archive, to AND with the words' bitmap.
 INDEXED_GROUPS = 8
+# A search with filters only lists the newest first; up to this many documents the
+# filter's own ids are sorted by date, beyond it the date index is walked.
+BROWSE_FIRST = 5000
 
 
-def filter_sql(query: Query) -> tuple[str, list]:
+def filter_sql(query: Query, ids: str = "d.message_id") -> tuple[str, list]:
     """The WHERE clauses (on d = search_document) every match shares.
 
     The readable groups are the privacy rule (search.visibility) and apply
@@ -135,6 +153,10 @@ def filter_sql(query: Query) -> tuple[str, list]:
     A deleted message is left out even if its document outlived it (its
     removal runs after the commit), through a partial index of the deleted
     few (search.schema) rather than a join to every matching message.
+
+    ``ids`` is the message id the set filters (hashtag, attachment, author)
+    test: SQLite's FTS5 search passes its own rowid, so those sets are checked
+    on each match before it is joined to its document.
     """
     table = Message._meta.db_table
     clauses = [f"NOT EXISTS (SELECT 1 FROM {table} dm WHERE dm.id = d.message_id "
@@ -153,21 +175,17 @@ def filter_sql(query: Query) -> tuple[str, list]:
     if query.hashtag:  # the tagged topics' messages, gathered once (not probed per match)
         through = Topic.hashtags.through._meta.db_table
         clauses.append(
-            f"d.message_id IN (SELECT hm.id FROM {table} hm "
+            f"{ids} IN (SELECT hm.id FROM {table} hm "
             f"JOIN {through} th ON th.topic_id = hm.topic_id "
             f"JOIN {Hashtag._meta.db_table} h ON h.id = th.hashtag_id "
             "WHERE LOWER(h.name) = LOWER(%s))")
         params.append(query.hashtag.lstrip("#"))
+    if query.has_attachment:  # the few messages with a file, gathered once like the tagged
+        clauses.append(f"{ids} IN (SELECT a.message_id FROM {Attachment._meta.db_table} a)")
     if query.author:
-        if "@" in query.author:
-            clauses.append("d.author_email = %s")
-            params.append(query.author.strip().lower())
-        else:
-            clauses.append("LOWER(d.author) LIKE %s")
-            params.append("%" + query.author.strip().lower().replace("%", "") + "%")
-    if query.has_attachment:
-        clauses.append(f"EXISTS (SELECT 1 FROM {Attachment._meta.db_table} a "
-                       "WHERE a.message_id = d.message_id)")
+        clause, value = _author_clause(query.author.strip(), ids)
+        clauses.append(clause)
+        params.append(value)
     if query.date_from is not None:
         clauses.append("d.date >= %s")
         params.append(_db_datetime(query.date_from))
@@ -177,15 +195,95 @@ def filter_sql(query: Query) -> tuple[str, list]:
     return " AND ".join(clauses), params
 
 
+def _author_clause(author: str, ids: str) -> tuple[str, str]:
+    """An address: that sender exactly. Else any part of "Name <address>", ignoring case.
+
+    The part is found through the trigram index (search.schema): FTS5's trigram
+    table on SQLite (LIKE, three characters at least and no wildcard character,
+    which would need an ESCAPE that the index cannot serve), pg_trgm's on
+    PostgreSQL.
+    """
+    if "@" in author:
+        return "d.author_email = %s", author.lower()
+    plain = not any(c in author for c in "%_\\")
+    if connection.vendor == "sqlite" and len(author) >= 3 and plain:  # no ESCAPE: no index
+        return (f"{ids} IN (SELECT rowid FROM search_author WHERE author LIKE %s)",
+                f"%{author}%")
+    escaped = author.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return "LOWER(d.author) LIKE %s ESCAPE '\\'", f"%{escaped}%"
+
+
+def narrowed(query: Query, limit: int) -> bool:
+    """Whether a filter may leave at most ``limit`` documents: worth applying first.
+
+    Groups alone are judged by their messages' numbers (Group.last_message_number,
+    the count of what they archived): counting a large group's documents costs
+    more than the search it would save.
+    """
+    if query.author or query.hashtag or query.has_attachment or query.date_from \
+            or query.date_to:
+        return True
+    if len(query.group_ids) > INDEXED_GROUPS:
+        return False
+    archived = Group.objects.filter(pk__in=query.group_ids).aggregate(
+        n=Sum("last_message_number"))["n"]
+    return (archived or 0) <= limit
+
+
+def filtered_ids(cursor, query: Query, limit: int) -> list[int] | None:
+    """The ids the filters alone leave, newest first, if at most ``limit``; else None.
+
+    A filter that leaves few documents (one author, a small group, a week, the
+    messages with a file, a hashtag) is applied first and the words are then
+    matched among those few: the other way round, a common word's every match
+    would be read to find the few that pass. Costs an index look-up, and at most
+    ``limit`` + 1 ids read when the filter turns out not to be selective (groups
+    alone are judged without reading: ``narrowed``).
+    """
+    if not narrowed(query, limit):
+        return None
+    where, params = filter_sql(query)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":  # the filter's own index, never a scan that
+            cursor.execute("SET LOCAL enable_seqscan = off")  # reads the table to the limit
+        cursor.execute(f"SELECT d.message_id FROM search_document d WHERE {where} LIMIT %s",
+                       params + [limit + 1])
+        ids = [int(pk) for pk, in cursor.fetchall()]
+    if len(ids) > limit:
+        return None
+    ids.sort(reverse=True)
+    return ids
+
+
+def id_list(ids: list[int]) -> str:
+    """Ids (integers read from the database) as an SQL list: one literal each, no parameter.
+
+    SQLite allows 32,766 parameters to a statement; a filter's ids may be more.
+    """
+    return ", ".join(str(int(pk)) for pk in ids) or "NULL"
+
+
 def _db_datetime(value):
     return connection.ops.adapt_datetimefield_value(value)
 
 
 def browse(query: Query) -> tuple[int, list[tuple[int, str]]]:
     """No words, only filters: the newest matching messages, with the start of each body."""
-    where, params = filter_sql(query)
-    base = f"FROM search_document d WHERE {where}"
     with connection.cursor() as cursor:
+        # A set filter (author, hashtag, attachment) that leaves few: sort those by date, as
+        # the date index would be walked across the archive to find them. Dates and groups
+        # alone are a range of that index already.
+        sets = query.author or query.hashtag or query.has_attachment
+        ids = filtered_ids(cursor, query, BROWSE_FIRST) if sets else None
+        if ids is not None:
+            base, params = f"FROM search_document d WHERE d.message_id IN ({id_list(ids)})", []
+            if connection.vendor == "postgresql":  # one array, and OFFSET 0 so that the
+                base, params = (  # planner fetches them and sorts, not walks the date index
+                    "FROM (SELECT * FROM search_document WHERE message_id = ANY(%s::bigint[]) "
+                    "OFFSET 0) d", [ids])
+        else:
+            where, params = filter_sql(query)
+            base = f"FROM search_document d WHERE {where}"
         cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT %s) counted",
                        params + [COUNT_CAP + 1])
         total = cursor.fetchone()[0]

@@ -56,8 +56,8 @@ INDEX_BODY: dict[str, Any] = {
             "author": {"type": "text", "analyzer": "archive_exact"},
             "author_email": {"type": "keyword", "normalizer": "lower"},
             "hashtags": {"type": "keyword", "normalizer": "lower"},
-            "date": {"type": "date"},
             "has_attachment": {"type": "boolean"},
+            "date": {"type": "date"},
         },
     },
 }
@@ -104,9 +104,8 @@ class ElasticBackend:
             "subject": message.subject, "body": body_of(message),
             "author": author_of(message), "author_email": message.sender_email.lower(),
             "hashtags": [h.name for h in message.topic.hashtags.all()],
+            "has_attachment": bool(message.attachments.all()),  # prefetched in bulk
             "date": message.date.isoformat(),
-            # all() rather than exists(): a reindex prefetches them, one query per batch
-            "has_attachment": bool(message.attachments.all()),
         }
 
     def index(self, message: Message) -> None:

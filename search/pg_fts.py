@@ -15,6 +15,14 @@ slice yields its matches in storage order (the oldest first), which bounds a
 rare word's cost by its few matches. Reading every match of a common word
 (each a heap page and a TOASTed vector) would cost seconds at a million
 messages; a fifth slice (to 256,000) cost a range bitmap worth 15 ms.
+
+A selective filter (dbsearch.filtered_ids: up to FEW documents) is applied
+first instead: through the slices, a common word's every match in the rest of
+the archive would be read to find the few that pass. The filter's ids go to
+the planner as one array, which it ANDs with the word's GIN bitmap or tests
+row by row, by the word's statistics; the newest COUNT_CAP + 1 matches are
+then sorted out (OFFSET 0 keeps the LIMIT from pushing the planner to walk
+the primary key testing every row).
 """
 
 from __future__ import annotations
@@ -23,7 +31,13 @@ from django.db import connection, transaction
 
 from search import querysyntax
 from search.backend import COUNT_CAP, MARK_END, MARK_START, Query
-from search.dbsearch import DatabaseIndex, browse, filter_sql, page_of_candidates
+from search.dbsearch import (
+    DatabaseIndex,
+    browse,
+    filter_sql,
+    filtered_ids,
+    page_of_candidates,
+)
 
 HEADLINE = (f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, "
             "MaxFragments=1, FragmentDelimiter=' … '")
@@ -36,10 +50,12 @@ WINDOWS = (1, 4, 16, 64)
 # walking a table or the primary key and testing every row; JIT compiles the
 # large-looking plan for 50-200 ms; parallel workers would make the capped
 # candidate set (and so the pages) differ from one query to the next.
-PLANNER = ("SELECT set_config('jit', 'off', true), "
-           "set_config('max_parallel_workers_per_gather', '0', true), "
-           "set_config('enable_seqscan', 'off', true), "
+# Among a filter's few ids the planner's own choice is kept (see FEW).
+SETTLED = ("SELECT set_config('jit', 'off', true), "
+           "set_config('max_parallel_workers_per_gather', '0', true)")
+PLANNER = (f"{SETTLED}, set_config('enable_seqscan', 'off', true), "
            "set_config('enable_indexscan', 'off', true)")
+FEW = 20_000
 
 
 class PostgresFtsBackend(DatabaseIndex):
@@ -56,8 +72,17 @@ class PostgresFtsBackend(DatabaseIndex):
             newest = cursor.fetchone()[0]
             if newest is None:
                 return 0, []
-            cursor.execute(PLANNER)
-            candidates, cparams = _candidates(tsquery, tsparams, where, params, newest)
+            few = filtered_ids(cursor, query, FEW)
+            if few is not None:
+                cursor.execute(SETTLED)
+                candidates = ("SELECT * FROM (SELECT d.message_id, d.date, d.vector "
+                              "FROM search_document d WHERE d.message_id = ANY(%s::bigint[]) "
+                              f"AND d.vector @@ ({tsquery}) OFFSET 0) few "
+                              "ORDER BY message_id DESC LIMIT %s")
+                cparams = [few, *tsparams, COUNT_CAP + 1]
+            else:
+                cursor.execute(PLANNER)
+                candidates, cparams = _candidates(tsquery, tsparams, where, params, newest)
             total, ids = page_of_candidates(
                 cursor, candidates, cparams, f"ts_rank_cd(vector, ({tsquery})) DESC", tsparams,
                 query)

@@ -8,7 +8,17 @@ The work of one search is bounded, whatever the archive's size: FTS5 walks
 its matches newest id first (its doclists are in rowid order, so that costs
 nothing) and stops at COUNT_CAP + 1 that pass the filters; those are counted
 and ranked. CROSS JOIN keeps FTS5 in the outer loop: driven from a group's
-documents instead, SQLite would test MATCH row by row (a millisecond each).
+documents instead, SQLite would test MATCH row by row through the join.
+
+A selective filter (dbsearch.filtered_ids) is applied first instead: up to
+WALK ids, FTS5 walks the words' doclist newest first and keeps the ids in the
+set (``+rowid IN``: a hash probe per match, no join to the document). Up to
+PROBE ids, FTS5 rather looks each id up in the doclist (``rowid IN``, one
+seek each), which costs nothing like walking a common word's whole doclist;
+those few matches are ranked newest first, because bm25 computes its word
+weights anew for every look-up (a walk of the doclist each). A filter that
+leaves more, but is a set of ids (hashtag, attachment, author), is tested on
+each match's rowid before the match is joined to its document.
 """
 
 from __future__ import annotations
@@ -17,7 +27,16 @@ from django.db import connection
 
 from search import querysyntax
 from search.backend import COUNT_CAP, MARK_END, MARK_START, Query
-from search.dbsearch import DatabaseIndex, browse, filter_sql, page_of_candidates
+from search.dbsearch import (
+    DatabaseIndex,
+    browse,
+    filter_sql,
+    filtered_ids,
+    id_list,
+    page_of_candidates,
+)
+
+PROBE, WALK = 2000, 10_000
 
 
 class SqliteFtsBackend(DatabaseIndex):
@@ -28,12 +47,20 @@ class SqliteFtsBackend(DatabaseIndex):
         match = querysyntax.to_fts5(terms)
         if not match:
             return browse(query)
-        where, params = filter_sql(query)
-        candidates = (
-            "SELECT search_fts.rowid AS message_id, search_fts.rank AS r, d.date AS date "
-            "FROM search_fts CROSS JOIN search_document d ON d.message_id = search_fts.rowid "
-            f"WHERE search_fts MATCH %s AND {where} ORDER BY search_fts.rowid DESC LIMIT %s")
         with connection.cursor() as cursor:
+            few = filtered_ids(cursor, query, WALK)
+            rank, order = "search_fts.rank", "ORDER BY search_fts.rowid DESC"
+            if few is not None and len(few) <= PROBE:  # at most PROBE: all are candidates
+                rank = "0"
+                where, params = f"search_fts.rowid IN ({id_list(few)})", []
+            elif few is not None:  # "+" keeps FTS5 from seeking each id: it walks instead
+                where, params = f"+search_fts.rowid IN ({id_list(few)})", []
+            else:  # "+": a set filter is probed per match, FTS5 still walks its doclist
+                where, params = filter_sql(query, ids="+search_fts.rowid")
+            candidates = (
+                f"SELECT search_fts.rowid AS message_id, {rank} AS r, d.date AS date "
+                "FROM search_fts CROSS JOIN search_document d ON d.message_id = search_fts.rowid "
+                f"WHERE search_fts MATCH %s AND {where} {order} LIMIT %s")
             total, ids = page_of_candidates(cursor, candidates, [match, *params, COUNT_CAP + 1],
                                             "r", [], query)
             if not ids:

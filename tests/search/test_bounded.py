@@ -91,8 +91,13 @@ def test_a_whole_reindex_rebuilds_the_engine_index_once(transactional_db):
     _archive(Group.objects.create(name="busy"), 30, "common chatter")
     call_command("reindex", "--no-progress", stdout=open(os.devnull, "w"))  # noqa: SIM115
     assert search.query(AnonymousUser(), "chatter").total == 30
+    assert search.query(AnonymousUser(), "", author="XAMPLE.or").total == 30  # trigrams
+    assert search.query(AnonymousUser(), "chatter", author="sam").total == 30
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s",
                            [schema.PG_GIN_INDEX])
             assert "gin (vector)" in cursor.fetchone()[0]
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+                           [schema.PG_TRIGRAM_INDEX])
+            assert "gin_trgm_ops" in cursor.fetchone()[0]
