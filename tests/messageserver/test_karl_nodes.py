@@ -16,13 +16,17 @@ reads KARL_URLS and asks each node's /health:
 from __future__ import annotations
 
 import tempfile
+import time
 from collections import Counter
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
+from groups import deliveryreport
 from groups.membership import add_members
-from groups.models import OutboxItem
+from groups.models import Message, OutboxItem
 from karl import nodes
 from messageserver import outbox, pipeline
 from platformcore.env import get_env
@@ -100,6 +104,20 @@ def test_a_post_is_split_by_domain_and_every_member_gets_one_copy(demo_group, tw
     assert all(r.description.startswith("demo #") and "(node part" in r.description
                for r in rows)
     assert all(r.karl_job_id for r in rows)  # each node's job id, next to its node
+    # the delivery report asks each job's own node for its live counts
+    message = Message.objects.get(group=demo_group, number=1)
+    deadline = time.monotonic() + 10  # Karl records a batch just after the sink has it
+    while (report := deliveryreport.build(message)).totals["sent"] < len(members):
+        assert time.monotonic() < deadline, report.jobs
+        time.sleep(0.1)
+    assert not report.karl_unreachable
+    assert {j.node for j in report.jobs} == {a.url, b.url}
+    assert report.totals["total"] == len(members) and report.totals["waiting"] == 0
+    out = StringIO()
+    call_command("outbox", "--nodes", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and all("healthy" in line and "handed off" in line for line in lines)
+    assert {line.split()[0] for line in lines} == {a.url, b.url}
 
 
 def test_a_hand_off_to_a_node_that_died_is_planned_again_onto_the_live_one(
