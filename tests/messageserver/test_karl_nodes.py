@@ -23,10 +23,12 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
 from groups import deliveryreport
 from groups.membership import add_members
-from groups.models import Message, OutboxItem
+from groups.models import Message, OutboxItem, User
 from karl import nodes
 from messageserver import outbox, pipeline
 from platformcore.env import get_env
@@ -118,6 +120,11 @@ def test_a_post_is_split_by_domain_and_every_member_gets_one_copy(demo_group, tw
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and all("healthy" in line and "handed off" in line for line in lines)
     assert {line.split()[0] for line in lines} == {a.url, b.url}
+    admin = Client()
+    admin.force_login(User.objects.create_user("root", "root@example.org", "pw",
+                                               is_superuser=True, is_staff=True))
+    page = admin.get(reverse("site_outbox")).content.decode()
+    assert "Karl nodes" in page and a.url in page and b.url in page and "Down" not in page
 
 
 def test_a_hand_off_to_a_node_that_died_is_planned_again_onto_the_live_one(
