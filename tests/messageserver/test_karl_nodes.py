@@ -10,12 +10,16 @@ reads KARL_URLS and asks each node's /health:
     copy goes out twice;
   * a node that took its part and died before delivering it delivers its
     spool when it is started again on the same spool, while new posts went to
-    the other node meanwhile.
+    the other node meanwhile;
+  * a hand-off whose answer was lost (the node may have the job) stays with
+    that node: its copies are never sent by another.
 """
 
 from __future__ import annotations
 
+import http.server
 import tempfile
+import threading
 import time
 from collections import Counter
 from io import StringIO
@@ -171,3 +175,53 @@ def test_a_node_that_comes_back_delivers_its_spool(demo_group, two_nodes):
     per_member = Counter(m.rcpt for m in got + got_b)
     assert set(per_member) == set(members) and set(per_member.values()) == {2}, per_member
     assert sorted(m.rcpt for m in got_b) == sorted(b_members)
+
+
+class _DropsJobs(http.server.BaseHTTPRequestHandler):
+    """A node that answers /health and then loses its answer to every job it is sent:
+    the request went out, so the node may have spooled it (as a Karl killed mid-answer)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"status": "ok", "ok": true}')
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.close_connection = True  # no answer at all
+
+    def log_message(self, *args) -> None:  # noqa: ANN002
+        pass
+
+
+def test_a_hand_off_that_may_have_arrived_stays_with_its_node(demo_group, two_nodes,
+                                                               monkeypatch):
+    (a, _), sink = two_nodes
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _DropsJobs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    lossy = f"http://127.0.0.1:{server.server_port}"
+    try:
+        monkeypatch.setenv("KARL_URLS", f"{a.url},{lossy}")
+        get_env.cache_clear()
+        members = _members(demo_group)
+        lossy_members = [m for m in members
+                         if nodes.owner(nodes.domain_of(m), [a.url, lossy]) == lossy]
+        assert lossy_members
+        _post(demo_group)
+        for _ in range(3):
+            outbox.dispatch_due()
+        pinned = OutboxItem.objects.exclude(state=OutboxItem.State.DONE).get()
+        assert pinned.karl_node == lossy and pinned.state == OutboxItem.State.PENDING
+        assert sorted(r["address"] for r in pinned.payload["recipients"]) == \
+            sorted(lossy_members)
+        # lost answer ("Karl at ... is unreachable"), or, on a later pass, "node ... is down"
+        assert "unreachable" in pinned.last_error or "is down" in pinned.last_error
+        got = sink.handler.wait_for(len(members) - len(lossy_members))
+        time.sleep(0.5)
+        assert not {m.rcpt for m in sink.handler.received()} & set(lossy_members), \
+            "copies the lossy node may have were sent by another node"
+        assert len(got) == len(members) - len(lossy_members)
+    finally:
+        server.shutdown()
+        server.server_close()
