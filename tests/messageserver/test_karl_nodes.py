@@ -225,3 +225,16 @@ def test_a_hand_off_that_may_have_arrived_stays_with_its_node(demo_group, two_no
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_sites_own_mail_goes_to_a_live_node(two_nodes):
+    from groups.web.mail import send_via_karl
+
+    (a, b), sink = two_nodes
+    to = next(f"x@{d}" for d in DOMAINS if nodes.owner(d, [a.url, b.url]) == b.url)
+    assert nodes.shared_health().healthy([a.url, b.url]) == [a.url, b.url]
+    b.kill9()  # b's /health answer is still believed: the hand-off fails, a takes it
+    send_via_karl("no-reply@groups.localhost", [to], "Confirm your address", "Click.")
+    [got] = sink.handler.wait_for(1)
+    assert got.rcpt == to and b"Confirm your address" in got.data
+    assert nodes.shared_health().healthy([a.url, b.url]) == [a.url]
