@@ -37,6 +37,7 @@ class JobCounts:
     waiting: int = 0  # not tried yet (queued, being sent, or not at Karl yet)
     delayed: int = 0  # finished jobs: copies deferred at least once before the end
     state: str = ""  # finished | in progress | waiting for Karl | unknown
+    node: str = ""  # the Karl node that has the job (its base URL), when recorded
 
 
 @dataclass
@@ -60,37 +61,53 @@ class DeliveryReport:
 
 
 def _outbox_rows(group: Group, number: int) -> list[OutboxItem]:
-    """The post's fan-out rows, by the description messageserver.fanout gives them."""
+    """The post's fan-out rows, by the description messageserver.fanout gives them.
+
+    Its parts are "NAME (part N of M)" (messageserver.fanout) and, split over
+    several Karl nodes, "... (node part N of M)" (messageserver.karlnodes).
+    """
     name = f"{group.name} #{number}"
     return list(OutboxItem.objects.filter(Q(description=name)
-                                          | Q(description__startswith=f"{name} (part "))
+                                          | Q(description__startswith=f"{name} ("))
                 .order_by("pk"))
 
 
+def _client_for(row: OutboxItem, karl: KarlClient | None) -> KarlClient:
+    """The Karl node that has the row's job (recorded at hand-off), else the one Karl."""
+    if karl is not None:
+        return karl
+    return KarlClient(base_url=row.karl_node) if row.karl_node else KarlClient()
+
+
 def build(message: Message, karl: KarlClient | None = None) -> DeliveryReport:
-    """The report of one archived message, live for jobs still at Karl."""
+    """The report of one archived message, live for jobs still at Karl (at whichever node)."""
     group = message.group
     report = DeliveryReport(message)
     summaries = {s.karl_job_id: s for s in DeliverySummary.objects.filter(
         group=group, message_number=message.number)}
+    rows = _outbox_rows(group, message.number)
+    nodes = {row.karl_job_id: row.karl_node for row in rows if row.karl_job_id}
     for s in summaries.values():
         report.jobs.append(JobCounts(f"Job {s.karl_job_id}", s.karl_job_id, s.total, s.sent, 0,
-                                     s.bounced, s.expired, 0, s.deferred, "finished"))
-    for row in _outbox_rows(group, message.number):
+                                     s.bounced, s.expired, 0, s.deferred, "finished",
+                                     nodes.get(s.karl_job_id, "")))
+    unreachable: set[str] = set()  # nodes that did not answer: not asked again for this page
+    for row in rows:
         if row.karl_job_id and row.karl_job_id in summaries:
             continue
         size = len(row.payload.get("recipients") or [])
-        job = JobCounts(row.description, row.karl_job_id, total=size)
+        job = JobCounts(row.description, row.karl_job_id, total=size, node=row.karl_node)
         if row.state != OutboxItem.State.DONE or not row.karl_job_id:
             job.waiting, job.state = size, "waiting for Karl"
-        elif report.karl_unreachable:
+        elif row.karl_node in unreachable:
             job.state = "unknown"
         else:
             try:
-                counts = (karl or KarlClient()).job_status(row.karl_job_id,
-                                                            summary=True)["counts"]
+                counts = _client_for(row, karl).job_status(row.karl_job_id,
+                                                           summary=True)["counts"]
             except KarlUnavailable:
                 report.karl_unreachable, job.state = True, "unknown"
+                unreachable.add(row.karl_node)
             except KarlError:  # Karl forgot the job (KARL_KEEP_DONE) before its summary came
                 job.state = "unknown"
             else:

@@ -663,6 +663,10 @@ class OutboxItem(models.Model):
     claimed_by = models.CharField(max_length=100, blank=True, help_text=_("host:pid"))
     created_at = models.DateTimeField(default=timezone.now)
     karl_job_id = models.CharField(max_length=64, blank=True)
+    karl_node = models.CharField(
+        max_length=200, blank=True,
+        help_text="Base URL of the Karl node this row was handed to (or is being handed to): "
+                  "set before the hand-off, so a row that may be there is never sent elsewhere.")
     last_error = models.TextField(blank=True)
     description = models.CharField(max_length=200, blank=True)
 

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 CLAIM_TIMEOUT = timedelta(minutes=5)
 CLAIMER = f"{socket.gethostname()}:{os.getpid()}"[:100]
 MAX_DELAY = 600.0
+# A row pinned to a node that is down is looked at this often at most, so it leaves
+# soon after the node is back (karl.nodes marks it healthy again within KARL_HEALTH_TTL).
+NODE_DOWN_MAX_DELAY = 30.0
 _wakeup = threading.Event()
 
 
@@ -64,13 +67,16 @@ def _submit(item: OutboxItem, client: Any) -> str:
 
 
 def dispatch_due(client: Any | None = None, limit: int = 50) -> int:
-    """Submit every due row (one pass); returns how many were handed to Karl."""
+    """Submit every due row (one pass); returns how many were handed to Karl.
+
+    Without ``client`` each row goes to its Karl node (messageserver.karlnodes:
+    split by destination domain over the healthy nodes of KARL_URLS, the node
+    recorded on the row before the hand-off); with one, everything goes to it.
+    """
     from karl.client import KarlError, KarlUnavailable
+    from messageserver.karlnodes import NodeDown, Router
 
-    if client is None:
-        from karl.client import KarlClient
-
-        client = KarlClient()
+    router = Router(client)
     now = timezone.now()
     OutboxItem.objects.filter(state=OutboxItem.State.SENDING,
                               claimed_at__lt=now - CLAIM_TIMEOUT).update(
@@ -87,23 +93,41 @@ def dispatch_due(client: Any | None = None, limit: int = 50) -> int:
             continue  # another dispatcher took it
         item = OutboxItem.objects.get(id=item_id)
         try:
-            job_id = _submit(item, client)
-        except KarlUnavailable as exc:  # not reached, 5xx, 429 (platformcore.internalhttp)
+            parts = router.plan(item)
+        except NodeDown as exc:  # pinned to a node that is down: retried soon after it returns
+            _retry_later(item, str(exc), max_delay=NODE_DOWN_MAX_DELAY)
+            continue
+        except KarlUnavailable as exc:  # no node is healthy: the rest would wait the same way
             _retry_later(item, str(exc))
-            break  # Karl is down: the rest would fail the same way
-        except KarlError as exc:  # Karl refused the row (4xx)
-            # A platform bug, not the sender's: reported, shown, retried (outboxfailures).
-            outboxfailures.record_refusal(item, exc.status, exc.body, str(exc))
-        else:
-            OutboxItem.objects.filter(id=item.id).update(
-                state=OutboxItem.State.DONE, karl_job_id=str(job_id)[:64],
-                attempts=item.attempts + 1)
-            sent += 1
+            break
+        down = False  # the one Karl (no KARL_URLS, or a client given) is down
+        for part in parts:  # several only when split over several nodes
+            try:
+                job_id = _submit(part, router.client(part.karl_node))
+            except KarlUnavailable as exc:  # not reached, 5xx, 429 (platformcore.internalhttp)
+                router.mark_down(part.karl_node)
+                if router.may_replan(part, exc):
+                    router.replan(part)  # certainly not at that node: the healthy ones take it
+                    log.warning("Karl node %s did not take outbox item %s, planning it again: %s",
+                                part.karl_node, part.id, exc)
+                else:
+                    _retry_later(part, str(exc))
+                down = not router.several
+            except KarlError as exc:  # Karl refused the row (4xx)
+                # A platform bug, not the sender's: reported, shown, retried (outboxfailures).
+                outboxfailures.record_refusal(part, exc.status, exc.body, str(exc))
+            else:
+                OutboxItem.objects.filter(id=part.id).update(
+                    state=OutboxItem.State.DONE, karl_job_id=str(job_id)[:64],
+                    attempts=part.attempts + 1)
+                sent += 1
+        if down:
+            break  # the one Karl is down: the rest would fail the same way
     return sent
 
 
-def _retry_later(item: OutboxItem, error: str) -> None:
-    delay = backoff.delay(item.attempts + 1, 1.0, MAX_DELAY)
+def _retry_later(item: OutboxItem, error: str, max_delay: float = MAX_DELAY) -> None:
+    delay = backoff.delay(item.attempts + 1, 1.0, max_delay)
     OutboxItem.objects.filter(id=item.id).update(
         state=OutboxItem.State.PENDING, attempts=item.attempts + 1,
         next_attempt_at=timezone.now() + timedelta(seconds=delay), last_error=error[:5000])

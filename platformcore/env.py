@@ -150,11 +150,23 @@ class Env:
         return f"http://{host}:{port}"
 
     @property
+    def karl_urls(self) -> tuple[str, ...]:
+        """The base URLs of every Karl node (KARL_URLS); one node is today's single Karl.
+
+        KARL_URLS is a comma-separated list; without it, KARL_URL or the URL derived
+        from KARL_PORT is the one node. messageserver spreads fan-outs over them by
+        destination domain (karl.nodes); an entry that is not an http(s) URL stops
+        the process at start-up (``load`` reads this once).
+        """
+        return karl_urls(os.environ.get("KARL_URLS", ""), self.service_url("karl"))
+
+    @property
     def internal_hosts(self) -> tuple[str, ...]:
         """Host names the internal HTTP APIs are reached by (for messageserver's Host check)."""
         hosts = ["127.0.0.1", "localhost", "[::1]", self.internal_bind_address]
-        for name in ("messageserver", "karl", "errord"):
-            host = urlsplit(self.service_url(name)).hostname
+        urls = [self.service_url(name) for name in ("messageserver", "karl", "errord")]
+        for url in [*urls, *self.karl_urls]:
+            host = urlsplit(url).hostname
             if host:
                 hosts.append(f"[{host}]" if ":" in host else host)
         return tuple(dict.fromkeys(h for h in hosts if h not in ("", "0.0.0.0", "::")))
@@ -178,6 +190,19 @@ def allowed_hosts(site_url: str, extra: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(hosts))
 
 
+def karl_urls(raw: str, single: str) -> tuple[str, ...]:
+    """KARL_URLS parsed: distinct http(s) base URLs without a trailing slash, in order.
+
+    Empty means the one node ``single`` (KARL_URL or the derived URL).
+    """
+    urls = [u.strip().rstrip("/") for u in raw.split(",") if u.strip()]
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingError(f"KARL_URLS entry {url!r} is not an http:// or https:// base URL")
+    return tuple(dict.fromkeys(urls)) or (single,)
+
+
 def load() -> Env:
     """Read the environment now (tests call this after changing os.environ)."""
     data_dir = Path(env_str("DATA_DIR", str(PROJECT_DIR / "var"))).resolve()
@@ -195,7 +220,7 @@ def load() -> Env:
         raise SettingError(f"SEARCH_CLIENT={search_client!r} must be elasticsearch or opensearch")
     bind_address = env_str("BIND_ADDRESS", "127.0.0.1")
     site_url = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
-    return Env(
+    env = Env(
         groups_domain=env_str("GROUPS_DOMAIN", "groups.localhost").lower(),
         data_dir=data_dir,
         database_url=env_str("DATABASE_URL", f"sqlite:///{data_dir / 'groups.sqlite3'}"),
@@ -222,6 +247,8 @@ def load() -> Env:
         dkim_selector=env_str("DKIM_SELECTOR", "groups"),
         max_message_size=env_int("MAX_MESSAGE_SIZE", 25 * 1024 * 1024, minimum=1024),
     )
+    env.karl_urls  # noqa: B018 - a mistyped KARL_URLS stops the process now, not at hand-off
+    return env
 
 
 @lru_cache(maxsize=1)

@@ -6,14 +6,16 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
 from groups.models import OutboxItem
-from messageserver import outboxfailures
+from messageserver import karlnodes, outboxfailures
 from messageserver.outbox import retry_failed
 
 
 class Command(BaseCommand):
     help = ("Show the outbox (mail queued for Karl) by state; --failed lists what Karl "
             "refused (reported to errord, retried every OUTBOX_REFUSED_RETRY seconds); "
-            "--retry [ID ...] sends failed items again now (all of them without IDs).")
+            "--retry [ID ...] sends failed items again now (all of them without IDs); "
+            "--nodes shows each Karl node (KARL_URLS): healthy or down, rows waiting for it, "
+            "rows it took.")
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         what = parser.add_mutually_exclusive_group()
@@ -21,6 +23,9 @@ class Command(BaseCommand):
                           help="list the failed items: id, group, what, attempts, Karl's answer")
         what.add_argument("--retry", nargs="*", type=int, metavar="ID",
                           help="retry these failed items now (no ID: every failed item)")
+        what.add_argument("--nodes", action="store_true",
+                          help="each Karl node: healthy or down (asked now), rows waiting "
+                               "for it, rows handed to it")
         parser.add_argument("--group", help="only this group's items (with --failed)")
         parser.add_argument("--limit", type=int, default=100,
                             help="list at most this many (default 100)")
@@ -38,6 +43,13 @@ class Command(BaseCommand):
             count = retry_failed(ids)
             self.stdout.write(f"{count} failed item{'s' if count != 1 else ''} queued again; "
                               "messageserver's dispatcher sends them on its next pass")
+            return
+        if options["nodes"]:
+            for node in karlnodes.node_states():
+                note = "" if node.configured else "  (not in KARL_URLS any more)"
+                self.stdout.write(f"{node.url:<40} {'healthy' if node.healthy else 'DOWN':<8} "
+                                  f"waiting {node.waiting:>6}  handed off {node.handed_off:>8}"
+                                  f"{note}")
             return
         if options["failed"]:
             rows = outboxfailures.failed_items(options["group"])[:options["limit"]]

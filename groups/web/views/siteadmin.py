@@ -55,8 +55,10 @@ def outbox(request: HttpRequest) -> HttpResponse:
         return redirect("site_outbox")
     items = [(item, outboxfailures.group_name(item))
              for item in outboxfailures.failed_items()[:200]]
+    from messageserver.karlnodes import node_states
+
     return render(request, "groups/site_outbox.html", {
-        "items": items,
+        "items": items, "nodes": node_states(),
         "pending": OutboxItem.objects.filter(state=OutboxItem.State.PENDING).count()})
 
 
