@@ -23,6 +23,7 @@ from karl.config import KarlConfig
 from karl.delivery import Batch, Deliverer, Outcome, worker_deliver, worker_init
 from karl.relays import RelayPool
 from karl.spool import Due, Spool, iso, now_ms
+from karl.timeline import Timelines
 from platformcore import backoff
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class Scheduler:
         self.stopping = False
         self.max_in_flight = max(config.concurrency, config.batch_size)
         self.cursor = b""  # the last queue key handed out: the next scan starts after it
+        self.timelines = Timelines()
 
     def spec(self, job_id: str) -> dict[str, Any] | None:
         spec = self.specs.get(job_id)
@@ -244,6 +246,8 @@ class Scheduler:
                                "state": state, "code": outcome.code, "reply": outcome.reply,
                                "at": iso(now), "meta": spec.get("meta") or {}})
         self.spool.record(changes, events, sync=True)  # delivered is durable before forgotten
+        self.timelines.record(batch.job_id, (o.signed_at for o in outcomes),
+                              (o.replied_at for o in outcomes if o.state == "sent"))
         for state, count in tally.items():
             metrics.OUTCOMES.labels(relay=batch.relay, state=state).inc(count)
         if judge_relay and (relay_failed or relay_answered):
