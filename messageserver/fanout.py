@@ -253,9 +253,17 @@ def first_job_recipients() -> int:
 
 
 def job_chunks(members: list[Any], size: int, first: int) -> list[list[Any]]:
-    """The fan-out's jobs: ``first`` recipients, then at most ``size`` in each."""
-    first = min(first, size)
-    return [members[:first]] + [members[i:i + size] for i in range(first, len(members), size)]
+    """The fan-out's jobs: ``first`` recipients, then four times as many each, up to ``size``.
+
+    Handing a job to Karl is several times faster than delivering it, so while
+    Karl delivers one job the next, four times larger, is on its way: Karl
+    never waits for the big jobs, and they are as few as ``size`` allows.
+    """
+    chunks, start, n = [], 0, max(1, min(first, size))
+    while start < len(members):
+        chunks.append(members[start:start + n])
+        start, n = start + n, min(size, n * 4)
+    return chunks
 
 
 def queue_fanout(message: Message, raw: bytes, hashtags: list[Hashtag],
@@ -264,7 +272,8 @@ def queue_fanout(message: Message, raw: bytes, hashtags: list[Hashtag],
 
     Recipients are split into jobs of at most ``job_recipients()``, one outbox
     row each (each its own Idempotency-Key), so no group is too large to send to;
-    the first is small (``first_job_recipients()``), so delivery starts at once.
+    the first is small (``first_job_recipients()``) and the next grow from it
+    (``job_chunks``), so delivery starts at once and never waits for a job.
     """
     members = recipients(message, hashtags)
     if not members:
