@@ -61,7 +61,8 @@ class Composer:
 
     def __init__(self, raw: bytes, *, headers: Sequence[Sequence[str]] = (),
                  remove_headers: Sequence[str] = (), footer: dict[str, Any] | None = None,
-                 keys: Sequence[SigningKey] = (), domain: str = "localhost") -> None:
+                 keys: Sequence[SigningKey] = (), domain: str = "localhost",
+                 variables: dict[str, Any] | None = None) -> None:
         header_block, body = split_message(normalise(raw))
         drop = {h.lower().encode() for h in remove_headers}
         drop |= {name.lower().encode() for name, _ in headers}
@@ -74,6 +75,7 @@ class Composer:
         if b"message-id" not in names:
             fields.append((b"Message-ID", b" " + email.utils.make_msgid(domain=domain).encode()))
         self.keys = list(keys)
+        self.variables = dict(variables or {})  # the job's: each recipient's own win
         self.footer = Footer(footer["text"], footer.get("html")) if footer else None
         if self.footer is not None:
             self.plan = build_plan(fields, body)
@@ -132,6 +134,8 @@ class Composer:
         if self.footer is None or not self._has_slots and not self.plan.fallback:
             body, bh = self.plan.body_for("", "")
         else:
+            if self.variables:
+                variables = {**self.variables, **(variables or {})}
             text, html = self.footer.render(variables or {}, html=self._wants_html)
             try:
                 if self.plan.fallback:

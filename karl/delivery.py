@@ -80,7 +80,7 @@ class Deliverer:
             spec = batch.spec
             composer = Composer(batch.message, headers=spec.get("headers") or [],
                                 remove_headers=spec.get("remove_headers") or [],
-                                footer=spec.get("footer"),
+                                footer=spec.get("footer"), variables=spec.get("vars"),
                                 keys=self.keys if spec.get("dkim", True) else [],
                                 domain=self.config.domain)
             self.composers[batch.job_id] = composer

@@ -206,8 +206,7 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
             "address": m.email,
             "mail_from": bounce_address(m.id, message.number),
             "headers": [["List-Unsubscribe", unsubscribe_header(group, m.id, unsubscribe)]],
-            "vars": {
-                **common,
+            "vars": {  # the shared ones are the job's (Karl merges them, a recipient's win)
                 "name": m.name,
                 "email": m.email,
                 "unsubscribe_url": unsubscribe,
@@ -220,6 +219,7 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
         "remove_headers": remove,
         "headers": job_headers,
         "footer": {"text": group.footer_template or DEFAULT_FOOTER},
+        "vars": common,
         "recipients": rcpts,
         "dkim": True,
         # failures one by one (bounce handling), and one "finished" summary per job for
