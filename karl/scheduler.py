@@ -81,9 +81,10 @@ class PoolRunner:
 class Recorder:
     """Write outcomes in a thread, the batches that finish meanwhile in one synced write.
 
-    ``record`` returns when the outcome is on disk (synced). A retry's new due
-    time is registered with the spool (``Spool.reserve``) before it leaves the
-    loop, so a scan in the meantime never moves the queue's floor past it.
+    ``record`` returns when the outcome is on disk (synced). A retry's new queue
+    entry is written later than its due time was chosen, but never below the
+    queue's floor: the recipient's old entry, older still, stays on disk until
+    the same write, and no scan moves the floor past a live entry.
     """
 
     def __init__(self, spool: Spool) -> None:
@@ -93,19 +94,11 @@ class Recorder:
         self.writer: asyncio.Task[None] | None = None
 
     async def record(self, changes: list[Any], events: list[dict[str, Any]]) -> None:
-        due = [nd for _, _, nd in changes if nd is not None]
-        reserved = min(due) if due else None
-        if reserved is not None:
-            self.spool.reserve(reserved)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.pending.append((changes, events, done))
         if self.writer is None or self.writer.done():
             self.writer = asyncio.create_task(self._write())
-        try:
-            await done
-        finally:
-            if reserved is not None:
-                self.spool.release(reserved)
+        await done
 
     async def _write(self) -> None:
         loop = asyncio.get_running_loop()

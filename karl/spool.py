@@ -173,21 +173,6 @@ class Spool:
                     del self._writing[created]
         return job_id
 
-    def reserve(self, due_ms: int) -> None:
-        """A queue entry due at ``due_ms`` is about to be written (by another thread).
-
-        Until ``release``, no scan moves the queue's floor past it (see
-        ``_raise_floor``), exactly as for a job being written.
-        """
-        with self._lock:
-            self._writing[due_ms] += 1
-
-    def release(self, due_ms: int) -> None:
-        with self._lock:
-            self._writing[due_ms] -= 1
-            if not self._writing[due_ms]:
-                del self._writing[due_ms]
-
     def check_writable(self) -> bool:
         try:
             self.db.put(b"_health", str(now_ms()).encode(), sync=False)
