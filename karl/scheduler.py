@@ -260,7 +260,7 @@ class Scheduler:
             self.slot_free.set()
 
     async def _apply(self, batch: Batch, dues: list[Due], outcomes: list[Outcome],
-               probe: bool, judge_relay: bool = True) -> None:
+                     probe: bool, judge_relay: bool = True) -> None:
         spec = batch.spec
         deadline = spec["created"] + spec.get("lifetime", self.config.lifetime) * 1000
         wanted = set(spec.get("events") or ())
