@@ -83,13 +83,8 @@ def outbox_bytes(env: dict[str, str]) -> int:
         return conn.execute(query).fetchone()[0] or 0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--members", type=int, default=2000)
-    parser.add_argument("--posts", type=int, default=5)
-    args = parser.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="bench-post-"))
-    sink_port = free_port()
+def platform_env(data: Path, sink_port: int) -> dict[str, str]:
+    """The environment of a whole platform on ``data``, relaying to the sink on ``sink_port``."""
     ports = {name: free_port() for name in ("smtpd", "messageserver", "karl", "errord", "http")}
     env = {k: v for k, v in os.environ.items()
            if k not in ("DJANGO_SETTINGS_MODULE", "GROUPS_URLCONF") and not k.startswith("KARL_")}
@@ -99,22 +94,64 @@ def main() -> None:
                 "MESSAGESERVER_PORT": str(ports["messageserver"]), "KARL_PORT": str(ports["karl"]),
                 "ERRORD_PORT": str(ports["errord"]), "SENDER_AUTH": "off",
                 "KARL_RELAYS": f"smtp://127.0.0.1:{sink_port}", "PYTHONUNBUFFERED": "1"})
-    sink = start_sink(sink_port)
+    return env
+
+
+def make_group(env: dict[str, str], name: str, members: int) -> None:
+    """A group of ``members`` members (its owner and member0..N-2@example.org)."""
+    data = Path(env["DATA_DIR"])
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([*manage, "creategroup", "bench", "--owner", "owner@example.org"],
+    subprocess.run([*manage, "creategroup", name, "--owner", "owner@example.org"],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    members = data / "members.txt"
-    members.write_text("".join(f"member{i}@example.org\n" for i in range(args.members - 1)))
-    subprocess.run([*manage, "addmembers", "bench", "--file", str(members)], cwd=ROOT, env=env,
-                   check=True, stdout=subprocess.DEVNULL)
+    if members > 1:
+        listing = data / f"members-{name}.txt"
+        listing.write_text("".join(f"member{i}@example.org\n" for i in range(members - 1)))
+        subprocess.run([*manage, "addmembers", name, "--file", str(listing)], cwd=ROOT,
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def start_platform(env: dict[str, str]) -> dict[str, subprocess.Popen]:
+    """messageserver, Karl and smtpd, each answering its /health; logs in DATA_DIR."""
+    data = Path(env["DATA_DIR"])
     procs = {}
     for name in ("messageserver", "karl", "smtpd"):
         log = data / f"{name}.log"
-        procs[name] = subprocess.Popen([sys.executable, "-m", name], cwd=ROOT, env=env,
+        python = [sys.executable, *os.environ.get(f"{name.upper()}_PY_ARGS", "").split()]
+        procs[name] = subprocess.Popen([*python, "-m", name], cwd=ROOT, env=env,
                                        stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-        port = ports["http"] if name == "smtpd" else ports[name]
+        port = env["SMTPD_HTTP_PORT"] if name == "smtpd" else env[f"{name.upper()}_PORT"]
         wait_health(f"http://127.0.0.1:{port}/health", procs[name], log)
+    return procs
+
+
+def stop_platform(procs: dict[str, subprocess.Popen]) -> None:
+    for proc in procs.values():
+        proc.terminate()
+    for proc in procs.values():
+        proc.wait(30)
+
+
+def group_post(raw: bytes, group: str, n: int) -> bytes:
+    """The benchmark's post, sent by the group's owner to ``group`` with its own Message-ID."""
+    return raw.replace(b"bench-1@", f"bench-{group}-{n}@".encode()).replace(
+        b"demo@groups", f"{group}@groups".encode()).replace(b"bob@example.org",
+                                                           b"owner@example.org")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--posts", type=int, default=5)
+    args = parser.parse_args()
+    data = Path(tempfile.mkdtemp(prefix="bench-post-"))
+    sink_port = free_port()
+    env = platform_env(data, sink_port)
+    sink = start_sink(sink_port)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT,
+                   env=env, check=True)
+    make_group(env, "bench", args.members)
+    procs = start_platform(env)
+    karl_port = int(env["KARL_PORT"])
     try:
         time.sleep(1)  # Karl's workers up
         pids: dict[int, str] = {procs["smtpd"].pid: "smtpd",
@@ -125,22 +162,18 @@ def main() -> None:
         rows_before = row_counts(env)
         raw = make_post()
         started = time.perf_counter()
-        with smtplib.SMTP("127.0.0.1", ports["smtpd"], timeout=120) as client:
+        with smtplib.SMTP("127.0.0.1", int(env["SMTPD_PORT"]), timeout=120) as client:
             for n in range(args.posts):
-                post = raw.replace(b"bench-1@", f"bench-post-{n}@".encode()).replace(
-                    b"demo@groups", b"bench@groups").replace(b"bob@example.org", b"owner@example.org")
-                client.sendmail("owner@example.org", ["bench@groups.localhost"], post)
+                client.sendmail("owner@example.org", ["bench@groups.localhost"],
+                                group_post(raw, "bench", n))
         total = args.posts * args.members
-        while sent_count(ports["karl"]) < total:
+        while sent_count(karl_port) < total:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
         cpu_after = {pid: cpu_seconds(pid) for pid in pids}
         rows_after = row_counts(env)
     finally:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            proc.wait(30)
+        stop_platform(procs)
         sink.terminate()
     spent: dict[str, float] = {}
     for pid, name in pids.items():

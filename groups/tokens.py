@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
+from functools import lru_cache
 
 from platformcore.env import get_env
 
@@ -22,15 +24,25 @@ class BadToken(ValueError):
     """The token was tampered with, is for another purpose, or has expired."""
 
 
+@lru_cache(maxsize=4)
+def _keyed(secret: str) -> hmac.HMAC:
+    """An HMAC already keyed with ``secret``: a fan-out signs three tokens per recipient,
+    and copying a keyed HMAC skips hashing the key's pads every time."""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+
 def _mac(purpose: str, parts: list[str]) -> str:
-    key = get_env().secret_key.encode()
-    msg = "\x1f".join([purpose, *parts]).encode()
-    return hmac.new(key, msg, hashlib.sha256).hexdigest()[:MAC_LENGTH]
+    mac = _keyed(get_env().secret_key).copy()
+    mac.update("\x1f".join([purpose, *parts]).encode())
+    return mac.hexdigest()[:MAC_LENGTH]
+
+
+_NOT_IN_PART = re.compile(r"[-+@ ]")
 
 
 def _clean(part: object) -> str:
     text = str(part).lower()
-    if not text or any(c in text for c in "-+@ ") :
+    if not text or _NOT_IN_PART.search(text):
         raise ValueError(f"token part {part!r} may not be empty or contain - + @ or space")
     return text
 

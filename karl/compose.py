@@ -22,6 +22,7 @@ from karl.mimeplan import (
     BODY_CLOSE_STR,
     NeedsFallback,
     Plan,
+    Slot,
     build_plan,
     normalise,
     split_message,
@@ -60,7 +61,8 @@ class Composer:
 
     def __init__(self, raw: bytes, *, headers: Sequence[Sequence[str]] = (),
                  remove_headers: Sequence[str] = (), footer: dict[str, Any] | None = None,
-                 keys: Sequence[SigningKey] = (), domain: str = "localhost") -> None:
+                 keys: Sequence[SigningKey] = (), domain: str = "localhost",
+                 variables: dict[str, Any] | None = None) -> None:
         header_block, body = split_message(normalise(raw))
         drop = {h.lower().encode() for h in remove_headers}
         drop |= {name.lower().encode() for name, _ in headers}
@@ -73,13 +75,19 @@ class Composer:
         if b"message-id" not in names:
             fields.append((b"Message-ID", b" " + email.utils.make_msgid(domain=domain).encode()))
         self.keys = list(keys)
+        self.variables = dict(variables or {})  # the job's: each recipient's own win
         self.footer = Footer(footer["text"], footer.get("html")) if footer else None
         if self.footer is not None:
             self.plan = build_plan(fields, body)
         else:
             self.plan = Plan(headers=fields, items=[body], body=body)
             self.plan.freeze()
-        self._filtered: dict[frozenset[bytes], list[tuple[bytes, bytes]]] = {}
+        # an HTML footer is rendered only for a copy with somewhere to put it
+        self._wants_html = bool(self.plan.fallback) or any(
+            isinstance(i, Slot) and i.kind == "html" for i in self.plan.items)
+        self._has_slots = self.plan.has_slots
+        self._filtered: dict[frozenset[bytes], tuple[list[tuple[bytes, bytes]], bytes,
+                                                    bool]] = {}
         self._seven: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
 
     def _seven_bit(self, field: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
@@ -93,40 +101,60 @@ class Composer:
             out = self._seven[field] = (name, b" " + mailheaders.reencode(text_name, raw))
         return out
 
-    def _signed(self, fields: list[tuple[bytes, bytes]], body: bytes, bh: bytes) -> bytes:
-        head = b"".join(n + b":" + v + b"\r\n" for n, v in fields)
+    def _signed(self, fields: list[tuple[bytes, bytes]], body: bytes, bh: bytes,
+                head: bytes | None = None) -> bytes:
+        if head is None:
+            head = _head(fields)
         sigs = b"".join(sign(fields, bh, key) for key in self.keys)
         return sigs + head + b"\r\n" + body
 
-    def _headers_for(self, extra: Sequence[Sequence[str]]) -> list[tuple[bytes, bytes]]:
-        if not extra:
-            return self.plan.headers
+    def _headers_for(self, extra: Sequence[Sequence[str]]) -> tuple[
+            list[tuple[bytes, bytes]], bytes, bool]:
+        """(fields, their header block, all ASCII) of a copy with these extra headers.
+
+        The job's own headers are joined and checked once (per set of names the
+        extra headers replace); per copy only the extra headers are.
+        """
         names = frozenset(n.lower().encode() for n, _ in extra)
         base = self._filtered.get(names)
         if base is None:
-            base = [(n, v) for n, v in self.plan.headers if n.strip().lower() not in names]
-            self._filtered[names] = base
-        return base + [header_field(n, v) for n, v in extra]
+            kept = [(n, v) for n, v in self.plan.headers if n.strip().lower() not in names]
+            base = self._filtered[names] = (kept, _head(kept),
+                                            all(v.isascii() for _, v in kept))
+        if not extra:
+            return base
+        added = [header_field(n, v) for n, v in extra]
+        return (base[0] + added, base[1] + _head(added),
+                base[2] and all(v.isascii() for _, v in added))
 
     def compose(self, variables: dict[str, Any] | None = None,
                 headers: Sequence[Sequence[str]] = ()) -> Copy:
         """The complete signed copy for one recipient (and its 7-bit-header twin)."""
-        fields = self._headers_for(headers)
-        if self.footer is None or not self.plan.has_slots and not self.plan.fallback:
+        fields, head, ascii_only = self._headers_for(headers)
+        if self.footer is None or not self._has_slots and not self.plan.fallback:
             body, bh = self.plan.body_for("", "")
         else:
-            text, html = self.footer.render(variables or {})
+            if self.variables:
+                variables = {**self.variables, **(variables or {})}
+            text, html = self.footer.render(variables or {}, html=self._wants_html)
             try:
                 if self.plan.fallback:
                     raise NeedsFallback(self.plan.fallback)
                 body, bh = self.plan.body_for(text, html)
             except NeedsFallback:
+                if not self._wants_html:  # rare: the email package may want the HTML too
+                    text, html = self.footer.render(variables or {})
                 fields, body = email_fallback(fields, self.plan.body, text, html)
+                head, ascii_only = _head(fields), all(v.isascii() for _, v in fields)
                 bh = body_hash(body)
-        copy = Copy(self._signed(fields, body, bh))
-        if not all(v.isascii() for _, v in fields):
+        copy = Copy(self._signed(fields, body, bh, head))
+        if not ascii_only:
             copy.seven_bit = self._signed([self._seven_bit(f) for f in fields], body, bh)
         return copy
+
+
+def _head(fields: list[tuple[bytes, bytes]]) -> bytes:
+    return b"".join(n + b":" + v + b"\r\n" for n, v in fields)
 
 
 def _footer_targets(msg: email.message.Message) -> list[email.message.Message]:

@@ -31,7 +31,7 @@ class KarlConfig:
     dkim_key_path: Path
     events_url: str
     dkim_ed25519: bool = False
-    concurrency: int = 64  # messages in flight overall
+    concurrency: int = 64  # messages in flight overall (from_env: 2 batches per worker)
     connections_per_host: int = 8  # SMTP connections per relay or MX host
     workers: int = 0  # delivery processes (0: deliver in the server process)
     batch_size: int = 100  # recipients handed to a worker at once
@@ -84,6 +84,8 @@ class KarlConfig:
 def from_env(env: Env | None = None) -> KarlConfig:
     env = env or get_env()
     workers_default = 0 if (os.cpu_count() or 1) < 2 else min(4, os.cpu_count() or 1)
+    workers = env_int("KARL_WORKERS", workers_default, minimum=0)
+    batch_size = env_int("KARL_BATCH_SIZE", 100, minimum=1)
     starttls = os.environ.get("KARL_SMTP_STARTTLS", "opportunistic").strip().lower()
     if starttls not in STARTTLS_MODES:
         raise SettingError(f"KARL_SMTP_STARTTLS={starttls!r} must be opportunistic, "
@@ -99,10 +101,11 @@ def from_env(env: Env | None = None) -> KarlConfig:
         dkim_key_path=env.dkim_key_path,
         events_url=env.service_url("messageserver") + "/v1/delivery-events",
         dkim_ed25519=env_bool("KARL_DKIM_ED25519", False),
-        concurrency=env_int("KARL_CONCURRENCY", 64, minimum=1),
+        concurrency=env_int("KARL_CONCURRENCY", concurrency_default(workers, batch_size),
+                            minimum=1),
         connections_per_host=env_int("KARL_CONNECTIONS_PER_HOST", 8, minimum=1),
-        workers=env_int("KARL_WORKERS", workers_default, minimum=0),
-        batch_size=env_int("KARL_BATCH_SIZE", 100, minimum=1),
+        workers=workers,
+        batch_size=batch_size,
         lifetime=env_int("KARL_LIFETIME", 5 * 24 * 3600, minimum=1),
         max_job_bytes=env_int("KARL_MAX_JOB_BYTES", 64 * 1024 * 1024, minimum=1024),
         retry_base=env_float("KARL_RETRY_BASE", 60.0),
@@ -120,6 +123,18 @@ def from_env(env: Env | None = None) -> KarlConfig:
         dns_nameserver=env_nameserver("KARL_DNS_NAMESERVER"),
         mx_port=_port("KARL_MX_PORT", 25),
     )
+
+
+def concurrency_default(workers: int, batch_size: int) -> int:
+    """Two batches per delivery process: one being signed, the next waiting for it.
+
+    With fewer, a worker finishing its batch waits for the scheduler to record
+    it and hand out another, and a core idles: at 64 (the old default) one
+    batch of 100 was in flight at a time and one of two workers signed. The
+    window is also what a kill -9 of Karl can send twice (copies out whose
+    outcome was not yet written), so it is no larger than keeps every core busy.
+    """
+    return max(64, 2 * batch_size * max(1, workers))
 
 
 def _port(name: str, default: int) -> int:

@@ -51,6 +51,9 @@ class JobIn(TypedDict):
     headers: NotRequired[list[list[str]]]
     remove_headers: NotRequired[list[str]]
     footer: NotRequired[FooterIn]
+    # the footer's variables shared by every recipient (a recipient's own win): sent
+    # once, not once per recipient, so a fan-out's job is half the size
+    vars: NotRequired[dict[str, Any]]
     recipients: list[RecipientIn]
     dkim: NotRequired[bool]
     lifetime: NotRequired[int]
@@ -124,6 +127,7 @@ class Job:
     headers: list[list[str]] = field(default_factory=list)
     remove_headers: list[str] = field(default_factory=list)
     footer: dict[str, str] | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
     dkim: bool = True
     lifetime: int = DEFAULT_LIFETIME
     events: list[str] = field(default_factory=lambda: list(DEFAULT_EVENTS))
@@ -133,7 +137,7 @@ class Job:
         """Everything but the message and the recipients (stored apart)."""
         return {"mail_from": self.mail_from, "headers": self.headers,
                 "remove_headers": self.remove_headers, "footer": self.footer,
-                "dkim": self.dkim, "lifetime": self.lifetime, "events": self.events,
+                "vars": self.vars, "dkim": self.dkim, "lifetime": self.lifetime, "events": self.events,
                 "meta": self.meta}
 
 
@@ -231,6 +235,10 @@ def validate_job(data: Any, *, max_recipients: int = 1_000_000) -> Job:
                     if problem:
                         errors["footer.html"] = problem
             footer = {k: v for k, v in footer.items() if v is not None}
+    job_vars = data.get("vars") or {}
+    if not isinstance(job_vars, dict):
+        errors["vars"] = "must be an object"
+        job_vars = {}
     rcpts = data.get("recipients")
     recipients: list[dict[str, Any]] = []
     if not isinstance(rcpts, list) or not rcpts:
@@ -277,7 +285,8 @@ def validate_job(data: Any, *, max_recipients: int = 1_000_000) -> Job:
     if errors:
         raise InvalidRequest(errors)
     return Job(message=message, mail_from=mail_from, recipients=recipients, headers=headers,
-               remove_headers=list(remove), footer=footer, dkim=dkim, lifetime=lifetime,
+               remove_headers=list(remove), footer=footer, vars=job_vars, dkim=dkim,
+               lifetime=lifetime,
                events=events, meta=meta)
 
 

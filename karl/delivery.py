@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,8 @@ class Outcome:
     relay: str
     relay_failed: bool = False
     seconds: float = 0.0
+    signed_at: float = 0.0  # epoch seconds: its copy was composed and signed (0: never)
+    replied_at: float = 0.0  # epoch seconds: the transport had its reply (0: never)
 
 
 @dataclass
@@ -77,7 +80,7 @@ class Deliverer:
             spec = batch.spec
             composer = Composer(batch.message, headers=spec.get("headers") or [],
                                 remove_headers=spec.get("remove_headers") or [],
-                                footer=spec.get("footer"),
+                                footer=spec.get("footer"), variables=spec.get("vars"),
                                 keys=self.keys if spec.get("dkim", True) else [],
                                 domain=self.config.domain)
             self.composers[batch.job_id] = composer
@@ -100,8 +103,9 @@ class Deliverer:
         composer = self.composer(batch)
         transport = self.transport(batch.relay)
         default_from = batch.spec.get("mail_from", "")
-        sending: list[asyncio.Task[list[Result]]] = []
+        sending: list[asyncio.Task[tuple[list[Result], float]]] = []
         items: list[Item] = []
+        signed_at: dict[int, float] = {}  # per copy, for the job's timeline (karl.timeline)
         for index, rec in batch.recipients:
             try:
                 data = composer.compose(rec.get("vars"), rec.get("headers") or ())
@@ -112,32 +116,46 @@ class Deliverer:
                 continue
             items.append((index, rec.get("mail_from") or default_from, rec["address"], data))
             if len(items) >= CHUNK:
-                sending.append(asyncio.create_task(transport.send(items)))
+                now = time.time()
+                signed_at.update((item[0], now) for item in items)
+                sending.append(asyncio.create_task(_timed(transport, items)))
                 items = []
                 await asyncio.sleep(0)  # let replies in and the next writes out
         if items:
-            sending.append(asyncio.create_task(transport.send(items)))
-        results = [r for part in await asyncio.gather(*sending) for r in part]
+            now = time.time()
+            signed_at.update((item[0], now) for item in items)
+            sending.append(asyncio.create_task(_timed(transport, items)))
+        results = [(r, replied) for part, replied in await asyncio.gather(*sending)
+                   for r in part]
         elapsed = loop.time() - started
-        for result in results:
+        for result, replied in results:
+            at = signed_at.get(result.key, 0.0)
             reply = result.reply
             if reply is None:
                 outcomes.append(Outcome(batch.job_id, result.key, "deferred", None,
-                                        f"4.4.1 {result.error}", batch.relay, True, elapsed))
+                                        f"4.4.1 {result.error}", batch.relay, True, elapsed,
+                                        at, replied))
             elif 200 <= reply.code < 300:
                 outcomes.append(Outcome(batch.job_id, result.key, "sent", reply.code,
-                                        reply.text, batch.relay, False, elapsed))
+                                        reply.text, batch.relay, False, elapsed, at, replied))
             elif reply.code >= 500:
                 outcomes.append(Outcome(batch.job_id, result.key, "bounced", reply.code,
-                                        reply.text, batch.relay, False, elapsed))
+                                        reply.text, batch.relay, False, elapsed, at, replied))
             else:
                 outcomes.append(Outcome(batch.job_id, result.key, "deferred", reply.code,
-                                        reply.text, batch.relay, result.relay_failed, elapsed))
+                                        reply.text, batch.relay, result.relay_failed, elapsed,
+                                        at, replied))
         return outcomes
 
     async def close(self) -> None:
         for transport in self.transports.values():
             await transport.close()
+
+
+async def _timed(transport: Transport, items: list[Item]) -> tuple[list[Result], float]:
+    """The transport's results and the moment they were in (for karl.timeline)."""
+    results = await transport.send(items)
+    return results, time.time()
 
 
 # ---- worker processes: one Deliverer and one event loop each, kept between batches

@@ -36,7 +36,14 @@ SIGNED_HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"list-id"
 
 
 def canon_body_piece(piece: bytes) -> bytes:
-    """Relaxed canonical form of whole lines (no trailing-empty-line stripping)."""
+    """Relaxed canonical form of whole lines (no trailing-empty-line stripping).
+
+    Most pieces (a rendered footer, per copy) are canonical already: no tab, no
+    run of spaces, no space before a line end. Three substring checks find
+    that faster than the two regular-expression passes that would change nothing.
+    """
+    if b"\t" not in piece and b"  " not in piece and b" \r\n" not in piece:
+        return piece
     return _WSP.sub(b" ", _TRAILING_WSP.sub(b"\r\n", piece))
 
 

@@ -5,6 +5,13 @@ stays on disk until the outcome is written, so a kill -9 leaves it queued),
 deliver through a runner (in this process or in worker processes), turn each
 outcome into the recipient's new state with the retry policy, and write the
 results and their delivery events in one batch.
+
+Results are written by a thread of their own (``Recorder``), never on the event
+loop: a synced LevelDB write waits for the disk (tens of milliseconds on a
+busy one), and while the loop waited no batch was handed out and the workers
+ran dry. Batches that finish while a write is under way go together in the
+next one (group commit): one sync for all of them. A batch's recipients stay
+in flight until their outcome is on disk, so nothing is handed out twice.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from karl.config import KarlConfig
 from karl.delivery import Batch, Deliverer, Outcome, worker_deliver, worker_init
 from karl.relays import RelayPool
 from karl.spool import Due, Spool, iso, now_ms
+from karl.timeline import Timelines
 from platformcore import backoff
 
 log = logging.getLogger(__name__)
@@ -70,6 +78,47 @@ class PoolRunner:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+class Recorder:
+    """Write outcomes in a thread, the batches that finish meanwhile in one synced write.
+
+    ``record`` returns when the outcome is on disk (synced). A retry's new queue
+    entry is written later than its due time was chosen, but never below the
+    queue's floor: the recipient's old entry, older still, stays on disk until
+    the same write, and no scan moves the floor past a live entry.
+    """
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self.thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="spool-record")
+        self.pending: list[tuple[list[Any], list[dict[str, Any]], asyncio.Future[None]]] = []
+        self.writer: asyncio.Task[None] | None = None
+
+    async def record(self, changes: list[Any], events: list[dict[str, Any]]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((changes, events, done))
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.create_task(self._write())
+        await done
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.pending:
+            group, self.pending = self.pending, []
+            changes = [c for item in group for c in item[0]]
+            events = [e for item in group for e in item[1]]
+            try:
+                await loop.run_in_executor(self.thread, self.spool.record, changes, events, True)
+            except Exception as exc:  # the disk: each batch's task reports it
+                for _, _, done in group:
+                    done.set_exception(exc)
+            else:
+                for _, _, done in group:
+                    done.set_result(None)
+
+    def close(self) -> None:
+        self.thread.shutdown(wait=True)
+
+
 def backoff_ms(attempts: int, base: float, cap: float) -> int:
     """Exponential backoff with +-20% jitter (platformcore.backoff), in milliseconds."""
     return int(backoff.delay(attempts, base, cap) * 1000)
@@ -88,6 +137,8 @@ class Scheduler:
         self.stopping = False
         self.max_in_flight = max(config.concurrency, config.batch_size)
         self.cursor = b""  # the last queue key handed out: the next scan starts after it
+        self.timelines = Timelines()
+        self.recorder = Recorder(spool)
 
     def spec(self, job_id: str) -> dict[str, Any] | None:
         spec = self.specs.get(job_id)
@@ -164,9 +215,23 @@ class Scheduler:
                                   [(d.index, d.record) for d in chunk]), chunk, probe)
 
     def _finish_orphans(self, items: list[Due]) -> None:
+        """Expire them, through the recorder like every outcome (in flight until written)."""
         changes = [(d, d.record | {"state": "expired", "reply": "job data missing"}, None)
                    for d in items]
-        self.spool.record(changes, [])
+        for d in items:
+            self.in_flight.add(d.key)
+
+        async def write() -> None:
+            try:
+                await self.recorder.record(changes, [])
+            finally:
+                for d in items:
+                    self.in_flight.discard(d.key)
+                self.slot_free.set()
+
+        task = asyncio.create_task(write())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def _start(self, batch: Batch, dues: list[Due], probe: bool) -> None:
         for d in dues:
@@ -185,17 +250,17 @@ class Scheduler:
                 outcomes = [Outcome(batch.job_id, i, "deferred", None,
                                     f"4.3.0 internal error: {type(exc).__name__}: {exc}",
                                     batch.relay) for i, _ in batch.recipients]
-                self._apply(batch, dues, outcomes, probe, judge_relay=False)
+                await self._apply(batch, dues, outcomes, probe, judge_relay=False)
             else:
-                self._apply(batch, dues, outcomes, probe)
+                await self._apply(batch, dues, outcomes, probe)
         finally:
             for d in dues:
                 self.in_flight.discard(d.key)
             metrics.IN_FLIGHT.set(len(self.in_flight))
             self.slot_free.set()
 
-    def _apply(self, batch: Batch, dues: list[Due], outcomes: list[Outcome],
-               probe: bool, judge_relay: bool = True) -> None:
+    async def _apply(self, batch: Batch, dues: list[Due], outcomes: list[Outcome],
+                     probe: bool, judge_relay: bool = True) -> None:
         spec = batch.spec
         deadline = spec["created"] + spec.get("lifetime", self.config.lifetime) * 1000
         wanted = set(spec.get("events") or ())
@@ -243,7 +308,9 @@ class Scheduler:
                                "job_id": batch.job_id, "address": record["address"],
                                "state": state, "code": outcome.code, "reply": outcome.reply,
                                "at": iso(now), "meta": spec.get("meta") or {}})
-        self.spool.record(changes, events, sync=True)  # delivered is durable before forgotten
+        await self.recorder.record(changes, events)  # delivered is durable before forgotten
+        self.timelines.record(batch.job_id, (o.signed_at for o in outcomes),
+                              (o.replied_at for o in outcomes if o.state == "sent"))
         for state, count in tally.items():
             metrics.OUTCOMES.labels(relay=batch.relay, state=state).inc(count)
         if judge_relay and (relay_failed or relay_answered):
@@ -264,3 +331,4 @@ class Scheduler:
         self.slot_free.set()
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=30)
+        self.recorder.close()

@@ -113,7 +113,9 @@ async def get_job(request: web.Request) -> web.Response:
                            "attempts": rec.get("attempts", 0),
                            "next_attempt": iso(nxt) if state == "deferred" else None,
                            "reply": rec.get("reply", ""), "code": rec.get("code")})
-    body: dict[str, Any] = {"id": job_id, "created": iso(spec["created"]), "counts": counts}
+    body: dict[str, Any] = {"id": job_id, "created": iso(spec["created"]), "counts": counts,
+                            "timeline": {"spooled_ms": spec["created"],
+                                         **request.app[SCHEDULER].timelines.get(job_id)}}
     if not summary:
         body["recipients"] = recipients
     return web.json_response(body)

@@ -16,8 +16,9 @@ Keys (all bytes; JOB is a sortable id, IDX 8 hex digits):
   X AT JOB       finished job, for clean-up after KARL_KEEP_DONE
   K KEY          idempotency key -> {job, fp, count} (karl.idempotency)
   Y AT KEY       key whose job was purged: forgotten after the retention window
-Outcomes are written with sync=True, one write per finished batch, so a
-machine crash (not only a kill) re-sends at most the copies in flight.
+Outcomes are written with sync=True (by the scheduler's Recorder thread, the
+batches that finished meanwhile in one write), so a machine crash (not only a
+kill) re-sends at most the copies in flight.
 Only the Karl process opens the spool; it is the single writer.
 """
 

@@ -23,7 +23,8 @@ def fields_of(data) -> dict[str, str]:
 
 
 def test_a_good_job_is_normalised():
-    job = validate_job(good(footer={"text": "Hi {{ name }}"}))
+    job = validate_job(good(footer={"text": "Hi {{ name }}"}, vars={"group": "demo"}))
+    assert job.vars == {"group": "demo"} and job.spec()["vars"] == {"group": "demo"}
     assert job.message.startswith(b"From: a@example.org") and job.dkim is True
     assert job.events == ["bounced", "expired"] and job.lifetime == 5 * 24 * 3600
     raw = base64.b64encode(b"Subject: \xe9\r\n\r\n\xff\r\n").decode()
@@ -45,6 +46,7 @@ def test_a_good_job_is_normalised():
     ({"headers": [["X-A", "one\nX-B: two"]]}, "headers[0]", "line breaks"),
     ({"dkim": "yes"}, "dkim", "true or false"),
     ({"meta": [1]}, "meta", "object"),
+    ({"vars": ["x"]}, "vars", "object"),
     ({"surprise": 1}, "surprise", "unknown field"),
 ])
 def test_each_bad_field_is_named(change, field, text):

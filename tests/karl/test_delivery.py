@@ -141,3 +141,24 @@ def test_a_finished_job_reports_its_counts_once_in_one_event(karl_factory, sink,
     assert event["meta"] == {"group": "demo", "number": 7}
     time.sleep(1.5)  # nothing more comes for this job
     assert len(receiver.events) == 1
+
+
+def test_a_job_reports_when_its_copies_were_signed_and_sent(karl_factory, sink):
+    """GET /v1/jobs/ID's timeline: spooled, then first copy signed, first and last sent.
+
+    The end-to-end benchmark (bench/bench_fanout.py) prints a post's stages
+    from it, so each must fall, in order, between submitting and seeing the copies.
+    """
+    karl = karl_factory(sink.url, KARL_BATCH_SIZE="20")
+    client = karl.client()
+    before = time.time()
+    job_id = client.submit_job(job([{"address": f"m{i}@example.org"} for i in range(60)]))
+    status = wait_state(client, job_id, lambda s: s["counts"].get("sent") == 60)
+    after = time.time()
+    marks = status["timeline"]
+    assert set(marks) == {"spooled_ms", "first_signed_ms", "first_sent_ms", "last_sent_ms"}
+    assert (before * 1000 - 5 <= marks["spooled_ms"] <= marks["first_signed_ms"]
+            <= marks["first_sent_ms"] <= marks["last_sent_ms"] <= after * 1000 + 5)
+    assert marks["first_sent_ms"] < marks["last_sent_ms"]  # three batches, not one moment
+    got = sink.handler.wait_for(60)
+    assert len(got) == 60

@@ -162,7 +162,7 @@ def test_kill_9_of_karl_leaves_no_worker_nor_resource_tracker(karl_factory, sink
 
 
 def test_delivered_outcomes_are_synced_before_they_are_forgotten(tmp_path, sink, receiver):
-    """strace counts the syncs of a real Karl: one for the job, then one per finished batch."""
+    """strace counts the syncs of a real Karl: one for the job, then the finished batches'."""
     data = tmp_path / "karl"
     data.mkdir()
     karl = KarlProcess(data, sink.url, receiver.url, {"KARL_BATCH_SIZE": "2"})
@@ -185,8 +185,10 @@ def test_delivered_outcomes_are_synced_before_they_are_forgotten(tmp_path, sink,
         wait_state(karl.client(), job_id, lambda s: s["counts"].get("sent") == 6)
         time.sleep(0.3)
         syncs = trace.read_text().count("sync(") - before
-        # 1 for the job + 3 batches of 2 (without the fix: 1)
-        assert syncs >= 4, trace.read_text()[-2000:]
+        # 1 for the job + at least 1 for the 3 batches of 2 (without the fix: the job's
+        # only); batches finishing while a synced write is under way share the next one
+        # (karl.scheduler.Recorder, group commit), so 3 batches may take fewer than 3
+        assert syncs >= 2, trace.read_text()[-2000:]
     finally:
         for pid in descendants(karl.proc.pid):  # Karl itself, below strace
             os.kill(pid, signal.SIGTERM)

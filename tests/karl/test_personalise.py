@@ -203,3 +203,15 @@ def test_corpus_messages_keep_their_structure_and_verify(path: Path, keys):
 def test_dns_record_matches_dnsfunc_fixture(keys):
     assert dnsfunc_for(keys["path"])(b"groups._domainkey.groups.localhost.").startswith(
         b"v=DKIM1; k=rsa; p=")
+
+
+def test_the_jobs_variables_reach_every_copy_and_a_recipients_own_win(keys):
+    """A fan-out sends the variables all copies share once, in the job (``vars``)."""
+    composer = Composer(karl_mail("plain.eml"), footer={"text": "{{ name }} of {{ group }}"},
+                        keys=[keys["rsa"]], domain=DOMAIN,
+                        variables={"group": "demo", "name": "a member"})
+    bob = composer.compose({"name": "Bob"})
+    anon = composer.compose()
+    assert dkim.verify(bob, dnsfunc=keys["dnsfunc"])
+    assert parts(bob)[0].get_content().rstrip().endswith("Bob of demo")
+    assert parts(anon)[0].get_content().rstrip().endswith("a member of demo")

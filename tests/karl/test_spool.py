@@ -109,3 +109,23 @@ def test_a_job_being_written_is_not_scanned_past(tmp_path):
         spool.due(now_ms(), 100, set())
     writer.join()
     assert len(spool.due(now_ms() + 1, 50_000, set())) == 30_000
+
+
+def test_a_retry_written_late_is_still_found(tmp_path):
+    """Outcomes are written by the Recorder's thread, after their due time was chosen.
+
+    A retry due "now" reaches the disk later than now; scans in between must not
+    move the queue's floor past it (the recipient's old entry holds it down).
+    """
+    import time
+
+    spool = Spool(tmp_path / "spool")
+    spool.add_job(make_job(2))
+    first, second = spool.due(now_ms() + 1, 10, set())
+    retry_at = now_ms()
+    time.sleep(0.01)
+    spool.record([(second, second.record | {"state": "sent"}, None)], [])
+    spool.next_due()  # scans while the retry is not yet written
+    spool.due(now_ms(), 100, {first.key})
+    spool.record([(first, first.record | {"state": "deferred"}, retry_at)], [])
+    assert [d.index for d in spool.due(now_ms() + 1, 10, set())] == [0]

@@ -74,3 +74,20 @@ def test_every_member_of_a_group_too_large_for_one_job_gets_the_post(
     assert len(got) == expected
     copy = email.message_from_bytes(got[0].data, policy=email.policy.default)
     assert copy["List-Unsubscribe"]
+
+
+def test_the_first_job_is_small_so_delivery_starts_at_once(demo_group, monkeypatch):
+    """FANOUT_FIRST_JOB_RECIPIENTS, then four times more a job: Karl sends while the rest comes."""
+    monkeypatch.setenv("FANOUT_JOB_RECIPIENTS", "100")
+    monkeypatch.setenv("FANOUT_FIRST_JOB_RECIPIENTS", "10")
+    _post(demo_group)
+    items = list(OutboxItem.objects.order_by("id"))
+    sizes = [len(item.payload["recipients"]) for item in items]
+    expected = demo_group.memberships.filter(status="active").count()  # the poster too
+    assert sizes[:3] == [10, 40, 100] and all(size == 100 for size in sizes[2:-1])
+    assert len(items) == 2 + -(-(expected - 50) // 100)
+    rcpts = [r["address"] for item in items for r in item.payload["recipients"]]
+    assert len(rcpts) == len(set(rcpts)) == expected
+    # every job carries the same post, headers and footer: only the recipients differ
+    firsts = [{k: v for k, v in item.payload.items() if k != "recipients"} for item in items]
+    assert all(f == firsts[0] for f in firsts)

@@ -37,7 +37,8 @@ def signed_copies(job: dict) -> list[Copy]:
     valid = validate_job(job)  # Karl's contract: a 422 raises InvalidRequest here
     composer = Composer(valid.message, headers=valid.headers,
                         remove_headers=valid.remove_headers, footer=valid.footer,
-                        keys=[signing_key()] if valid.dkim else [], domain=DOMAIN)
+                        keys=[signing_key()] if valid.dkim else [], domain=DOMAIN,
+                        variables=valid.vars)
     return [composer.compose(r.get("vars"), r.get("headers") or ()) for r in valid.recipients]
 
 

@@ -64,7 +64,7 @@ def test_each_recipient_has_its_own_signed_addresses_and_links(job):
         value = value.replace("\r\n", "")  # unfolded (RFC 5322 §2.2.3)
         mailto, https = re.fullmatch(r"<(mailto:[^>]+)>, <(https?://[^>]+)>", value).groups()
         assert mailto == "mailto:demo+unsubscribe@groups.localhost"
-        v = rcpt["vars"]
+        v = {**job["vars"], **rcpt["vars"]}  # the job's shared, the recipient's own
         assert https == v["unsubscribe_url"]
         unsub = re.search(r"/unsubscribe/([^/]+)/", v["unsubscribe_url"]).group(1)
         assert tokens.check(tokens.UNSUBSCRIBE, unsub) == [str(member.pk)]
@@ -83,9 +83,10 @@ def test_footer_renders_every_link_for_each_member(job):
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
     template = env.from_string(job["footer"]["text"])
     for rcpt in job["recipients"]:
-        text = template.render(**rcpt["vars"])
+        variables = {**job["vars"], **rcpt["vars"]}  # as Karl merges them
+        text = template.render(**variables)
         for key in ("message_url", "reply_url", "mute_url", "unsubscribe_url", "owner_address"):
-            assert rcpt["vars"][key] in text
+            assert variables[key] in text
         assert "#1" in text
 
 

@@ -81,3 +81,23 @@ def test_reencode_gives_7bit_headers_that_read_back(text):
     assert raw.isascii()
     assert " ".join(str(read("Subject: " + raw.decode())["Subject"]).split()) == \
         mailheaders.clean(text) or "=?" in text
+
+
+@FAST
+@given(before=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x17F), max_size=90),
+       word=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1,
+                    max_size=200),
+       after=st.sampled_from([">", "", "/>", ", <mailto:x@example.org>"]))
+def test_value_around_folds_every_word_exactly_as_value_does(before, word, after):
+    """A fan-out's List-Unsubscribe is folded once per shape, not per recipient: same bytes."""
+    assert mailheaders.value_around("List-Unsubscribe", before, word, after) == \
+        mailheaders.value("List-Unsubscribe", before + word + after)
+
+
+def test_value_around_folds_a_real_unsubscribe_header_once_per_length():
+    before = "<mailto:" + "a" * 50 + "+unsubscribe@groups.localhost>, <"
+    for token in ("7-0123456789abcdef0123", "123456-fedcba9876543210fedc"):
+        url = f"https://groups.localhost/unsubscribe/{token}/"
+        folded = mailheaders.value_around("List-Unsubscribe", before, url, ">")
+        assert folded == mailheaders.value("List-Unsubscribe", before + url + ">")
+        assert "\r\n " in folded and url in folded
