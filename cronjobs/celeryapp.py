@@ -25,6 +25,8 @@ crash sends nothing twice):
     rsscrawler     every 30 minutes (each feed also keeps its own next_check_at)
     housekeeping   hourly: expire held messages, send monthly guidelines reminders,
                    index recent messages the search index lacks (search.catchup)
+    eventreminders every 5 minutes: post the calendar reminders that are due
+                   (groups/calendar.py; each occurrence's once)
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ SCHEDULE = {
     "expirethreads": {"task": "cronjobs.expirethreads", "schedule": crontab(minute="*/30")},
     "rsscrawler": {"task": "cronjobs.rsscrawler", "schedule": crontab(minute="15,45")},
     "housekeeping": {"task": "cronjobs.housekeeping", "schedule": crontab(minute=5)},
+    "eventreminders": {"task": "cronjobs.eventreminders", "schedule": crontab(minute="*/5")},
 }
 
 

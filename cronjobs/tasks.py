@@ -19,6 +19,7 @@ TASK_NAMES = {
     "expirethreads": "cronjobs.expirethreads",
     "rsscrawler": "cronjobs.rsscrawler",
     "housekeeping": "cronjobs.housekeeping",
+    "eventreminders": "cronjobs.eventreminders",
 }
 
 
@@ -57,8 +58,15 @@ def housekeeping() -> str:
     return run_housekeeping(timezone.now())
 
 
+def eventreminders() -> str:
+    from groups.calendar import send_reminders
+
+    return send_reminders(timezone.now())
+
+
 FUNCTIONS = {"senddigests": senddigests, "bouncer": bouncer, "expirethreads": expirethreads,
-             "rsscrawler": rsscrawler, "housekeeping": housekeeping}
+             "rsscrawler": rsscrawler, "housekeeping": housekeeping,
+             "eventreminders": eventreminders}
 
 
 def register(app: Any) -> dict[str, Any]:

@@ -50,6 +50,9 @@ VERBS: dict[str, str] = {
     "unban_rule": "removed a ban rule",
     "sender_rule": "set a sender rule for",
     "sender_rule_removed": "removed the sender rule for",
+    "event_added": "added the event",
+    "event_changed": "changed the event",
+    "event_removed": "removed the event",
     # the moderation queue (messageserver.moderation), target: the poster's address
     "approve_message": "approved a held message from",
     "approve_unmoderate": "approved a held message and unmoderated",

@@ -112,6 +112,12 @@ class Group(models.Model):
     suspended = models.BooleanField(
         default=False, help_text="Set by a site admin: the group refuses every post "
                                  "(messageserver.policy) until it is lifted.")
+    # Group tools (issue #18): each can be switched off per group.
+    calendar_enabled = models.BooleanField(
+        "Calendar", default=True, help_text="Members see the group's calendar of events.")
+    calendar_events_by = models.CharField(
+        "Who may add events", max_length=20, default="members",
+        choices=[("members", "Members"), ("moderators", "Moderators and owners only")])
 
     class Meta:
         ordering = ["name"]
@@ -726,3 +732,60 @@ class SenderRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.pattern} in {self.group_id}"
+
+
+class Event(models.Model):
+    """An event on a group's calendar: once, or repeating by an RFC 5545 RRULE.
+
+    ``start`` and ``end`` are stored in UTC and meant in ``time_zone`` (an IANA name):
+    a weekly 18:00 meeting stays at 18:00 local time across daylight-saving changes,
+    because occurrences are computed in that zone (groups/calendar.py). An all-day event
+    keeps its dates (``start``'s date in its zone; ``end`` the last day).
+    """
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="events")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    location = models.CharField(max_length=300, blank=True)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    time_zone = models.CharField(max_length=64, default="UTC")
+    all_day = models.BooleanField(default=False)
+    rrule = models.CharField("Repeats", max_length=500, blank=True,
+                             help_text="An RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=TU")
+    rsvp_limit = models.PositiveIntegerField(null=True, blank=True)
+    remind_minutes = models.PositiveIntegerField(null=True, blank=True)
+    reminded_for = models.DateTimeField(
+        null=True, blank=True, help_text="The occurrence whose reminder was last sent.")
+    announced_number = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE: edits.")
+
+    class Meta:
+        indexes = [models.Index(fields=["group", "start"])]
+        ordering = ["start", "pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class EventRSVP(models.Model):
+    """A member's answer to an event (the whole series, for a repeating one)."""
+
+    class Answer(models.TextChoices):
+        YES = "yes", "Yes"
+        MAYBE = "maybe", "Maybe"
+        NO = "no", "No"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="rsvps")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="rsvps")
+    answer = models.CharField(max_length=5, choices=Answer.choices)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "user"],
+                                               name="rsvp_one_per_member")]

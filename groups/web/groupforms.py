@@ -230,6 +230,17 @@ class SizeField(forms.CharField):
         return size
 
 
+class ToolsForm(forms.ModelForm):
+    """The group tools an owner switches on or off (issue #18: more come here)."""
+
+    class Meta:
+        model = Group
+        fields = ["calendar_enabled", "calendar_events_by"]
+        labels = {"calendar_enabled": "Calendar", "calendar_events_by": "Who may add events"}
+        help_texts = {"calendar_enabled": "Members see the group's calendar, answer events "
+                                          "and get their announcements and reminders."}
+
+
 class LimitsForm(forms.ModelForm):
     class Meta:
         model = Group

@@ -31,6 +31,7 @@ from groups.web.groupforms import (
     NoticeForm,
     PostingForm,
     PrivacyForm,
+    ToolsForm,
     TransferOwnershipForm,
 )
 
@@ -93,6 +94,7 @@ SECTIONS = [
     Section("formatting", "Message formatting", FormattingForm,
             "How the group's posts look in members' mailboxes."),
     Section("limits", "Limits", LimitsForm, "How large posts and their attachments may be."),
+    Section("tools", "Group tools", ToolsForm, "The calendar, and who may add events."),
     Section("danger", "Danger zone", None,
             "Give the group to another member, or delete it with its whole archive."),
 ]
