@@ -26,7 +26,8 @@ crash sends nothing twice):
     housekeeping   hourly: expire held messages, send monthly guidelines reminders,
                    index recent messages the search index lacks (search.catchup)
     eventreminders every 5 minutes: post the calendar reminders that are due
-                   (groups/calendar.py; each occurrence's once)
+                   (groups/calendar.py; each occurrence's once) and close the polls
+                   whose time is up, posting their results (groups/pollclosing.py)
 """
 
 from __future__ import annotations

@@ -59,9 +59,12 @@ def housekeeping() -> str:
 
 
 def eventreminders() -> str:
+    """The group tools' timed mail: calendar reminders, and the results of closed polls."""
     from groups.calendar import send_reminders
+    from groups.pollclosing import close_due
 
-    return send_reminders(timezone.now())
+    now = timezone.now()
+    return f"{send_reminders(now)}; {close_due(now)}"
 
 
 FUNCTIONS = {"senddigests": senddigests, "bouncer": bouncer, "expirethreads": expirethreads,

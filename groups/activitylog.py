@@ -53,6 +53,8 @@ VERBS: dict[str, str] = {
     "event_added": "added the event",
     "event_changed": "changed the event",
     "event_removed": "removed the event",
+    "poll_started": "started the poll",
+    "poll_closed": "closed the poll",
     # the moderation queue (messageserver.moderation), target: the poster's address
     "approve_message": "approved a held message from",
     "approve_unmoderate": "approved a held message and unmoderated",

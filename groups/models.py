@@ -118,6 +118,8 @@ class Group(models.Model):
     calendar_events_by = models.CharField(
         "Who may add events", max_length=20, default="members",
         choices=[("members", "Members"), ("moderators", "Moderators and owners only")])
+    polls_enabled = models.BooleanField(
+        "Polls", default=True, help_text="Members may start polls; votes by web or by mail.")
 
     class Meta:
         ordering = ["name"]
@@ -789,3 +791,52 @@ class EventRSVP(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["event", "user"],
                                                name="rsvp_one_per_member")]
+
+
+class Poll(models.Model):
+    """A poll is a topic: its first message asks the question and lists numbered choices.
+
+    Members vote on the web or by replying to the poll's mail with the number(s) of their
+    choice (messageserver/polls.py, the one place votes are counted).
+    """
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="polls")
+    topic = models.OneToOneField(Topic, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="poll",
+                                 help_text="Empty while its message waits for a moderator.")
+    message_id = models.CharField(max_length=500, blank=True,
+                                  help_text="Its first message's Message-ID (held or sent).")
+    question = models.CharField(max_length=500)
+    multiple = models.BooleanField("Several choices allowed", default=False)
+    anonymous = models.BooleanField("Anonymous", default=False)
+    closes_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.question
+
+
+class PollChoice(models.Model):
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="choices")
+    number = models.PositiveSmallIntegerField()
+    text = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["poll", "number"],
+                                               name="pollchoice_unique_number")]
+
+
+class PollVote(models.Model):
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="votes")
+    choice = models.ForeignKey(PollChoice, on_delete=models.CASCADE, related_name="votes")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["choice", "membership"],
+                                               name="pollvote_once_per_choice")]
+        indexes = [models.Index(fields=["poll", "membership"])]

@@ -235,8 +235,9 @@ class ToolsForm(forms.ModelForm):
 
     class Meta:
         model = Group
-        fields = ["calendar_enabled", "calendar_events_by"]
-        labels = {"calendar_enabled": "Calendar", "calendar_events_by": "Who may add events"}
+        fields = ["calendar_enabled", "calendar_events_by", "polls_enabled"]
+        labels = {"calendar_enabled": "Calendar", "calendar_events_by": "Who may add events",
+                  "polls_enabled": "Polls"}
         help_texts = {"calendar_enabled": "Members see the group's calendar, answer events "
                                           "and get their announcements and reminders."}
 
