@@ -28,6 +28,8 @@ crash sends nothing twice):
     eventreminders every 5 minutes: post the calendar reminders that are due
                    (groups/calendar.py; each occurrence's once) and close the polls
                    whose time is up, posting their results (groups/pollclosing.py)
+    instagram      every 15 minutes: connected Instagram accounts' new media become posts
+                   and photos (cronjobs/instagram.py)
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ SCHEDULE = {
     "rsscrawler": {"task": "cronjobs.rsscrawler", "schedule": crontab(minute="15,45")},
     "housekeeping": {"task": "cronjobs.housekeeping", "schedule": crontab(minute=5)},
     "eventreminders": {"task": "cronjobs.eventreminders", "schedule": crontab(minute="*/5")},
+    "instagram": {"task": "cronjobs.instagram", "schedule": crontab(minute="*/15")},
 }
 
 

@@ -20,6 +20,7 @@ TASK_NAMES = {
     "rsscrawler": "cronjobs.rsscrawler",
     "housekeeping": "cronjobs.housekeeping",
     "eventreminders": "cronjobs.eventreminders",
+    "instagram": "cronjobs.instagram",
 }
 
 
@@ -67,9 +68,15 @@ def eventreminders() -> str:
     return f"{send_reminders(now)}; {close_due(now)}"
 
 
+def instagram() -> str:
+    from cronjobs.instagram import crawl
+
+    return crawl(timezone.now())
+
+
 FUNCTIONS = {"senddigests": senddigests, "bouncer": bouncer, "expirethreads": expirethreads,
              "rsscrawler": rsscrawler, "housekeeping": housekeeping,
-             "eventreminders": eventreminders}
+             "eventreminders": eventreminders, "instagram": instagram}
 
 
 def register(app: Any) -> dict[str, Any]:

@@ -54,6 +54,12 @@ VERBS: dict[str, str] = {
     "event_changed": "changed the event",
     "event_removed": "removed the event",
     "poll_started": "started the poll",
+    "file_added": "added the file",
+    "file_removed": "deleted the file",
+    "file_renamed": "renamed a file to",
+    "folder_added": "added the folder",
+    "photo_added": "added a photo to the album",
+    "album_added": "added the album",
     "poll_closed": "closed the poll",
     # the moderation queue (messageserver.moderation), target: the poster's address
     "approve_message": "approved a held message from",

@@ -120,6 +120,11 @@ class Group(models.Model):
         choices=[("members", "Members"), ("moderators", "Moderators and owners only")])
     polls_enabled = models.BooleanField(
         "Polls", default=True, help_text="Members may start polls; votes by web or by mail.")
+    files_enabled = models.BooleanField("Files", default=True)
+    photos_enabled = models.BooleanField("Photos", default=True)
+    files_added_by = models.CharField(
+        "Who may add files and photos", max_length=20, default="members",
+        choices=[("members", "Members"), ("moderators", "Moderators and owners only")])
 
     class Meta:
         ordering = ["name"]
@@ -840,3 +845,107 @@ class PollVote(models.Model):
         constraints = [models.UniqueConstraint(fields=["choice", "membership"],
                                                name="pollvote_once_per_choice")]
         indexes = [models.Index(fields=["poll", "membership"])]
+
+
+def group_files_storage():
+    """The storage of the group tools' files and photos (settings.STORAGES["groupfiles"])."""
+    from django.core.files.storage import storages
+
+    return storages["groupfiles"]
+
+
+def _file_path(instance, filename: str) -> str:
+    return f"{instance.group_id}/files/{timezone.now():%Y/%m}/{filename}"
+
+
+def _photo_path(instance, filename: str) -> str:
+    return f"{instance.album.group_id}/photos/{timezone.now():%Y/%m}/{filename}"
+
+
+class Folder(models.Model):
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="folders")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="children")
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["group", "parent", "name"],
+                                               name="folder_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StoredFile(models.Model):
+    """A file in a group's Files (its bytes in the groupfiles storage)."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="files")
+    folder = models.ForeignKey(Folder, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="files")
+    name = models.CharField(max_length=255)
+    data = models.FileField(upload_to=_file_path, storage=group_files_storage,
+                            max_length=500)
+    size = models.PositiveBigIntegerField()
+    content_type = models.CharField(max_length=255, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Album(models.Model):
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="albums")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Photo(models.Model):
+    album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="photos")
+    image = models.FileField(upload_to=_photo_path, storage=group_files_storage,
+                             max_length=500)
+    thumbnail = models.FileField(upload_to=_photo_path, storage=group_files_storage,
+                                 max_length=500)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    caption = models.CharField(max_length=500, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    source_attachment = models.ForeignKey(Attachment, null=True, blank=True,
+                                          on_delete=models.SET_NULL, related_name="+")
+    instagram_id = models.CharField(max_length=64, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "pk"]
+
+
+class InstagramAccount(models.Model):
+    """An owner's Instagram professional account whose new media become the group's posts
+    and photos (cronjobs/instagram.py, the Instagram Graph API's /me/media)."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="instagram")
+    album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="+")
+    access_token = models.TextField(help_text="A long-lived Instagram user access token.")
+    token_refreshed_at = models.DateTimeField(default=timezone.now)
+    poster_email = models.EmailField(help_text="The member the posts come from.")
+    active = models.BooleanField(default=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)

@@ -235,9 +235,11 @@ class ToolsForm(forms.ModelForm):
 
     class Meta:
         model = Group
-        fields = ["calendar_enabled", "calendar_events_by", "polls_enabled"]
+        fields = ["calendar_enabled", "calendar_events_by", "polls_enabled", "files_enabled",
+                  "photos_enabled", "files_added_by"]
         labels = {"calendar_enabled": "Calendar", "calendar_events_by": "Who may add events",
-                  "polls_enabled": "Polls"}
+                  "polls_enabled": "Polls", "files_enabled": "Files",
+                  "photos_enabled": "Photos", "files_added_by": "Who may add files and photos"}
         help_texts = {"calendar_enabled": "Members see the group's calendar, answer events "
                                           "and get their announcements and reminders."}
 
