@@ -104,6 +104,14 @@ class Group(models.Model):
         blank=True, help_text="Comma-separated MIME types or prefixes (image/); empty allows all."
     )
     moderation_expiry_days = models.PositiveIntegerField(default=14)
+    edit_window_minutes = models.PositiveIntegerField(
+        default=1440, verbose_name="Members may edit their posts for (minutes)",
+        help_text="How long after posting a member may still edit their message on the "
+                  "website (0: members can't edit).")
+    send_edits = models.BooleanField(
+        default=False, verbose_name="Send edits to members as a reply",
+        help_text="Members who get each message by email also get the corrected version, "
+                  "as a reply to the original.")
     auto_lock_days = models.PositiveIntegerField(
         default=0, help_text="Lock topics after this many days without a post (0: never)."
     )
@@ -359,6 +367,10 @@ class Message(models.Model):
     body_text = models.TextField(blank=True)
     body_html = models.TextField(blank=True, help_text="Sanitised with nh3; safe to show.")
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.EMAIL)
+    markdown = models.BooleanField(
+        default=False, help_text="body_text is the Markdown source of body_html (a web post).")
+    edited_at = models.DateTimeField(null=True, blank=True,
+                                     help_text="When its author last edited it on the web.")
     nonmember = models.BooleanField(default=False)
     deleted = models.BooleanField(default=False)
 
@@ -375,6 +387,26 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group_id}#{self.number} {self.subject}"
+
+
+class MessageRevision(models.Model):
+    """A version of a message that an edit replaced (messageserver.edits keeps them)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="revisions")
+    subject = models.CharField(max_length=500)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True, help_text="Sanitised with nh3; safe to show.")
+    markdown = models.BooleanField(default=False)
+    written_at = models.DateTimeField(help_text="When this version was posted or edited.")
+    replaced_at = models.DateTimeField(default=timezone.now)
+    replaced_by = models.CharField(max_length=320, blank=True,
+                                   help_text="The address of whoever edited it.")
+
+    class Meta:
+        ordering = ["message", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} as of {self.written_at:%Y-%m-%d %H:%M}"
 
 
 class RawMessage(models.Model):

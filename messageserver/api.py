@@ -26,12 +26,14 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from groups.models import Group, Membership, Message, OutboxItem
 from messageserver import (
     deliveryevents,
+    edits,
     envelope,
     heldedit,
     metrics,
     moderation,
     pipeline,
     posts,
+    richpost,
 )
 from messageserver.inbound import InboundMail
 from messageserver.mailparse import parse
@@ -145,6 +147,11 @@ def web_post(request: HttpRequest, body: dict) -> HttpResponse:
     subject = _str(body, "subject", required=False)
     text = _str(body, "text", required=False)
     html = _str(body, "html", required=False)
+    text_format = _str(body, "format", required=False, default="plain")
+    if text_format not in ("plain", "markdown"):
+        raise FieldError({"format": "must be plain or markdown"})
+    if text_format == "markdown" and html:
+        raise FieldError({"html": "a Markdown post's HTML is rendered here; send text only"})
     if not text.strip() and not html.strip():
         raise FieldError({"text": "a post needs a body"})
     for name, value in (("subject", subject), ("text", text), ("html", html)):
@@ -177,7 +184,11 @@ def web_post(request: HttpRequest, body: dict) -> HttpResponse:
     membership = Membership.objects.filter(group=group, email=sender).select_related(
         "user").first()
     name = membership.name if membership else sender.split("@")[0]
-    raw = posts.compose(group, sender, name, subject, text, html, reply_to, attachments)
+    parts = richpost.bodies(text, attachments, markdown_source=text_format == "markdown",
+                            title=subject, html=html)
+    raw = posts.compose(group, sender, name, subject, parts.text, parts.html, reply_to,
+                        parts.attachments, inline=parts.inline,
+                        markdown=text_format == "markdown")
     parsed = parse(raw)
     inbound_mail = InboundMail(mail_from=sender, raw=parsed.raw, parsed=parsed,
                                now=timezone.now(), via="web")
@@ -187,6 +198,39 @@ def web_post(request: HttpRequest, body: dict) -> HttpResponse:
     if outcome.kind == "rejected":
         return JsonResponse({"error": outcome.reason, **outcome.as_dict()}, status=403)
     return JsonResponse(outcome.as_dict())
+
+
+@internal
+def edit_post(request: HttpRequest, body: dict) -> HttpResponse:
+    """A member's edit of their own post (messageserver.edits holds the rule)."""
+    group = Group.objects.filter(name=_str(body, "group")).first()
+    number = body.get("number")
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise FieldError({"number": "must be a message number"})
+    message = None if group is None else Message.objects.select_related(
+        "group", "topic", "membership").filter(group=group, number=number).first()
+    if message is None:
+        return JsonResponse({"error": "no such message", "field": "number"}, status=404)
+    editor = Membership.objects.filter(
+        group=group, email=_str(body, "editor_email").strip().lower()).first()
+    text_format = _str(body, "format", required=False, default="plain")
+    if text_format not in ("plain", "markdown"):
+        raise FieldError({"format": "must be plain or markdown"})
+    subject, text = _str(body, "subject", required=False), _str(body, "text", required=False)
+    for name, value in (("subject", subject), ("text", text)):
+        if "\x00" in value:
+            raise FieldError({name: "may not contain NUL characters"})
+    try:
+        count = edits.apply(message, editor, subject, text,
+                            markdown_source=text_format == "markdown", now=timezone.now())
+    except PermissionError as exc:
+        return JsonResponse({"error": str(exc), "reason": str(exc)}, status=403)
+    except edits.EditError as exc:
+        raise FieldError({"text" if exc.field == "body" else exc.field: exc.problem}) from None
+    message.refresh_from_db()
+    return JsonResponse({"outcome": "edited", "number": message.number,
+                         "edited_at": message.edited_at.isoformat() if message.edited_at
+                         else None, "correction_recipients": count})
 
 
 @internal

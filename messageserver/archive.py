@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db.models import F
 
 from groups.models import Attachment, Group, Hashtag, Membership, Message, RawMessage, Topic
-from messageserver import threader
+from messageserver import richpost, threader
 from messageserver.mailparse import AttachmentPart, ParsedMail
 
 
@@ -121,6 +121,8 @@ def archive(
         created_at=now,
         body_text=parsed.text,
         body_html=parsed.html,
+        markdown=source == Message.Source.WEB and parsed.header(
+            richpost.MARKDOWN_HEADER).strip().lower() == "markdown",
         source=source,
         nonmember=nonmember,
     )

@@ -73,18 +73,33 @@ class MessageServerClient:
 
     def post(self, group: str, sender_email: str, subject: str, text: str,
              html: str = "", reply_to_number: int | None = None,
-             attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+             attachments: list[dict[str, Any]] | None = None,
+             text_format: str = "plain") -> dict[str, Any]:
         """A post from the website, through exactly the checks of an emailed post.
 
         ``attachments``: ``[{"filename", "content_type", "data_b64"}]``.
+        ``text_format``: "plain", or "markdown" (``text`` is then Markdown source that
+        messageserver renders; images it shows by file name go inline).
         Response: ``{"outcome": "accepted"|"held"|"rejected", "reason", "number"}``;
         a rejection is a 4xx MessageServerError whose body names the reason.
         """
         return self._call("POST", "/v1/posts", {
             "group": group, "sender_email": sender_email, "subject": subject,
             "text": text, "html": html, "reply_to_number": reply_to_number,
-            "attachments": attachments or [],
+            "attachments": attachments or [], "format": text_format,
         })
+
+    def edit(self, group: str, number: int, editor_email: str, subject: str, text: str,
+             text_format: str = "plain") -> dict[str, Any]:
+        """A member's edit of their own post ``number``.
+
+        Response: ``{"outcome": "edited", "number", "edited_at", "correction_recipients"}``;
+        a refusal (not the author, too late) is a 403 MessageServerError whose body
+        has the reason, a bad field a 422 naming it, no such message a 404.
+        """
+        return self._call("POST", "/v1/edits", {
+            "group": group, "number": number, "editor_email": editor_email,
+            "subject": subject, "text": text, "format": text_format})
 
     def moderate(self, held_id: int, action: str, moderator_email: str,
                  reason: str = "", subject: str | None = None,

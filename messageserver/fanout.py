@@ -172,11 +172,15 @@ def recipients(message: Message, hashtags: list[Hashtag]) -> list[Membership]:
 
 
 def build_job(message: Message, raw: bytes, members: list[Membership],
-              extra_headers: list[list[str]] | None = None) -> dict[str, Any]:
+              extra_headers: list[list[str]] | None = None, *, subject: str | None = None,
+              kind: str = "post") -> dict[str, Any]:
+    """Karl's job for ``raw`` to ``members``; ``subject`` (default the message's) and
+    ``kind`` ("post", or "edit" for the correction of an edited post, messageserver.edits)
+    let one message's later mail reuse its headers and footer links."""
     group = message.group
     sender = message.sender_email
     job_headers = list_headers(group) + headers([
-        ("Subject", tagged_subject(group, message.subject)),
+        ("Subject", tagged_subject(group, message.subject if subject is None else subject)),
         ("Reply-To", reply_to(group, sender)),
     ])
     if rewrites_from(group, sender):
@@ -221,8 +225,9 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
         "dkim": True,
         # failures one by one (bounce handling), and one "finished" summary per job for
         # the message's delivery report (deliveryevents.record_summary)
-        "events": ["bounced", "expired", "finished"],
-        "meta": {"group": group.name, "number": message.number, "kind": "post"},
+        # (a correction's summary would count twice in its post's report: none for it)
+        "events": ["bounced", "expired"] + (["finished"] if kind == "post" else []),
+        "meta": {"group": group.name, "number": message.number, "kind": kind},
     }
 
 
@@ -238,7 +243,8 @@ def job_recipients() -> int:
 
 
 def queue_fanout(message: Message, raw: bytes, hashtags: list[Hashtag],
-                 extra_headers: list[list[str]] | None = None) -> int:
+                 extra_headers: list[list[str]] | None = None, *, subject: str | None = None,
+                 kind: str = "post") -> int:
     """Queue the delivery of ``message`` in the current transaction; returns recipient count.
 
     Recipients are split into jobs of at most ``job_recipients()``, one outbox
@@ -252,7 +258,7 @@ def queue_fanout(message: Message, raw: bytes, hashtags: list[Hashtag],
     chunks = [members[i:i + size] for i in range(0, len(members), size)]
     name = f"{message.group.name} #{message.number}"
     for n, chunk in enumerate(chunks, 1):
-        job = build_job(message, raw, chunk, extra_headers)
+        job = build_job(message, raw, chunk, extra_headers, subject=subject, kind=kind)
         outbox.enqueue("job", job, description=name if len(chunks) == 1
                        else f"{name} (part {n} of {len(chunks)})")
     return len(members)

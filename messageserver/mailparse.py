@@ -24,10 +24,8 @@ from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-import nh3
-
 from messageserver.remoteimages import block_remote_images
-from platformcore import htmltext, mailheaders
+from platformcore import htmlsanitise, htmltext, mailheaders
 
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 
@@ -213,12 +211,13 @@ def _decode_part(part: Message) -> str:
 
 
 def sanitize_html(html: str) -> str:
-    """The one sanitiser for HTML from mail (nh3): pages show only its output.
+    """The one sanitiser for HTML from mail: pages show only its output.
 
-    Remote images (tracking pixels) become links (messageserver.remoteimages).
+    The allow-list is the site's one (platformcore.htmlsanitise, shared with the
+    Markdown renderer); remote images (tracking pixels) become links
+    (messageserver.remoteimages).
     """
-    return block_remote_images(nh3.clean(html, link_rel="noopener noreferrer nofollow",
-                                         url_schemes={"http", "https", "mailto"}))
+    return block_remote_images(htmlsanitise.clean(html)).strip()
 
 
 html_to_text = htmltext.html_to_text  # the one rule (platformcore.htmltext)

@@ -25,6 +25,7 @@ from messageserver import (
     outcomes,
     policy,
     polls,
+    richpost,
     threader,
 )
 from messageserver.inbound import InboundMail
@@ -132,8 +133,15 @@ def accept(group: Group, inbound: InboundMail, membership: Membership | None, *,
 
 def compose(group: Group, sender_email: str, sender_name: str, subject: str, text: str,
             html: str = "", reply_to: Message | None = None,
-            attachments: list[tuple[str, str, bytes]] | None = None) -> bytes:
-    """The MIME message a web post would have been, had it come by email."""
+            attachments: list[tuple[str, str, bytes]] | None = None, *,
+            inline: list[tuple[str, str, bytes, str]] | None = None,
+            markdown: bool = False) -> bytes:
+    """The MIME message a web post would have been, had it come by email.
+
+    ``inline``: (filename, type, bytes, Content-ID) of images the HTML shows; they
+    go into a multipart/related with it. ``markdown``: ``text`` is Markdown source
+    (``richpost.MARKDOWN_HEADER`` says so, so the archive can offer it for editing).
+    """
     msg = mailheaders.message()
     mailheaders.put(msg, "From", mailheaders.mailbox(sender_name, sender_email))
     mailheaders.put(msg, "To", group.post_address)
@@ -144,9 +152,16 @@ def compose(group: Group, sender_email: str, sender_name: str, subject: str, tex
         mailheaders.put(msg, "In-Reply-To", reply_to.message_id)
         mailheaders.put(msg, "References",
                         " ".join(filter(None, [reply_to.references, reply_to.message_id])))
+    if markdown:
+        mailheaders.put(msg, richpost.MARKDOWN_HEADER, "markdown")
     msg.set_content(text or "")
     if html:
         msg.add_alternative(html, subtype="html")
+        html_part = msg.get_payload()[1]
+        for filename, ctype, data, cid in inline or []:
+            maintype, _, subtype = ctype.partition("/")
+            html_part.add_related(data, maintype=maintype, subtype=subtype, cid=f"<{cid}>",
+                                  filename=filename, disposition="inline")
     for filename, ctype, data in attachments or []:
         maintype, _, subtype = ctype.partition("/")
         msg.add_attachment(data, maintype=maintype or "application",

@@ -10,6 +10,7 @@ urlpatterns = [
     # Public (proxied from the website's /inbound/webhook): its own secret, no bearer token.
     path("inbound/webhook", webhook.inbound_webhook),
     path("v1/posts", api.web_post),
+    path("v1/edits", api.edit_post),
     path("v1/moderation/<int:held_id>", api.moderate),
     path("v1/delivery-events", api.delivery_events),
     path("health", api.health),

@@ -5,8 +5,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import password_validation
 from django.core.validators import validate_email
+from django.utils.translation import gettext_lazy as _
 
 from groups.models import Feed, Group, Hashtag, Membership, User
+from messageserver.richpost import INLINE_TYPES as INLINE_IMAGE_TYPES
+from platformcore import markdown
 
 TIME_ZONES = sorted(__import__("zoneinfo").available_timezones())
 
@@ -29,12 +32,44 @@ class MultipleFileField(forms.FileField):
         return [super().clean(data, initial)] if data else []
 
 
-class PostForm(forms.Form):
+FORMAT_CHOICES = [("markdown", _("Markdown")), ("plain", _("Plain text"))]
+MARKDOWN_HELP = _("Markdown: **bold**, *italic*, [a link](https://example.org), lists, "
+                  "> quotes, tables and ``` code blocks (name the language after the "
+                  "backticks to colour it). Show an attached picture with ![a caption]"
+                  "(file-name.jpg).")
+
+
+class MessageTextForm(forms.Form):
+    """Subject, format and text of a post: shared by posting and by editing a post."""
+
+    subject = forms.CharField(max_length=500, required=True, label=_("Subject"))
+    text_format = forms.ChoiceField(choices=FORMAT_CHOICES, required=False, initial="markdown",
+                                    label=_("Format"), widget=forms.RadioSelect,
+                                    help_text=MARKDOWN_HELP)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), label=_("Message"))
+
+    def clean_text_format(self) -> str:
+        # a form without the field (an older page, a script) posts plain text, as before
+        return self.cleaned_data.get("text_format") or "plain"
+
+    def clean_subject(self) -> str:
+        subject = self.cleaned_data["subject"]
+        if "\n" in subject or "\r" in subject:
+            raise forms.ValidationError(_("The subject must be one line."))
+        return subject.strip()
+
+    @property
+    def is_markdown(self) -> bool:
+        return (self.cleaned_data.get("text_format") if hasattr(self, "cleaned_data")
+                else self["text_format"].value()) == "markdown"
+
+
+class PostForm(MessageTextForm):
     """A new topic (subject required) or a reply (subject optional)."""
 
-    subject = forms.CharField(max_length=500, required=True)
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), label="Message")
-    attachments = MultipleFileField(help_text="Optional; you may pick several files.")
+    attachments = MultipleFileField(label=_("Attachments"), help_text=_(
+        "Optional; you may pick several files. A picture named in a Markdown message "
+        "(![caption](file-name.jpg)) is shown in place."))
 
     def __init__(self, *args, group: Group, reply: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -42,11 +77,32 @@ class PostForm(forms.Form):
         if reply:
             self.fields["subject"].required = False
 
-    def clean_subject(self) -> str:
-        subject = self.cleaned_data["subject"]
-        if "\n" in subject or "\r" in subject:
-            raise forms.ValidationError("The subject must be one line.")
-        return subject.strip()
+    def clean(self):
+        data = super().clean()
+        if not self.is_markdown or "body" not in data or "attachments" not in data:
+            return data
+        files = {f.name: f for f in data["attachments"]}
+        for src in markdown.image_sources(markdown.render(data["body"])):
+            name = src.removeprefix("cid:")
+            if "://" in src or src.startswith("//") or (src.startswith("cid:") and
+                                                        name not in files):
+                continue
+            if name not in files:
+                if not self.previewing:
+                    self.add_error("attachments", _(
+                        "The picture “%(name)s” is shown in the message but not attached: "
+                        "attach a file of that name, or remove it from the text.")
+                        % {"name": name})
+            elif (files[name].content_type or "").lower() not in INLINE_IMAGE_TYPES:
+                self.add_error("attachments", _(
+                    "“%(name)s” is not a PNG, JPEG, GIF or WebP picture, so it can't be shown "
+                    "in the message; attach it without naming it in the text.")
+                    % {"name": name})
+        return data
+
+    @property
+    def previewing(self) -> bool:
+        return "preview" in self.data
 
     def clean_attachments(self) -> list:
         files = self.cleaned_data.get("attachments") or []

@@ -13,6 +13,7 @@ import re
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from groups import groupcreation
 from groups.models import Group, Membership
@@ -91,17 +92,23 @@ class PrivacyForm(forms.ModelForm):
                            "invitation, only invited people can join."}
 
 
+MAX_EDIT_WINDOW = 525_600  # minutes: a year
+
+
 class PostingForm(forms.ModelForm):
     class Meta:
         model = Group
         fields = ["posting_policy", "new_member_posts_moderated", "nonmember_policy",
-                  "unauthenticated_policy", "moderation_expiry_days", "auto_lock_days"]
+                  "unauthenticated_policy", "moderation_expiry_days", "auto_lock_days",
+                  "edit_window_minutes", "send_edits"]
         labels = {"posting_policy": "Who can post",
                   "new_member_posts_moderated": "Posts held for a new member",
                   "nonmember_policy": "Posts from non-members",
                   "unauthenticated_policy": "Posts whose sender is not authenticated",
                   "moderation_expiry_days": "Days a held message waits",
-                  "auto_lock_days": "Lock quiet topics after (days)"}
+                  "auto_lock_days": "Lock quiet topics after (days)",
+                  "edit_window_minutes": _("Members may edit their posts for (minutes)"),
+                  "send_edits": _("Send edits to members as a reply")}
         help_texts = {
             "posting_policy": "A member's own posting status, set on the member's page, "
                               "overrides this.",
@@ -114,7 +121,13 @@ class PostingForm(forms.ModelForm):
             "moderation_expiry_days": "A held message nobody decides on is discarded after "
                                       "this many days, and its sender told.",
             "auto_lock_days": "Topics without a post for this many days take no more "
-                              "replies; 0 never locks."}
+                              "replies; 0 never locks.",
+            "edit_window_minutes": _("How long after posting members may still correct "
+                                     "their message on the website: 60 is an hour, 1440 a "
+                                     "day; 0 turns editing off."),
+            "send_edits": _("Members who get each message by email also get the edited "
+                            "version, as a reply to the original. Digests always carry the "
+                            "version current when they are sent.")}
 
     def clean_new_member_posts_moderated(self) -> int:
         value = self.cleaned_data["new_member_posts_moderated"]
@@ -126,6 +139,13 @@ class PostingForm(forms.ModelForm):
         value = self.cleaned_data["moderation_expiry_days"]
         if not 1 <= value <= 365:
             raise forms.ValidationError("Choose from 1 to 365 days.")
+        return value
+
+    def clean_edit_window_minutes(self) -> int:
+        value = self.cleaned_data["edit_window_minutes"]
+        if value > MAX_EDIT_WINDOW:
+            raise forms.ValidationError(_("Choose at most %(max)d minutes (a year); 0 turns "
+                                          "editing off.") % {"max": MAX_EDIT_WINDOW})
         return value
 
     def clean_auto_lock_days(self) -> int:

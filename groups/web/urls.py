@@ -100,6 +100,9 @@ urlpatterns = [
          name="topic_preference"),
     path("g/<slug:group_name>/new/", posting.new_topic, name="new_topic"),
     path("g/<slug:group_name>/message/<int:number>/reply/", posting.reply, name="reply"),
+    path("g/<slug:group_name>/message/<int:number>/edit/", posting.edit, name="edit_message"),
+    path("g/<slug:group_name>/message/<int:number>/history/", archive.message_history,
+         name="message_history"),
     # A group: moderators and owners
     path("g/<slug:group_name>/admin/", moderation.dashboard, name="mod_dashboard"),
     path("g/<slug:group_name>/admin/settings/", groupadmin.settings_home, name="mod_settings"),

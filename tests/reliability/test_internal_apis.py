@@ -27,6 +27,7 @@ PROTECTED = [
     ("messageserver", "POST", "/v1/inbound"),
     ("messageserver", "POST", "/v1/recipients/check"),
     ("messageserver", "POST", "/v1/posts"),
+    ("messageserver", "POST", "/v1/edits"),
     ("messageserver", "POST", "/v1/moderation/1"),
     ("messageserver", "POST", "/v1/delivery-events"),
     ("messageserver", "GET", "/metrics"),

@@ -14,11 +14,13 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 
 from groups import links
 from groups.models import Attachment, Group, Hashtag, Membership, Message, Topic
 from groups.web import access, quoting
 from groups.web.pages import paginate, paginate_keys_first
+from messageserver import edits
 
 # Shown inline; anything else downloads, so an uploaded HTML file can't run as our page.
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "text/plain",
@@ -82,13 +84,14 @@ def topic(request: HttpRequest, group_name: str, topic_id: int) -> HttpResponse:
     page = paginate_keys_first(request, messages, per_page=TOPIC_PER_PAGE)
     permalink = numbered_url("message", v.group.name)
     shown = [(m, quoting.segments(m.body_text), permalink(m.number)) for m in page]
+    editable = _editable(v, [m for m, _, _ in shown], the_topic)
     preference = None
     if v.is_member:
         preference = v.membership.topic_prefs.filter(topic=the_topic).values_list(
             "mode", flat=True).first()
     return render(request, "groups/topic.html", {
         "v": v, "group": v.group, "topic": the_topic, "page": page, "shown": shown,
-        "preference": preference})
+        "preference": preference, "editable": editable})
 
 
 def numbered_url(viewname: str, group_name: str):
@@ -103,7 +106,23 @@ def message(request: HttpRequest, group_name: str, number: int) -> HttpResponse:
         Message.objects.select_related("topic").prefetch_related("attachments"),
         group=v.group, number=number, deleted=False)
     return render(request, "groups/message.html", {
-        "v": v, "group": v.group, "message": msg, "segments": quoting.segments(msg.body_text)})
+        "v": v, "group": v.group, "message": msg, "segments": quoting.segments(msg.body_text),
+        "may_edit": bool(_editable(v, [msg], msg.topic))})
+
+
+def _editable(v: access.Viewer, shown: list[Message], topic: Topic) -> set[int]:
+    """Numbers of the shown messages the viewer may edit now (messageserver.edits' rule)."""
+    if not v.is_member:
+        return set()
+    now = timezone.now()
+    out = set()
+    for m in shown:
+        if m.membership_id != v.membership.pk:
+            continue
+        m.group, m.topic, m.membership = v.group, topic, v.membership  # no query per message
+        if not edits.refusal(m, v.membership, now):
+            out.add(m.number)
+    return out
 
 
 def attachment(request: HttpRequest, group_name: str, attachment_id: int,
@@ -123,3 +142,13 @@ def attachment(request: HttpRequest, group_name: str, attachment_id: int,
                             content_type=content_type if inline else "application/octet-stream")
     response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'"
     return response
+
+
+def message_history(request: HttpRequest, group_name: str, number: int) -> HttpResponse:
+    """Every version of an edited message, newest first: who may read it may see them."""
+    v = access.reader(request, group_name)
+    msg = get_object_or_404(Message.objects.select_related("topic").prefetch_related(
+        "attachments", "revisions"), group=v.group, number=number, deleted=False)
+    return render(request, "groups/message_history.html", {
+        "v": v, "group": v.group, "message": msg,
+        "revisions": list(reversed(msg.revisions.all()))})

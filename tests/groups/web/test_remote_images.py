@@ -16,7 +16,8 @@ PIXEL = ('<p>Hi<img src="https://track.example/p.gif?u=42&amp;m=7" width="1" hei
 
 def test_the_sanitiser_replaces_remote_images_with_a_link():
     html = mailparse.sanitize_html(PIXEL)
-    assert "<img" not in html.replace('<img>', '')  # only the cid image (source dropped) stays
+    # only the inline image stays: the archive points cid: at the stored attachment
+    assert html.count("<img") == 1 and '<img src="cid:part1@x">' in html
     assert html.count("[remote image removed") == 2 and "[remote image removed: Logo]" in html
     assert 'href="https://track.example/p.gif?u=42&amp;m=7"' in html
 
