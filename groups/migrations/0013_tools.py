@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('groups', '0011_modarchive'),
+        ('groups', '0012_richposts'),
     ]
 
     operations = [
