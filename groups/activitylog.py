@@ -54,6 +54,8 @@ VERBS: dict[str, str] = {
     "event_changed": "changed the event",
     "event_removed": "removed the event",
     "poll_started": "started the poll",
+    "wiki_edited": "edited the wiki page",
+    "wiki_reverted": "reverted the wiki page",
     "file_added": "added the file",
     "file_removed": "deleted the file",
     "file_renamed": "renamed a file to",

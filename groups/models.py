@@ -128,6 +128,10 @@ class Group(models.Model):
         choices=[("members", "Members"), ("moderators", "Moderators and owners only")])
     polls_enabled = models.BooleanField(
         "Polls", default=True, help_text="Members may start polls; votes by web or by mail.")
+    wiki_enabled = models.BooleanField("Wiki", default=True)
+    wiki_edited_by = models.CharField(
+        "Who may edit the wiki", max_length=20, default="members",
+        choices=[("members", "Members"), ("moderators", "Moderators and owners only")])
     files_enabled = models.BooleanField("Files", default=True)
     photos_enabled = models.BooleanField("Photos", default=True)
     files_added_by = models.CharField(
@@ -981,3 +985,41 @@ class InstagramAccount(models.Model):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+
+class WikiPage(models.Model):
+    """A page of a group's wiki; its text is the newest of its revisions."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="wiki_pages")
+    slug = models.SlugField(max_length=200, allow_unicode=True)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True, help_text="Markdown: the current revision's text.")
+    revision = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [models.UniqueConstraint(fields=["group", "slug"],
+                                               name="wikipage_unique_slug")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class WikiRevision(models.Model):
+    """Every saved version of a page, for its history, diffs and reverts."""
+
+    page = models.ForeignKey(WikiPage, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    comment = models.CharField(max_length=300, blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["page", "number"],
+                                               name="wikirevision_unique_number")]

@@ -24,6 +24,7 @@ from groups.web.views import (
                               signed,
                               siteadmin,
                               sitegroups,
+                              wiki,
 )
 
 urlpatterns = [
@@ -90,6 +91,10 @@ urlpatterns = [
     path("g/<slug:group_name>/photos/photo/<int:photo_id>/", photos.photo_page, name="photo"),
     path("g/<slug:group_name>/photos/photo/<int:photo_id>/<str:size>", photos.photo_file,
          name="photo_file"),
+    path("g/<slug:group_name>/wiki/", wiki.index, name="wiki"),
+    path("g/<slug:group_name>/wiki/<str:slug>/", wiki.page, name="wiki_page"),
+    path("g/<slug:group_name>/wiki/<str:slug>/edit/", wiki.edit, name="wiki_edit"),
+    path("g/<slug:group_name>/wiki/<str:slug>/history/", wiki.history, name="wiki_history"),
     path("g/<slug:group_name>/polls/", polls.poll_list, name="polls"),
     path("g/<slug:group_name>/polls/new/", polls.poll_new, name="poll_new"),
     path("g/<slug:group_name>/polls/<int:poll_id>/", polls.poll_detail, name="poll"),

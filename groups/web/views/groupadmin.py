@@ -94,7 +94,7 @@ SECTIONS = [
     Section("formatting", "Message formatting", FormattingForm,
             "How the group's posts look in members' mailboxes."),
     Section("limits", "Limits", LimitsForm, "How large posts and their attachments may be."),
-    Section("tools", "Group tools", ToolsForm, "The calendar, polls, files and photos."),
+    Section("tools", "Group tools", ToolsForm, "The calendar, polls, files, photos and wiki."),
     Section("danger", "Danger zone", None,
             "Give the group to another member, or delete it with its whole archive."),
 ]

@@ -7,8 +7,8 @@ response shapes (/me/media, /refresh_access_token) to the real crawler."""
 from __future__ import annotations
 
 import io
-import os
 import json
+import os
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
