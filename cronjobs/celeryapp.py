@@ -27,6 +27,11 @@ crash sends nothing twice):
                    index recent messages the search index lacks (search.catchup)
     webhooks       every minute: webhook deliveries due (a retry's backoff ran out, or
                    the task queued after the event's commit was lost)
+    eventreminders every 5 minutes: post the calendar reminders that are due
+                   (groups/calendar.py; each occurrence's once) and close the polls
+                   whose time is up, posting their results (groups/pollclosing.py)
+    instagram      every 15 minutes: connected Instagram accounts' new media become posts
+                   and photos (cronjobs/instagram.py)
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ SCHEDULE = {
     "rsscrawler": {"task": "cronjobs.rsscrawler", "schedule": crontab(minute="15,45")},
     "housekeeping": {"task": "cronjobs.housekeeping", "schedule": crontab(minute=5)},
     "webhooks": {"task": "cronjobs.webhooks", "schedule": crontab(minute="*")},
+    "eventreminders": {"task": "cronjobs.eventreminders", "schedule": crontab(minute="*/5")},
+    "instagram": {"task": "cronjobs.instagram", "schedule": crontab(minute="*/15")},
 }
 
 

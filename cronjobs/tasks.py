@@ -21,6 +21,8 @@ TASK_NAMES = {
     "housekeeping": "cronjobs.housekeeping",
     "webhooks": "cronjobs.webhooks",
     "webhook_deliver": "cronjobs.webhook_deliver",
+    "eventreminders": "cronjobs.eventreminders",
+    "instagram": "cronjobs.instagram",
 }
 
 
@@ -73,9 +75,25 @@ def webhook_deliver(delivery_id: int) -> str:
     return deliver(delivery_id, timezone.now()).outcome
 
 
+def eventreminders() -> str:
+    """The group tools' timed mail: calendar reminders, and the results of closed polls."""
+    from groups.calendar import send_reminders
+    from groups.pollclosing import close_due
+
+    now = timezone.now()
+    return f"{send_reminders(now)}; {close_due(now)}"
+
+
+def instagram() -> str:
+    from cronjobs.instagram import crawl
+
+    return crawl(timezone.now())
+
+
 FUNCTIONS = {"senddigests": senddigests, "bouncer": bouncer, "expirethreads": expirethreads,
              "rsscrawler": rsscrawler, "housekeeping": housekeeping, "webhooks": webhooks,
-             "webhook_deliver": webhook_deliver}
+             "webhook_deliver": webhook_deliver, "eventreminders": eventreminders,
+             "instagram": instagram}
 
 
 def register(app: Any) -> dict[str, Any]:

@@ -161,6 +161,23 @@ class Group(models.Model):
     suspended = models.BooleanField(
         default=False, help_text=_("Set by a site admin: the group refuses every post "
                                  "(messageserver.policy) until it is lifted."))
+    # Group tools (issue #18): each can be switched off per group.
+    calendar_enabled = models.BooleanField(
+        "Calendar", default=True, help_text="Members see the group's calendar of events.")
+    calendar_events_by = models.CharField(
+        "Who may add events", max_length=20, default="members",
+        choices=[("members", "Members"), ("moderators", "Moderators and owners only")])
+    polls_enabled = models.BooleanField(
+        "Polls", default=True, help_text="Members may start polls; votes by web or by mail.")
+    wiki_enabled = models.BooleanField("Wiki", default=True)
+    wiki_edited_by = models.CharField(
+        "Who may edit the wiki", max_length=20, default="members",
+        choices=[("members", "Members"), ("moderators", "Moderators and owners only")])
+    files_enabled = models.BooleanField("Files", default=True)
+    photos_enabled = models.BooleanField("Photos", default=True)
+    files_added_by = models.CharField(
+        "Who may add files and photos", max_length=20, default="members",
+        choices=[("members", "Members"), ("moderators", "Moderators and owners only")])
 
     class Meta:
         ordering = ["name"]
@@ -935,3 +952,251 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.event_id} -> webhook {self.webhook_id}: {self.state}"
+
+
+class Event(models.Model):
+    """An event on a group's calendar: once, or repeating by an RFC 5545 RRULE.
+
+    ``start`` and ``end`` are stored in UTC and meant in ``time_zone`` (an IANA name):
+    a weekly 18:00 meeting stays at 18:00 local time across daylight-saving changes,
+    because occurrences are computed in that zone (groups/calendar.py). An all-day event
+    keeps its dates (``start``'s date in its zone; ``end`` the last day).
+    """
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="events")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    location = models.CharField(max_length=300, blank=True)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    time_zone = models.CharField(max_length=64, default="UTC")
+    all_day = models.BooleanField(default=False)
+    rrule = models.CharField("Repeats", max_length=500, blank=True,
+                             help_text="An RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=TU")
+    rsvp_limit = models.PositiveIntegerField(null=True, blank=True)
+    remind_minutes = models.PositiveIntegerField(null=True, blank=True)
+    reminded_for = models.DateTimeField(
+        null=True, blank=True, help_text="The occurrence whose reminder was last sent.")
+    announced_number = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE: edits.")
+
+    class Meta:
+        indexes = [models.Index(fields=["group", "start"])]
+        ordering = ["start", "pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class EventRSVP(models.Model):
+    """A member's answer to an event (the whole series, for a repeating one)."""
+
+    class Answer(models.TextChoices):
+        YES = "yes", "Yes"
+        MAYBE = "maybe", "Maybe"
+        NO = "no", "No"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="rsvps")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="rsvps")
+    answer = models.CharField(max_length=5, choices=Answer.choices)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "user"],
+                                               name="rsvp_one_per_member")]
+
+
+class Poll(models.Model):
+    """A poll is a topic: its first message asks the question and lists numbered choices.
+
+    Members vote on the web or by replying to the poll's mail with the number(s) of their
+    choice (messageserver/polls.py, the one place votes are counted).
+    """
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="polls")
+    topic = models.OneToOneField(Topic, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="poll",
+                                 help_text="Empty while its message waits for a moderator.")
+    message_id = models.CharField(max_length=500, blank=True,
+                                  help_text="Its first message's Message-ID (held or sent).")
+    question = models.CharField(max_length=500)
+    multiple = models.BooleanField("Several choices allowed", default=False)
+    anonymous = models.BooleanField("Anonymous", default=False)
+    closes_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.question
+
+
+class PollChoice(models.Model):
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="choices")
+    number = models.PositiveSmallIntegerField()
+    text = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["poll", "number"],
+                                               name="pollchoice_unique_number")]
+
+
+class PollVote(models.Model):
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="votes")
+    choice = models.ForeignKey(PollChoice, on_delete=models.CASCADE, related_name="votes")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["choice", "membership"],
+                                               name="pollvote_once_per_choice")]
+        indexes = [models.Index(fields=["poll", "membership"])]
+
+
+def group_files_storage():
+    """The storage of the group tools' files and photos (settings.STORAGES["groupfiles"])."""
+    from django.core.files.storage import storages
+
+    return storages["groupfiles"]
+
+
+def _file_path(instance, filename: str) -> str:
+    return f"{instance.group_id}/files/{timezone.now():%Y/%m}/{filename}"
+
+
+def _photo_path(instance, filename: str) -> str:
+    return f"{instance.album.group_id}/photos/{timezone.now():%Y/%m}/{filename}"
+
+
+class Folder(models.Model):
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="folders")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="children")
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["group", "parent", "name"],
+                                               name="folder_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StoredFile(models.Model):
+    """A file in a group's Files (its bytes in the groupfiles storage)."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="files")
+    folder = models.ForeignKey(Folder, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="files")
+    name = models.CharField(max_length=255)
+    data = models.FileField(upload_to=_file_path, storage=group_files_storage,
+                            max_length=500)
+    size = models.PositiveBigIntegerField()
+    content_type = models.CharField(max_length=255, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Album(models.Model):
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="albums")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Photo(models.Model):
+    album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="photos")
+    image = models.FileField(upload_to=_photo_path, storage=group_files_storage,
+                             max_length=500)
+    thumbnail = models.FileField(upload_to=_photo_path, storage=group_files_storage,
+                                 max_length=500)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    caption = models.CharField(max_length=500, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    source_attachment = models.ForeignKey(Attachment, null=True, blank=True,
+                                          on_delete=models.SET_NULL, related_name="+")
+    instagram_id = models.CharField(max_length=64, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "pk"]
+
+
+class InstagramAccount(models.Model):
+    """An owner's Instagram professional account whose new media become the group's posts
+    and photos (cronjobs/instagram.py, the Instagram Graph API's /me/media)."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="instagram")
+    album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="+")
+    access_token = models.TextField(help_text="A long-lived Instagram user access token.")
+    token_refreshed_at = models.DateTimeField(default=timezone.now)
+    poster_email = models.EmailField(help_text="The member the posts come from.")
+    active = models.BooleanField(default=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class WikiPage(models.Model):
+    """A page of a group's wiki; its text is the newest of its revisions."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="wiki_pages")
+    slug = models.SlugField(max_length=200, allow_unicode=True)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True, help_text="Markdown: the current revision's text.")
+    revision = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [models.UniqueConstraint(fields=["group", "slug"],
+                                               name="wikipage_unique_slug")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class WikiRevision(models.Model):
+    """Every saved version of a page, for its history, diffs and reverts."""
+
+    page = models.ForeignKey(WikiPage, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    comment = models.CharField(max_length=300, blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["page", "number"],
+                                               name="wikirevision_unique_number")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import dj_database_url
@@ -147,6 +148,20 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 ATTACHMENTS_DIR = DATA_DIR / "attachments"
+
+# Files and photos of the group tools go through Django's storage API: on disk under
+# DATA_DIR/files by default; FILES_STORAGE_BACKEND and FILES_STORAGE_OPTIONS (JSON) plug in
+# another, e.g. django-storages' "storages.backends.s3.S3Storage" with its bucket options.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(DATA_DIR / "media")}},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "groupfiles": {
+        "BACKEND": os.environ.get("FILES_STORAGE_BACKEND",
+                                  "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": json.loads(os.environ.get("FILES_STORAGE_OPTIONS", "") or "{}")
+        or {"location": str(DATA_DIR / "files")}},
+}
 
 # Posts and webhook bodies carry whole messages (base64 inflates by 4/3).
 DATA_UPLOAD_MAX_MEMORY_SIZE = ENV.max_message_size * 2 + 1024 * 1024

@@ -25,6 +25,7 @@ from messageserver import (
     hooks,
     outcomes,
     policy,
+    polls,
     richpost,
     threader,
     webhookevents,
@@ -85,6 +86,12 @@ def submit_post(group: Group, inbound: InboundMail, source: str = Message.Source
         membership = find_membership(group, inbound)
     chain = threader.reference_chain(parsed.in_reply_to, parsed.references)
     topic = threader.find_topic(group, parsed.subject, chain, inbound.now)
+    if source == Message.Source.EMAIL and topic is not None:
+        counted = polls.vote_by_mail(
+            topic, membership, parsed.text, inbound.now,
+            authenticated=inbound.auth is None or inbound.auth.authenticated)
+        if counted is not None:
+            return counted
     tags = archive.post_hashtags(group, parsed.subject, topic, create=False)
     decision = policy.decide_post(group, membership, sender=parsed.from_email or "",
                                   topic=topic, hashtags=tags)
@@ -121,6 +128,7 @@ def accept(group: Group, inbound: InboundMail, membership: Membership | None, *,
     log.info("archived %s #%s (%s), fan-out to %d", group.name, message.number, source, count)
     hooks.message_archived(message)
     webhookevents.message_posted(message)
+    polls.attach(message)
     return message
 
 

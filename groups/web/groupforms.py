@@ -250,6 +250,21 @@ class SizeField(forms.CharField):
         return size
 
 
+class ToolsForm(forms.ModelForm):
+    """The group tools an owner switches on or off (issue #18: more come here)."""
+
+    class Meta:
+        model = Group
+        fields = ["calendar_enabled", "calendar_events_by", "polls_enabled", "files_enabled",
+                  "photos_enabled", "files_added_by", "wiki_enabled", "wiki_edited_by"]
+        labels = {"calendar_enabled": "Calendar", "calendar_events_by": "Who may add events",
+                  "polls_enabled": "Polls", "files_enabled": "Files",
+                  "photos_enabled": "Photos", "files_added_by": "Who may add files and photos",
+                  "wiki_enabled": "Wiki", "wiki_edited_by": "Who may edit the wiki"}
+        help_texts = {"calendar_enabled": "Members see the group's calendar, answer events "
+                                          "and get their announcements and reminders."}
+
+
 class LimitsForm(forms.ModelForm):
     class Meta:
         model = Group

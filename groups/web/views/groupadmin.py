@@ -33,6 +33,7 @@ from groups.web.groupforms import (
     NoticeForm,
     PostingForm,
     PrivacyForm,
+    ToolsForm,
     TransferOwnershipForm,
 )
 
@@ -97,6 +98,8 @@ SECTIONS = [
     Section("formatting", gettext_lazy("Message formatting"), FormattingForm,
             gettext_lazy("How the group's posts look in members' mailboxes.")),
     Section("limits", gettext_lazy("Limits"), LimitsForm, gettext_lazy("How large posts and their attachments may be.")),
+    Section("tools", gettext_lazy("Group tools"), ToolsForm,
+            gettext_lazy("The calendar, polls, files, photos and wiki.")),
     Section("danger", gettext_lazy("Danger zone"), None,
             gettext_lazy("Give the group to another member, or delete it with its whole archive.")),
 ]

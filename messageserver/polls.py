@@ -1,0 +1,135 @@
+"""Polls: the rules of voting, for the website and for votes by mail — one place.
+
+A vote by mail is a reply to the poll's topic whose first line (quoted text and
+signatures aside) is nothing but choice numbers ("2", or "1, 3" where several
+choices are allowed). It is counted and not posted: the group doesn't get a "2"
+from every member. A reply that says more is an ordinary post.
+
+Results are shown to those who voted and to everyone once the poll closes; an
+anonymous poll never shows who chose what. Closing posts the results to the topic
+(``close_due``, every five minutes from the scheduler).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Count
+
+from groups.models import Membership, Poll, PollChoice, PollVote, Topic
+
+MIN_CHOICES, MAX_CHOICES = 2, 20
+_NUMBERS = re.compile(r"^\s*(\d{1,2}(?:\s*(?:,|\s|and|&)\s*\d{1,2})*)\s*[.!]?\s*$", re.I)
+
+
+class VoteError(ValueError):
+    """A vote that can't be counted; the message says why (the form, the mail reply)."""
+
+
+def is_open(poll: Poll, now: datetime) -> bool:
+    return poll.closed_at is None and poll.closes_at > now
+
+
+def vote(poll: Poll, membership: Membership, numbers: list[int], now: datetime) -> None:
+    """Record ``membership``'s vote (replacing an earlier one), or VoteError."""
+    if not membership.is_active:
+        raise VoteError("Only members vote in this poll.")
+    if not is_open(poll, now):
+        raise VoteError("This poll is closed.")
+    numbers = sorted(set(numbers))
+    if not numbers:
+        raise VoteError("Choose at least one answer.")
+    if len(numbers) > 1 and not poll.multiple:
+        raise VoteError("This poll takes one choice only.")
+    choices = {c.number: c for c in poll.choices.all()}
+    wrong = [n for n in numbers if n not in choices]
+    if wrong:
+        raise VoteError(f"Choose among 1 to {len(choices)}; there is no choice {wrong[0]}.")
+    with transaction.atomic():
+        PollVote.objects.filter(poll=poll, membership=membership).delete()
+        PollVote.objects.bulk_create([PollVote(poll=poll, choice=choices[n],
+                                               membership=membership, at=now)
+                                      for n in numbers])
+
+
+def has_voted(poll: Poll, membership: Membership | None) -> bool:
+    return membership is not None and PollVote.objects.filter(
+        poll=poll, membership=membership).exists()
+
+
+@dataclass(frozen=True)
+class Result:
+    number: int
+    text: str
+    votes: int
+    voters: list[str]  # names, empty for an anonymous poll
+
+
+def results(poll: Poll) -> tuple[list[Result], int]:
+    """Each choice with its count (and names unless anonymous), and how many voted."""
+    counts = dict(PollChoice.objects.filter(poll=poll).annotate(n=Count("votes"))
+                  .values_list("pk", "n"))
+    names: dict[int, list[str]] = {}
+    if not poll.anonymous:
+        for vote_row in PollVote.objects.filter(poll=poll).select_related("membership"):
+            names.setdefault(vote_row.choice_id, []).append(vote_row.membership.name)
+    voters = PollVote.objects.filter(poll=poll).values("membership").distinct().count()
+    return ([Result(c.number, c.text, counts.get(c.pk, 0), sorted(names.get(c.pk, [])))
+             for c in poll.choices.all()], voters)
+
+
+def numbers_in(text: str) -> list[int] | None:
+    """The choice numbers a mailed reply is, or None when it is a message, not a vote."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(">"):
+            continue
+        found = _NUMBERS.match(stripped)
+        if not found:
+            return None
+        return [int(n) for n in re.findall(r"\d+", found.group(1))]
+    return None
+
+
+def poll_for(topic: Topic | None) -> Poll | None:
+    if topic is None:
+        return None
+    return Poll.objects.filter(topic=topic).first()
+
+
+def attach(message) -> None:  # noqa: ANN001
+    """A poll whose message was held gets its topic when the message is archived."""
+    Poll.objects.filter(group_id=message.group_id, topic__isnull=True,
+                        message_id=message.message_id).update(topic=message.topic)
+
+
+def vote_by_mail(topic: Topic | None, membership: Membership | None, text: str,
+                 now: datetime, *, authenticated: bool = True):  # noqa: ANN201
+    """The outcome of a mailed reply that is a vote, or None when it is an ordinary post
+    (no poll, not a member, sender not authenticated, or more than choice numbers)."""
+    from messageserver import outcomes
+
+    poll = poll_for(topic)
+    if poll is None or membership is None or not membership.is_active or not authenticated:
+        return None
+    numbers = numbers_in(text)
+    if numbers is None:
+        return None
+    try:
+        vote(poll, membership, numbers, now)
+    except VoteError as exc:
+        return outcomes.rejected(f"Your vote was not counted: {exc}")
+    return outcomes.dropped(f"vote recorded: {', '.join(map(str, sorted(set(numbers))))}")
+
+
+def results_text(poll: Poll) -> str:
+    rows, voters = results(poll)
+    lines = [f"The poll “{poll.question}” is closed. {voters} member"
+             f"{'s' if voters != 1 else ''} voted.", ""]
+    for r in rows:
+        lines.append(f"{r.number}. {r.text}: {r.votes} vote{'s' if r.votes != 1 else ''}"
+                     + (f" ({', '.join(r.voters)})" if r.voters else ""))
+    return "\n".join(lines) + "\n"
