@@ -99,3 +99,38 @@ def create_group(*, name: str, title: str, description: str, style: str,
     except IntegrityError:
         raise NameTaken(name) from None
     return group
+
+
+def subgroup_problem(parent: Group, child: str) -> str:
+    """Why ``child`` can't name a new subgroup of ``parent`` (its address PARENT+CHILD@)."""
+    from messageserver.addresses import COMMANDS, TOKEN_COMMANDS
+
+    if parent.parent_id is not None:
+        return _("A subgroup can't have subgroups of its own.")
+    if not child:
+        return _("Choose a name.")
+    if not NAME_RE.match(child):
+        return _("Use up to 64 lower-case letters, digits, hyphens and underscores, starting "
+                 "and ending with a letter or a digit.")
+    if child in COMMANDS or child in TOKEN_COMMANDS or child == "bounce":
+        return _("“%(name)s” is a mail command word; choose another name.") % {"name": child}
+    if Group.objects.filter(name=f"{parent.name}+{child}").exists():
+        return _("%(parent)s has a subgroup named “%(name)s” already.") % {
+            "parent": parent.display_title, "name": child}
+    return ""
+
+
+def create_subgroup(parent: Group, *, child: str, title: str, description: str,
+                    owner_email: str, owner_name: str = "") -> Group:
+    """A subgroup with its parent's privacy and join policy; the creator its first owner."""
+    try:
+        with transaction.atomic():
+            group = Group.objects.create(
+                name=f"{parent.name}+{child}", parent=parent, title=title,
+                description=description, privacy=parent.privacy,
+                join_policy=parent.join_policy, posting_policy=parent.posting_policy)
+            entry = f"{owner_name} <{owner_email}>" if owner_name else owner_email
+            add_members(group, [entry], role=Membership.Role.OWNER)
+    except IntegrityError:
+        raise NameTaken(f"{parent.name}+{child}") from None
+    return group

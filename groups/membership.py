@@ -31,6 +31,7 @@ class AddReport:
     duplicates: list[str] = field(default_factory=list)
     invalid: list[tuple[str, str]] = field(default_factory=list)
     banned: list[str] = field(default_factory=list)
+    not_in_parent: list[str] = field(default_factory=list)  # a subgroup's outsiders
 
     def summary(self) -> str:
         return _("%(added)d added, %(already)d already members, %(duplicates)d duplicates, "
@@ -53,12 +54,13 @@ def parse_entry(entry: str) -> tuple[str, str]:
 
 
 # What adding or inviting does to one address (the preview page shows these).
-ADD, INVITE, ALREADY, FORMER, BANNED, INVALID, DUPLICATE = (
-    "add", "invite", "already", "former", "banned", "invalid", "duplicate")
+ADD, INVITE, ALREADY, FORMER, BANNED, INVALID, DUPLICATE, NOT_IN_PARENT = (
+    "add", "invite", "already", "former", "banned", "invalid", "duplicate", "not_in_parent")
 OUTCOME_LABELS = {
     ADD: _("will be added"), INVITE: _("will be invited"), ALREADY: _("already a member"),
     FORMER: _("left or was removed before: not changed (they may join again themselves)"),
     BANNED: _("banned: not added"), INVALID: _("invalid address"), DUPLICATE: _("listed twice"),
+    NOT_IN_PARENT: _("not a member of the parent group: not added"),
 }
 # Existing rows that count as "already a member" (in, or on the way in).
 _IN = frozenset({Membership.Status.ACTIVE, Membership.Status.INVITED,
@@ -107,12 +109,21 @@ def plan(group: Group, entries: Iterable[str], *, invite: bool = False) -> list[
         statuses.update(Membership.objects.filter(group=group, email__in=emails[i:i + 900])
                         .values_list("email", "status"))
     banned = senderrules.banned_among(group, emails)
+    in_parent: set[str] | None = None
+    if group.parent_id is not None:  # a subgroup takes only its parent's members
+        in_parent = set()
+        for i in range(0, len(emails), 900):
+            in_parent.update(Membership.objects.filter(
+                group_id=group.parent_id, status=Membership.Status.ACTIVE,
+                email__in=emails[i:i + 900]).values_list("email", flat=True))
     out = []
     for p in planned:
         if not p.outcome:
             status = statuses.get(p.email)
             if status == Membership.Status.BANNED or p.email in banned:
                 outcome = BANNED
+            elif in_parent is not None and p.email not in in_parent:
+                outcome = NOT_IN_PARENT
             elif status in _IN:
                 outcome = ALREADY
             elif status is not None:
@@ -146,6 +157,8 @@ def add_members(group: Group, entries: Iterable[str], *,
             report.already.append(p.email)
         elif p.outcome == BANNED:
             report.banned.append(p.email)
+        elif p.outcome == NOT_IN_PARENT:
+            report.not_in_parent.append(p.email)
         elif p.outcome == DUPLICATE:
             report.duplicates.append(p.email)
         elif p.outcome == INVALID:

@@ -108,7 +108,12 @@ class Group(models.Model):
         ALWAYS = "always", _("Always rewrite From")
         NEVER = "never", _("Never rewrite From")
 
-    name = models.SlugField(max_length=64, unique=True)
+    # A subgroup is named PARENT+CHILD (its address PARENT+CHILD@, as on Groups.io).
+    name = models.CharField(max_length=129, unique=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="subgroups",
+                               help_text="A subgroup's parent: its owners own the subgroup, and "
+                                         "only the parent's members may join.")
     title = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
     guidelines = models.TextField(blank=True)

@@ -65,6 +65,10 @@ def parse(address: str) -> Destination:
     name = parts[0]
     if not name:
         raise UnknownRecipient("empty local part")
+    if len(parts) > 1 and parts[1] and parts[1] not in COMMANDS | TOKEN_COMMANDS:
+        # PARENT+CHILD[+command[+token]]: a subgroup (its name can't be a command word)
+        name = f"{parts[0]}+{parts[1]}"
+        parts = [name, *parts[2:]]
     if len(parts) == 1:
         return Destination("post", group=name)
     command = parts[1]

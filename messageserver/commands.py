@@ -178,6 +178,12 @@ def subscribe(req: Request) -> Outcome:
     if route == membership_actions.WAITING:
         req.answer("pending", f"pending reminder {m.email}", membership=m)
         return outcomes.accepted(reason="subscribe: still waiting for an owner")
+    if route == membership_actions.NEEDS_PARENT:
+        return req.refuse(format_lazy(
+            _("{title} is a subgroup of {parent}: only members of {parent} may join it. Join "
+              "{parent} first by writing to {parent_address}."),
+            title=group.display_title, parent=group.parent.display_title,
+            parent_address=group.parent.address("subscribe")), "subscribe")
     if route == membership_actions.INVITE_ONLY:
         return req.refuse(format_lazy(
             _("{title} is open by invitation only. If you would like an invitation, write to "

@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -129,6 +129,8 @@ def _take(action: str, membership: Membership | int, *, actor: str = activitylog
         return None
     if action in INTO_GROUP and senderrules.ban_for(m.group, m.email) is not None:
         return None  # a ban rule names the address: no way in, by any path
+    if action in INTO_GROUP and not in_parent(m):
+        return None  # a subgroup takes only its parent's members
     before = m.status
     old = {name: getattr(m, name) for name in _LOGGED if name in fields}
     rows = Membership.objects.filter(pk=m.pk, status=before, **(where or {}))
@@ -147,8 +149,27 @@ def _take(action: str, membership: Membership | int, *, actor: str = activitylog
         for name, value in values.items():
             setattr(m, name, value)
     _log(m, action, actor, before, old, detail)
+    if m.status in ENDED and before not in ENDED and m.group.parent_id is None:
+        leave_subgroups(m, actor)
     webhookevents.member_changed(m, action, before, actor, str((detail or {}).get("reason", "")))
     return m, before
+
+
+def in_parent(m: Membership) -> bool:
+    """True unless ``m`` is in a subgroup whose parent the person isn't an active member of."""
+    parent_id = m.group.parent_id
+    if parent_id is None:
+        return True
+    return Membership.objects.filter(group_id=parent_id, status=S.ACTIVE).filter(
+        Q(email=m.email) | Q(user_id=m.user_id) if m.user_id else Q(email=m.email)).exists()
+
+
+def leave_subgroups(m: Membership, actor: str) -> None:
+    """Out of a parent is out of its subgroups (same transaction, logged in each)."""
+    rows = Membership.objects.filter(group__parent_id=m.group_id, status__in=LEAVABLE).filter(
+        Q(email=m.email) | Q(user_id=m.user_id) if m.user_id else Q(email=m.email))
+    for pk in rows.values_list("pk", flat=True):
+        _take("remove", pk, actor=actor, detail={"reason": "left the parent group"})
 
 
 # Transitions that let someone in (or on the way in): a ban rule naming the address
@@ -175,8 +196,8 @@ def _log(m: Membership, action: str, actor: str, before: str, old: dict[str, Any
 
 # --- joining -------------------------------------------------------------------------
 
-ALREADY, BANNED, WAITING, INVITE_ONLY, NEEDS_APPROVAL, OPEN = (
-    "already", "banned", "waiting", "invite_only", "needs_approval", "open")
+ALREADY, BANNED, WAITING, INVITE_ONLY, NEEDS_APPROVAL, OPEN, NEEDS_PARENT = (
+    "already", "banned", "waiting", "invite_only", "needs_approval", "open", "needs_parent")
 
 
 def join_route(group: Group, membership: Membership | None, email: str = "") -> str:
@@ -199,6 +220,10 @@ def join_route(group: Group, membership: Membership | None, email: str = "") -> 
         return BANNED
     if status == S.PENDING_APPROVAL:
         return WAITING
+    if group.parent_id is not None and not Membership.objects.filter(
+            group_id=group.parent_id, status=S.ACTIVE,
+            email=(membership.email if membership is not None else email).lower()).exists():
+        return NEEDS_PARENT  # a subgroup takes only its parent's members
     if group.join_policy == Group.JoinPolicy.INVITE and not invited:
         return INVITE_ONLY
     if group.join_policy == Group.JoinPolicy.APPROVAL and not invited:

@@ -24,6 +24,7 @@ class Viewer:
     group: Group
     membership: Membership | None
     is_site_admin: bool
+    parent_owner: bool = False  # an owner of this subgroup's parent owns the subgroup
 
     @property
     def is_member(self) -> bool:
@@ -31,17 +32,18 @@ class Viewer:
 
     @property
     def is_moderator(self) -> bool:
-        return self.is_site_admin or (self.is_member and self.membership.is_moderator)
+        return self.is_site_admin or self.parent_owner or (
+            self.is_member and self.membership.is_moderator)
 
     @property
     def is_owner(self) -> bool:
-        return self.is_site_admin or (
+        return self.is_site_admin or self.parent_owner or (
             self.is_member and self.membership.role == Membership.Role.OWNER)
 
     @property
     def can_see_group(self) -> bool:
         """Hidden groups exist only for their members (and pending or invited people)."""
-        if self.group.is_listed or self.is_site_admin:
+        if self.group.is_listed or self.is_site_admin or self.parent_owner:
             return True
         return self.membership is not None and self.membership.status in (
             Membership.Status.ACTIVE, Membership.Status.INVITED,
@@ -49,7 +51,8 @@ class Viewer:
 
     @property
     def can_read_archive(self) -> bool:
-        return self.group.archive_is_public or self.is_member or self.is_site_admin
+        return (self.group.archive_is_public or self.is_member or self.is_site_admin
+                or self.parent_owner)
 
     @property
     def can_post(self) -> bool:
@@ -71,8 +74,12 @@ def viewer(request: HttpRequest, group_name: str) -> Viewer:
     if group is None:
         raise Http404("no such group")
     user = request.user
+    parent_owner = False
+    if group.parent_id is not None and user.is_authenticated:
+        above = membership_for(group.parent, user)
+        parent_owner = bool(above and above.is_active and above.role == Membership.Role.OWNER)
     found = Viewer(group, membership_for(group, user),
-                   bool(user.is_authenticated and user.is_superuser))
+                   bool(user.is_authenticated and user.is_superuser), parent_owner)
     if not found.can_see_group:
         raise Http404("no such group")
     return found

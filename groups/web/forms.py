@@ -281,7 +281,8 @@ class SearchForm(forms.Form):
                         widget=forms.TextInput(attrs={"type": "search"}),
                         help_text=_('Words must all match; "quotes" for a phrase, -word to '
                                     "exclude, word* for a prefix."))
-    group = forms.SlugField(max_length=64, required=False, label=_("Group"),
+    group = forms.RegexField(regex=r"^[A-Za-z0-9][A-Za-z0-9_-]*(\+[A-Za-z0-9][A-Za-z0-9_-]*)?$",
+                             max_length=129, required=False, label=_("Group"),
                             widget=forms.Select(choices=[("", _("All groups"))]))
     author = forms.CharField(max_length=200, required=False, label=_("Author"),
                              help_text=_("A name or an address."))

@@ -96,8 +96,11 @@ def group_home(request: HttpRequest, group_name: str) -> HttpResponse:
     members = Membership.objects.filter(group=group, status=Membership.Status.ACTIVE).count()
     topics = readstate.annotate_unread(list(topic_list(group)[:10]), request.user) if (
         v.can_read_archive) else []
+    subgroups = Group.objects.filter(parent=group) if v.is_owner else (
+        access.visible_groups(request.user).filter(parent=group))
     return render(request, "groups/group_home.html", {
-        "v": v, "group": group, "member_count": members, "topics": topics})
+        "v": v, "group": group, "member_count": members, "topics": topics,
+        "subgroups": subgroups.order_by("name")})
 
 
 def topics(request: HttpRequest, group_name: str) -> HttpResponse:

@@ -57,6 +57,9 @@ def join(request: HttpRequest, group_name: str) -> HttpResponse:
         flash.error(request, _("You can't join this group."))
     elif route == membership_actions.INVITE_ONLY:
         flash.error(request, _("This group is by invitation only."))
+    elif route == membership_actions.NEEDS_PARENT:
+        flash.error(request, _("Only members of %(parent)s join this subgroup: join %(parent)s "
+                               "first.") % {"parent": group.parent.display_title})
     elif route == membership_actions.WAITING:
         flash.info(request, _("Your request to join was sent to the group's owners."))
     else:

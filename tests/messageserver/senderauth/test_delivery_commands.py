@@ -67,7 +67,13 @@ def test_every_delivery_mode_has_a_command_and_rcpt_takes_it(db):
         assert pipeline.check_recipient(rcpt).kind == "accepted"
         assert addresses.parse(rcpt) == addresses.Destination("command", group="town",
                                                               command=word)
-    assert pipeline.check_recipient("town+plaindigests@groups.localhost").kind == "rejected"
+    # A word that is no command names a subgroup (PARENT+CHILD@): whether that exists is
+    # decided at DATA, like every group (hidden ones must look missing).
+    typo = "town+plaindigests@groups.localhost"
+    assert addresses.parse(typo) == addresses.Destination("post", group="town+plaindigests")
+    [(_, outcome)] = pipeline.handle_inbound("olga@good.test", [typo],
+                                             b"From: olga@good.test\r\nSubject: x\r\n\r\nx\r\n")
+    assert (outcome.kind, outcome.status) == ("rejected", "5.1.1")
 
 
 @pytest.mark.parametrize(("word", "mode"), EXPECTED)
