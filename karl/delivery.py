@@ -93,7 +93,12 @@ class Deliverer:
         Copies are composed a chunk at a time and each chunk is handed to the
         transport at once, so the sockets carry one chunk while the next is
         being signed (sending is bound by round trips, composing by CPU).
+        A bulk job's batch is one copy for all (karl.bulk).
         """
+        if batch.spec.get("kind") == "bulk":
+            from karl import bulk  # imports this module: imported when first needed
+
+            return await bulk.deliver(self, batch)
         loop = asyncio.get_running_loop()
         started = loop.time()
         outcomes: list[Outcome] = []

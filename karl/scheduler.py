@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict, defaultdict
 from typing import Any
 
-from karl import metrics
+from karl import bulk, metrics
 from karl.config import KarlConfig
 from karl.delivery import Batch, Deliverer, Outcome, worker_deliver, worker_init
 from karl.relays import RelayPool
@@ -151,6 +151,13 @@ class Scheduler:
                 log.error("job %s has queued recipients but no %s; dropping them", job_id,
                           "spec" if spec is None else "message")
                 self._finish_orphans(items)
+                continue
+            if bulk.is_bulk(spec):  # a batch is one transaction: one domain, <= 100 RCPT
+                for part in bulk.chunks(items, self.config.batch_size,
+                                        lambda d: d.record["address"]):
+                    relay, probe = self.relays.choose()
+                    self._start(Batch(job_id, relay, message, spec,
+                                      [(d.index, d.record) for d in part]), part, probe)
                 continue
             size = self.config.batch_size
             if len(message) > 1 << 20:
