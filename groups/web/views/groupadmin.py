@@ -25,6 +25,7 @@ from groups.web.footer import FooterError, render_footer, sample_vars
 from groups.web.groupforms import (
     CreateGroupForm,
     DeleteGroupForm,
+    DeliveryForm,
     FormattingForm,
     GeneralForm,
     LimitsForm,
@@ -92,6 +93,8 @@ SECTIONS = [
             "Who may post, which posts a moderator sees first, and for how long."),
     Section("formatting", "Message formatting", FormattingForm,
             "How the group's posts look in members' mailboxes."),
+    Section("delivery", "Delivery", DeliveryForm,
+            "How posts are sent to members: a personal copy each, or one copy for all."),
     Section("limits", "Limits", LimitsForm, "How large posts and their attachments may be."),
     Section("danger", "Danger zone", None,
             "Give the group to another member, or delete it with its whole archive."),
