@@ -28,18 +28,33 @@ import asyncio
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from karl.compose import Composer, Copy
 from karl.footer import FooterError
 from karl.smtpclient import Reply, SMTPConnection, SMTPConnectionError, dot_stuff
 from karl.transports import MXTransport, Result, SMTPRelay, Transport, _HostPool
 
-if TYPE_CHECKING:
-    from karl.compose import Copy
-    from karl.delivery import Batch, Deliverer, Outcome
-
 MAX_RCPT = 100  # recipients per SMTP transaction (RFC 5321 4.5.3.1.8: servers take 100)
 T = TypeVar("T")
+OutcomeT = TypeVar("OutcomeT")
+
+
+class Batch(Protocol):
+    """What this module reads of karl.delivery.Batch (which imports this module)."""
+
+    job_id: str
+    relay: str
+    spec: dict[str, Any]
+    recipients: list[tuple[int, dict[str, Any]]]
+
+
+class Deliverer(Protocol):
+    """What this module uses of karl.delivery.Deliverer: its composers and transports."""
+
+    def composer(self, batch: Any) -> Composer: ...
+
+    def transport(self, relay: str) -> Transport: ...
 
 # job id -> its signed copy, per delivery process (a process signs a job once)
 _COPIES: OrderedDict[str, Copy] = OrderedDict()
@@ -228,29 +243,29 @@ async def send(transport: Transport, mail_from: str, rcpts: Sequence[tuple[int, 
 
 # ---------------------------------------------------------------- a batch
 
-def _outcome(batch: Batch, result: Result, elapsed: float) -> Outcome:
-    from karl.delivery import Outcome
-
+def _outcome(outcome: Callable[..., OutcomeT], batch: Batch, result: Result, elapsed: float) -> OutcomeT:
     reply = result.reply
     if reply is None:
-        return Outcome(batch.job_id, result.key, "deferred", None, f"4.4.1 {result.error}",
+        return outcome(batch.job_id, result.key, "deferred", None, f"4.4.1 {result.error}",
                        batch.relay, True, elapsed)
     state = "sent" if 200 <= reply.code < 300 else "bounced" if reply.code >= 500 \
         else "deferred"
-    return Outcome(batch.job_id, result.key, state, reply.code, reply.text, batch.relay,
+    return outcome(batch.job_id, result.key, state, reply.code, reply.text, batch.relay,
                    state == "deferred" and result.relay_failed, elapsed)
 
 
-async def deliver(deliverer: Deliverer, batch: Batch) -> list[Outcome]:
-    """Send the job's one copy to the batch's recipients, a transaction per domain and 100."""
-    from karl.delivery import Outcome
+async def deliver(deliverer: Deliverer, batch: Batch, outcome: Callable[..., OutcomeT]) -> list[OutcomeT]:
+    """Send the job's one copy to the batch's recipients, a transaction per domain and 100.
 
+    ``outcome`` is karl.delivery.Outcome, passed in so this module does not import
+    the one that calls it.
+    """
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
         copy = signed_copy(deliverer, batch)
     except FooterError as exc:
-        return [Outcome(batch.job_id, index, "bounced", None,
+        return [outcome(batch.job_id, index, "bounced", None,
                         f"5.6.0 footer could not be rendered: {exc}", batch.relay)
                 for index, _ in batch.recipients]
     transport = deliverer.transport(batch.relay)
@@ -259,4 +274,4 @@ async def deliver(deliverer: Deliverer, batch: Batch) -> list[Outcome]:
     parts = await asyncio.gather(*(send(transport, mail_from, chunk, copy)
                                    for chunk in chunks(rcpts, MAX_RCPT, lambda r: r[1])))
     elapsed = loop.time() - started
-    return [_outcome(batch, result, elapsed) for part in parts for result in part]
+    return [_outcome(outcome, batch, result, elapsed) for part in parts for result in part]

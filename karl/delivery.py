@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from karl import bulk
 from karl.compose import Composer
 from karl.config import KarlConfig
 from karl.dkimkeys import ed25519_path, ed25519_selector, ensure_ed25519_key, ensure_key
@@ -95,10 +96,8 @@ class Deliverer:
         being signed (sending is bound by round trips, composing by CPU).
         A bulk job's batch is one copy for all (karl.bulk).
         """
-        if batch.spec.get("kind") == "bulk":
-            from karl import bulk  # imports this module: imported when first needed
-
-            return await bulk.deliver(self, batch)
+        if bulk.is_bulk(batch.spec):
+            return await bulk.deliver(self, batch, Outcome)
         loop = asyncio.get_running_loop()
         started = loop.time()
         outcomes: list[Outcome] = []
