@@ -214,6 +214,7 @@ class Scheduler:
         relay_answered = any(not o.relay_failed for o in outcomes)
         tally: dict[str, int] = {}
         latency = metrics.LATENCY.labels(relay=batch.relay)
+        bulk_job, shared_delay = bulk.is_bulk(spec), {}
         for outcome in outcomes:
             due = by_index.get(outcome.index)
             if due is None:
@@ -234,6 +235,8 @@ class Scheduler:
                              and self.relays.any_healthy_besides(outcome.relay)
                              else backoff_ms(record["attempts"], self.config.retry_base,
                                              self.config.retry_max))
+                    if bulk_job:  # retried together: the same delay, so one transaction again
+                        delay = shared_delay.setdefault(record["attempts"], delay)
                     next_due = min(now + delay, deadline)
                     record["next_attempt"] = next_due
             if next_due is None:

@@ -221,3 +221,15 @@ def test_killed_mid_job_it_resumes_without_sending_twice(karl_factory, tsink):
     copies = Counter(r for t in handler.transactions for r in t.rcpts)
     assert set(copies) == set(addresses)  # nobody lost
     assert max(copies.values()) == 1  # and nobody the server had taken got it again
+
+
+def test_a_domain_deferred_whole_is_retried_in_one_transaction(karl_factory, tsink):
+    handler, url = tsink
+    # greylisting: every recipient at big.example is refused once with 451
+    handler.policy = lambda rcpt, n: "451 4.7.1 greylisted" if (
+        rcpt.endswith("@big.example") and n == 1) else None
+    karl = karl_factory(url, KARL_RETRY_BASE="0.5")
+    addresses = [f"m{i:03d}@big.example" for i in range(80)]
+    job_id = karl.client().submit_job(bulk_job(addresses))
+    wait_state(karl.client(), job_id, lambda s: s["counts"].get("sent") == 80)
+    assert [len(t.rcpts) for t in handler.transactions] == [80]  # retried as one
