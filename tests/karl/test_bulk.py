@@ -22,7 +22,14 @@ from karl import bulk
 from karl.contract import InvalidRequest, validate_job
 from tests.conftest import free_port
 from tests.karl.conftest import SinkHandler, dnsfunc_for, karl_mail
+from tests.karl.securesink import start_secure_sink
 from tests.karl.test_api import wait_state
+from tests.karl.test_transport_mx import mx_config
+
+from tests.karl import test_transport_mx as _mx_zone  # isort: skip
+
+dns = _mx_zone.dns  # the MX tests' DNS zone and port fixtures, shared
+mx_port = _mx_zone.mx_port
 
 MAIL_FROM = "demo+bounces@groups.localhost"
 
@@ -233,3 +240,37 @@ def test_a_domain_deferred_whole_is_retried_in_one_transaction(karl_factory, tsi
     job_id = karl.client().submit_job(bulk_job(addresses))
     wait_state(karl.client(), job_id, lambda s: s["counts"].get("sent") == 80)
     assert [len(t.rcpts) for t in handler.transactions] == [80]  # retried as one
+
+
+# ------------------------------------------------------------------ direct MX delivery
+
+def bulk_deliver(config, *addresses: str) -> list:  # noqa: ANN001
+    """One bulk batch through Karl's real Deliverer (as a worker runs it), outcomes in order."""
+    from karl.delivery import Batch, Deliverer
+
+    async def go() -> list:
+        deliverer = Deliverer(config)
+        batch = Batch("bulk-mx", config.relays[0], karl_mail("plain.eml"),
+                      {"kind": "bulk", "mail_from": MAIL_FROM, "dkim": False},
+                      [(i, {"address": a}) for i, a in enumerate(addresses)])
+        try:
+            return sorted(await deliverer.deliver(batch), key=lambda o: o.index)
+        finally:
+            await deliverer.close()
+
+    return asyncio.run(go())
+
+
+def test_over_mx_each_domain_is_one_transaction_to_its_first_live_host(dns, mx_port):
+    live = start_secure_sink(hostname="127.0.0.2", port=mx_port)
+    try:
+        outcomes = bulk_deliver(mx_config(dns, mx_port, smtp_timeout=2.0),
+                                "a@fallback.test", "b@fallback.test", "c@pref.test",
+                                "d@nullmx.test", "e@nullmx.test")
+        assert [(o.state, o.code) for o in outcomes] == [
+            ("sent", 250), ("sent", 250), ("sent", 250), ("bounced", 556), ("bounced", 556)]
+        assert sorted(m.rcpt for m in live.handler.received()) == [
+            "a@fallback.test", "b@fallback.test", "c@pref.test"]
+        assert not any(o.relay_failed for o in outcomes)
+    finally:
+        live.controller.stop()
