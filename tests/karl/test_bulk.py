@@ -274,3 +274,26 @@ def test_over_mx_each_domain_is_one_transaction_to_its_first_live_host(dns, mx_p
         assert not any(o.relay_failed for o in outcomes)
     finally:
         live.controller.stop()
+
+
+def test_without_pipelining_a_refused_rcpt_still_bounces_only_its_recipient():
+    from tests.karl.conftest import start_sink
+    from tests.karl.deliver import karl_config
+
+    sink = start_sink(pipelining=False)
+    sink.handler.policy = lambda rcpt, n: "550 5.1.1 no such user" if rcpt.startswith(
+        "ghost") else None
+    try:
+        outcomes = bulk_deliver(karl_config(sink.url), "a@one.example", "ghost@one.example",
+                                "b@one.example")
+        assert [(o.state, o.code) for o in outcomes] == [
+            ("sent", 250), ("bounced", 550), ("sent", 250)]
+        assert sorted(m.rcpt for m in sink.handler.received()) == ["a@one.example",
+                                                                   "b@one.example"]
+        # nobody taken: no DATA at all, each recipient its own refusal
+        sink.handler.policy = lambda rcpt, n: "450 4.2.0 busy"
+        outcomes = bulk_deliver(karl_config(sink.url), "c@one.example", "d@one.example")
+        assert [(o.state, o.code) for o in outcomes] == [("deferred", 450), ("deferred", 450)]
+        assert len(sink.handler.received()) == 2
+    finally:
+        sink.controller.stop()
