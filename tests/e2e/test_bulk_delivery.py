@@ -38,8 +38,8 @@ def test_a_bulk_group_post_goes_out_once_per_domain_and_its_dsn_finds_the_member
     members = ["alice@example.org", "bob@example.org", "dave@example.net", *BOUNCED]
     received = platform.sink.wait_for(3)  # example.co.jp, example.net, example.org
     assert sorted(r for m in received for r in m.rcpt_tos) == sorted(members)
-    assert sorted(sorted(m.rcpt_tos) for m in received) == [
-        sorted(BOUNCED), ["alice@example.org", "bob@example.org"], ["dave@example.net"]]
+    assert sorted(sorted(m.rcpt_tos) for m in received) == sorted([
+        sorted(BOUNCED), ["alice@example.org", "bob@example.org"], ["dave@example.net"]])
     assert len({m.data for m in received}) == 1  # the one copy
     assert len({m.mail_from for m in received}) == 1  # the one return path
     return_path = received[0].mail_from
