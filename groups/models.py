@@ -144,6 +144,14 @@ class Group(models.Model):
     )
     subject_tag = models.CharField(max_length=64, blank=True)
     footer_template = models.TextField(blank=True)
+    bulk_delivery = models.BooleanField(
+        default=False, verbose_name="Bulk delivery (no personal footer)",
+        help_text="For very large announcement groups: every member gets one identical copy, "
+                  "sent to many members at once, so posts go out far faster. Copies carry no "
+                  "personal footer links (the footer's personal parts are left out) and no "
+                  "personal unsubscribe link: List-Unsubscribe is the group's unsubscribe "
+                  "email address. Bounces are matched to members by reading the bounce "
+                  "report itself instead of a per-member return address.")
     max_message_size = models.PositiveIntegerField(default=10 * 1024 * 1024)
     max_attachment_size = models.PositiveIntegerField(default=10 * 1024 * 1024)
     allowed_attachment_types = models.TextField(

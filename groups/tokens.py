@@ -90,6 +90,7 @@ def base36(n: int) -> str:
 # Purposes, named once so the signer and the checker can't disagree.
 UNSUBSCRIBE = "unsubscribe"  # parts: membership id
 BOUNCE = "bounce"  # parts: membership id, message number (0 for notices)
+GROUP_BOUNCE = "group-bounce"  # parts: group id (bulk delivery's one return path, no VERP)
 MODERATE = "moderate"  # parts: held message id (the reply address of a held notice)
 MODERATE_LINK = "moderate-link"  # parts: held message id, action (expires)
 CONFIRM_SUBSCRIBE = "confirm-subscribe"  # parts: membership id

@@ -24,6 +24,9 @@ STATES = ("queued", "sending", "deferred", "sent", "bounced", "expired")
 EVENT_STATES = ("bounced", "expired", "sent", "deferred", "finished")
 DEFAULT_EVENTS = ("bounced", "expired")
 DEFAULT_LIFETIME = 5 * 24 * 3600
+# "personal": one composed, signed copy per recipient (footer and headers of its own).
+# "bulk": one copy for everybody, signed once, many RCPT per transaction (karl.bulk).
+KINDS = ("personal", "bulk")
 
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$")
@@ -59,6 +62,7 @@ class JobIn(TypedDict):
     lifetime: NotRequired[int]
     events: NotRequired[list[str]]
     meta: NotRequired[dict[str, Any]]
+    kind: NotRequired[str]  # "personal" (default) or "bulk" (one copy, vars only job-wide)
 
 
 class MailIn(TypedDict):
@@ -132,13 +136,17 @@ class Job:
     lifetime: int = DEFAULT_LIFETIME
     events: list[str] = field(default_factory=lambda: list(DEFAULT_EVENTS))
     meta: dict[str, Any] = field(default_factory=dict)
+    kind: str = "personal"
 
     def spec(self) -> dict[str, Any]:
         """Everything but the message and the recipients (stored apart)."""
-        return {"mail_from": self.mail_from, "headers": self.headers,
+        spec = {"mail_from": self.mail_from, "headers": self.headers,
                 "remove_headers": self.remove_headers, "footer": self.footer,
                 "vars": self.vars, "dkim": self.dkim, "lifetime": self.lifetime, "events": self.events,
                 "meta": self.meta}
+        if self.kind != "personal":  # personal jobs' specs stay as they always were
+            spec["kind"] = self.kind
+        return spec
 
 
 def is_address(value: Any) -> bool:
@@ -282,12 +290,18 @@ def validate_job(data: Any, *, max_recipients: int = 1_000_000) -> Job:
         errors["lifetime"] = "must be a whole number of seconds between 1 and 60 days"
     events = _events(data.get("events"), errors)
     meta = _meta(data.get("meta"), errors)
+    kind = data.get("kind", "personal")
+    if kind not in KINDS:
+        errors["kind"] = f"must be one of {', '.join(KINDS)}"
+    elif kind == "bulk":
+        from karl.bulk import check_bulk
+
+        recipients, job_vars = check_bulk(data, recipients, errors)
     if errors:
         raise InvalidRequest(errors)
     return Job(message=message, mail_from=mail_from, recipients=recipients, headers=headers,
                remove_headers=list(remove), footer=footer, vars=job_vars, dkim=dkim,
-               lifetime=lifetime,
-               events=events, meta=meta)
+               lifetime=lifetime, events=events, meta=meta, kind=kind)
 
 
 def _address_list(value: Any, where: str, errors: dict[str, str]) -> list[str]:

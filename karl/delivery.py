@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from karl import bulk
 from karl.compose import Composer
 from karl.config import KarlConfig
 from karl.dkimkeys import ed25519_path, ed25519_selector, ensure_ed25519_key, ensure_key
@@ -96,7 +97,10 @@ class Deliverer:
         Copies are composed a chunk at a time and each chunk is handed to the
         transport at once, so the sockets carry one chunk while the next is
         being signed (sending is bound by round trips, composing by CPU).
+        A bulk job's batch is one copy for all (karl.bulk).
         """
+        if bulk.is_bulk(batch.spec):
+            return await bulk.deliver(self, batch, Outcome)
         loop = asyncio.get_running_loop()
         started = loop.time()
         outcomes: list[Outcome] = []

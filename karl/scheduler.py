@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict, defaultdict
 from typing import Any
 
-from karl import metrics
+from karl import bulk, metrics
 from karl.config import KarlConfig
 from karl.delivery import Batch, Deliverer, Outcome, worker_deliver, worker_init
 from karl.relays import RelayPool
@@ -203,6 +203,13 @@ class Scheduler:
                           "spec" if spec is None else "message")
                 self._finish_orphans(items)
                 continue
+            if bulk.is_bulk(spec):  # a batch is one transaction: one domain, <= 100 RCPT
+                for part in bulk.chunks(items, self.config.batch_size,
+                                        lambda d: d.record["address"]):
+                    relay, probe = self.relays.choose()
+                    self._start(Batch(job_id, relay, message, spec,
+                                      [(d.index, d.record) for d in part]), part, probe)
+                continue
             size = self.config.batch_size
             if len(message) > 1 << 20:
                 size = max(1, min(size, (8 << 20) // len(message)))
@@ -272,6 +279,7 @@ class Scheduler:
         relay_answered = any(not o.relay_failed for o in outcomes)
         tally: dict[str, int] = {}
         latency = metrics.LATENCY.labels(relay=batch.relay)
+        bulk_job, shared_delay = bulk.is_bulk(spec), {}
         for outcome in outcomes:
             due = by_index.get(outcome.index)
             if due is None:
@@ -292,6 +300,8 @@ class Scheduler:
                              and self.relays.any_healthy_besides(outcome.relay)
                              else backoff_ms(record["attempts"], self.config.retry_base,
                                              self.config.retry_max))
+                    if bulk_job:  # retried together: the same delay, so one transaction again
+                        delay = shared_delay.setdefault(record["attempts"], delay)
                     next_due = min(now + delay, deadline)
                     record["next_attempt"] = next_due
             if next_due is None:

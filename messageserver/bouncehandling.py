@@ -1,5 +1,9 @@
 """Mail to ``bounce+TOKEN@``: bounces and spam complaints about one member's copy.
 
+(A group with bulk delivery sends one copy for all with one return path whose
+token names the group; its reports are matched to members by what they say:
+``handle_group_bounce``. Everything below is about the VERP path.)
+
 Every copy we send has its own VERP envelope sender whose token names the
 membership and the message number under an HMAC. That token is the
 authority on *who* bounced: a bounce's own text is often wrong about the
@@ -34,7 +38,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 
 from groups import tokens
-from groups.models import BounceEvent, Group, Membership, ProcessedReport
+from groups.models import BounceEvent, Group, Membership, Message, ProcessedReport
 from messageserver import bounces_score, membership_actions, outcomes, webhookevents
 from messageserver.addresses import Destination
 from messageserver.bounces import BounceReport, parse_bounce
@@ -65,8 +69,19 @@ def _parse(raw: bytes) -> BounceReport:
     return parse_bounce(raw)
 
 
+def group_for_token(token: str) -> Group | None:
+    """The group a bulk delivery's return path names (``tokens.GROUP_BOUNCE``), or None."""
+    try:
+        [group_id] = tokens.check(tokens.GROUP_BOUNCE, token)
+        return Group.objects.filter(pk=int(group_id)).first()
+    except (tokens.BadToken, ValueError):
+        return None
+
+
 def handle_bounce(inbound: InboundMail, dest: Destination, group: Group | None) -> Outcome:
     found = member_for_token(dest.token)
+    if found is None and (bulk_group := group_for_token(dest.token)) is not None:
+        return handle_group_bounce(inbound, bulk_group)
     if found is None:
         log.info("bounce with an invalid token dropped (from %r)", inbound.mail_from)
         return outcomes.dropped("bounce address token is forged, stale or malformed")
@@ -82,6 +97,57 @@ def handle_bounce(inbound: InboundMail, dest: Destination, group: Group | None) 
     if kind != "bounce":
         return outcomes.dropped(f"not a failure ({kind}): nothing recorded")
     return record_bounce(membership, number, inbound, report)
+
+
+def handle_group_bounce(inbound: InboundMail, group: Group) -> Outcome:
+    """A report to a bulk-delivery group's one return path: the report says who failed.
+
+    There is no VERP token naming the member, so the failed recipients the
+    parser finds in the DSN (or the complaint's original recipients) are
+    matched to the group's memberships by address; the message is found by
+    the original Message-ID when the report quotes it. Each matched member is
+    counted once per report, as on the VERP path (``record_bounce``); an
+    address that is no member of the group is ignored, so a forged report
+    can at worst count against members it names, as bounces do in Mailman.
+    """
+    try:
+        report = _parse(inbound.raw)
+    except Exception as exc:
+        log.exception("bounce parser failed on mail for group %s", group.name)
+        return outcomes.dropped(f"bounce could not be parsed: {type(exc).__name__}")
+    kind = getattr(report, "kind", "none")
+    if kind == "complaint":
+        feedback = getattr(report, "complaint", None)
+        named = list(getattr(feedback, "original_recipients", ()) or ())
+    elif kind == "bounce":
+        named = [getattr(r, "address", "") or "" for r in report.recipients]
+    else:
+        return outcomes.dropped(f"not a failure ({kind}): nothing recorded")
+    members = list(Membership.objects.select_related("group").filter(
+        group=group, email__in={a.strip().lower() for a in named if a}).order_by("id"))
+    if not members:
+        return outcomes.dropped(f"the report names no member of {group.name}")
+    if kind == "complaint":
+        done = [complaint(m, inbound, report) for m in members]
+    else:
+        number = _message_number(group, getattr(report, "original_message_id", None))
+        done = [record_bounce(m, number, inbound, report) for m in members]
+    counted = [o for o in done if o.kind == "accepted"]
+    if not counted:
+        return done[0]
+    return outcomes.accepted(reason=f"{kind} recorded for {len(counted)} member(s) of "
+                                    f"{group.name} (bulk delivery, matched by the report)")
+
+
+def _message_number(group: Group, message_id: str | None) -> int | None:
+    """The number of the post a report quotes (None when it quotes none we know)."""
+    if not message_id:
+        return None
+    mid = message_id.strip()
+    if not mid.startswith("<"):
+        mid = f"<{mid}>"
+    return (Message.objects.filter(group=group, message_id__in=[mid, mid.strip("<>")])
+            .values_list("number", flat=True).first())
 
 
 def report_key(inbound: InboundMail) -> str:
@@ -141,7 +207,7 @@ def _matching_recipient(membership: Membership, recipients: list) -> tuple[objec
     return (failed[0] if failed else (recipients[0] if recipients else None)), False
 
 
-def record_bounce(membership: Membership, number: int, inbound: InboundMail,
+def record_bounce(membership: Membership, number: int | None, inbound: InboundMail,
                   report: object) -> Outcome:
     """One BounceEvent for the member the token names, and their bounce score."""
     recipients = list(getattr(report, "recipients", []) or [])

@@ -174,6 +174,22 @@ def recipients(message: Message, hashtags: list[Hashtag]) -> list[Membership]:
     return chosen
 
 
+def footer_vars(message: Message) -> dict[str, Any]:
+    """The footer's variables that are the same for every member (bulk jobs use only these)."""
+    group = message.group
+    return {
+        "group_name": group.name,
+        "group_title": group.display_title,
+        "group_url": links.group_url(group.name),
+        "owner_address": group.address("owner"),
+        "number": message.number,
+        "subject": message.subject,
+        "message_url": links.message_url(group.name, message.number),
+        "reply_url": links.reply_url(group.name, message.number),
+        "topic_url": links.topic_url(group.name, message.topic_id),
+    }
+
+
 def build_job(message: Message, raw: bytes, members: list[Membership],
               extra_headers: list[list[str]] | None = None, *, subject: str | None = None,
               kind: str = "post") -> dict[str, Any]:
@@ -192,17 +208,7 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
     # Karl's contract: remove_headers go first, then headers are added; every
     # header we set is removed from the original so no copy carries two.
     remove = list(dict.fromkeys(REMOVE_HEADERS + [name for name, _ in job_headers]))
-    common = {
-        "group_name": group.name,
-        "group_title": group.display_title,
-        "group_url": links.group_url(group.name),
-        "owner_address": group.address("owner"),
-        "number": message.number,
-        "subject": message.subject,
-        "message_url": links.message_url(group.name, message.number),
-        "reply_url": links.reply_url(group.name, message.number),
-        "topic_url": links.topic_url(group.name, message.topic_id),
-    }
+    common = footer_vars(message)
     rcpts = []
     for m in members:
         unsubscribe = links.unsubscribe_url(m.id)  # signed once, used in header and footer

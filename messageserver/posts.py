@@ -19,6 +19,7 @@ from groups.models import Group, Hashtag, Membership, Message, Topic
 from messageserver import (
     archive,
     automated,
+    bulkfanout,
     dmarc,
     fanout,
     holding,
@@ -124,7 +125,8 @@ def accept(group: Group, inbound: InboundMail, membership: Membership | None, *,
     message = archive.archive(group, inbound.parsed, inbound.raw, membership=membership,
                               now=inbound.now, topic=topic, hashtags=tags, source=source,
                               nonmember=nonmember)
-    count = fanout.queue_fanout(message, inbound.raw, tags)
+    queue = bulkfanout.queue_fanout if group.bulk_delivery else fanout.queue_fanout
+    count = queue(message, inbound.raw, tags)
     log.info("archived %s #%s (%s), fan-out to %d", group.name, message.number, source, count)
     hooks.message_archived(message)
     webhookevents.message_posted(message)

@@ -204,6 +204,14 @@ class FormattingForm(forms.ModelForm):
         return text
 
 
+class DeliveryForm(forms.ModelForm):
+    """How posts are sent: personal copies (the default) or bulk delivery."""
+
+    class Meta:
+        model = Group
+        fields = ["bulk_delivery"]
+
+
 _SIZE_RE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(kb|k|mb|m)?\s*$", re.I)
 
 

@@ -27,6 +27,7 @@ from groups.web.footer import FooterError, render_footer, sample_vars
 from groups.web.groupforms import (
     CreateGroupForm,
     DeleteGroupForm,
+    DeliveryForm,
     FormattingForm,
     GeneralForm,
     LimitsForm,
@@ -97,6 +98,9 @@ SECTIONS = [
             gettext_lazy("Who may post, which posts a moderator sees first, and for how long.")),
     Section("formatting", gettext_lazy("Message formatting"), FormattingForm,
             gettext_lazy("How the group's posts look in members' mailboxes.")),
+    Section("delivery", gettext_lazy("Delivery"), DeliveryForm,
+            gettext_lazy("How posts are sent to members: a personal copy each, or one copy "
+                         "for all.")),
     Section("limits", gettext_lazy("Limits"), LimitsForm, gettext_lazy("How large posts and their attachments may be.")),
     Section("tools", gettext_lazy("Group tools"), ToolsForm,
             gettext_lazy("The calendar, polls, files, photos and wiki.")),

@@ -10,7 +10,7 @@ from groups.models import Group, Membership, Message, Topic
 from tests.groups.web.conftest import make_post
 
 pytestmark = pytest.mark.django_db
-SECTIONS = ["general", "privacy", "posting", "formatting", "limits", "danger"]
+SECTIONS = ["general", "privacy", "posting", "formatting", "delivery", "limits", "danger"]
 
 
 def url(section: str) -> str:
@@ -28,6 +28,7 @@ VALID = {
     "formatting": {"subject_tag": "[hike]", "reply_to": "sender",
                    "footer_template": "Leave: {{ unsubscribe_url }}",
                    "dmarc_handling": "always"},
+    "delivery": {"bulk_delivery": "on"},
     "limits": {"max_message_size": "5 MB", "max_attachment_size": "500 KB",
                "allowed_attachment_types": "image/, application/pdf"},
 }
@@ -40,6 +41,7 @@ SAVED = {
                 "edit_window_minutes": 30, "send_edits": True},
     "formatting": {"subject_tag": "[hike]", "reply_to": "sender",
                    "footer_template": "Leave: {{ unsubscribe_url }}", "dmarc_handling": "always"},
+    "delivery": {"bulk_delivery": True},
     "limits": {"max_message_size": 5 * 1024 * 1024, "max_attachment_size": 500 * 1024,
                "allowed_attachment_types": "image/, application/pdf"},
 }
@@ -169,3 +171,11 @@ def test_delete_the_group_after_typing_its_name(group, clients):
     assert not Group.objects.filter(name="hikers").exists()
     assert not Message.objects.exists() and not Topic.objects.exists()
     assert not Membership.objects.filter(email="bob@example.org").exists()
+
+
+def test_bulk_delivery_is_off_by_default_and_explained_on_the_delivery_page(group, clients):
+    assert group.bulk_delivery is False
+    page = clients["alice"].get(url("delivery")).content.decode()
+    assert "Bulk delivery (no personal footer)" in page
+    assert "one identical copy" in page and "List-Unsubscribe" in page
+    assert "reading the bounce report" in page
