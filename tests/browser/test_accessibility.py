@@ -194,6 +194,17 @@ def widest(page) -> list[str]:
     }""")
 
 
+def serious(axe, page, where: str) -> list[str]:
+    """axe's serious and critical violations on the page as it is now, one line each."""
+    found = []
+    for v in axe.run(page).response["violations"]:
+        targets = [" ".join(map(str, n["target"])) for n in v["nodes"]][:4]
+        print(f"axe: {where}: {v['impact']} {v['id']} at {targets}")
+        if v["impact"] in FAILING_IMPACTS:
+            found.append(f"{where}: {v['impact']} {v['id']} ({v['help']}) at {targets}")
+    return found
+
+
 @pytest.mark.parametrize("who", ["visitor", "dana@example.org", "olivia@example.org"])
 def test_every_page_passes_axe_and_fits_a_phone(page, platform, samples, who):
     """axe finds no serious or critical violation on any page this person can open,
@@ -221,15 +232,9 @@ def test_every_page_passes_axe_and_fits_a_phone(page, platform, samples, who):
             continue  # a page already checked (a redirect to the login page, a 403...)
         seen.add(landed)
         checked += 1
-        results = axe.run(page)
-        for v in results.response["violations"]:
-            print(f"AXE {who} {path} {v['impact']} {v['id']} "
-                  f"{[' '.join(map(str, n['target'])) for n in v['nodes']][:3]}")
-            if v["impact"] in FAILING_IMPACTS:
-                targets = [" ".join(map(str, n["target"])) for n in v["nodes"]][:4]
-                problems.append(f"{path} [{name}]: {v['impact']} {v['id']} ({v['help']}) "
-                                f"at {targets}")
+        problems += serious(axe, page, f"{path} [{name}]")
         page.set_viewport_size(PHONE)
+        problems += serious(axe, page, f"{path} [{name}] at 360px")
         too_wide = overflow(page)
         if too_wide > TOLERANCE_PX:
             problems.append(f"{path} [{name}]: {too_wide}px wider than a 360px phone; "
@@ -264,10 +269,7 @@ def test_form_errors_pass_axe_and_name_their_field(page, platform, samples):
         page.get_by_role("button", name=button, exact=False).first.click()
         page.wait_for_load_state()
         expect(page.locator(".error").first).to_be_visible()
-        for v in axe.run(page).response["violations"]:
-            if v["impact"] in FAILING_IMPACTS:
-                problems.append(f"{path}: {v['impact']} {v['id']} at "
-                                f"{[n['target'] for n in v['nodes']][:4]}")
+        problems += serious(axe, page, f"{path} with errors")
         unexplained = page.evaluate("""() => Array.from(
           document.querySelectorAll('main [aria-invalid=true]')).filter(el => {
             const holder = el.closest('fieldset[aria-describedby]') || el;
