@@ -20,9 +20,10 @@ import itertools
 import json
 import smtplib
 import time
+from collections.abc import Iterator
 
 import pytest
-from django.urls import URLPattern, reverse
+from django.urls import URLResolver, reverse
 
 from groups.web import urls as web_urls
 from tests.browser.conftest import PASSWORD, log_in
@@ -125,31 +126,44 @@ out = {
 }
 """
 
-# Pages reached by more than a GET of a URL: the 404 page, and a signed link gone bad.
+# Pages in a state the URL list alone does not reach: the 404 page, a signed link gone
+# bad, searches with results, the moderated group (a held post in its queue) and its join
+# page as a non-member sees it.
 EXTRA_PATHS = ["/no-such-page/", "/unsubscribe/not-a-valid-link/",
-               "/search/?q=route", "/g/hikers/topics/?q=route"]
+               "/search/?q=route", "/g/hikers/topics/?q=route",
+               "/g/council/", "/g/council/join/", "/g/council/admin/pending-messages/"]
+
+
+def named_patterns(patterns: list, namespace: str = "", outer: frozenset = frozenset()
+                   ) -> Iterator[tuple[str, list[str]]]:
+    """(name to reverse, its argument names) of every named URL, includes walked too."""
+    for pattern in patterns:
+        params = outer | set(pattern.pattern.converters)
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from named_patterns(pattern.url_patterns, inner, frozenset(params))
+        elif pattern.name:
+            yield f"{namespace}{pattern.name}", sorted(params)
 
 
 def pages(samples: dict) -> list[tuple[str, str]]:
     """(URL name, path) for every pattern in groups/web/urls.py, arguments filled in."""
     found, unknown = [], []
-    for pattern in web_urls.urlpatterns:
-        assert isinstance(pattern, URLPattern), f"{pattern} is an include: walk it too"
-        params = sorted(pattern.pattern.converters)
-        if pattern.name in samples["signed"]:
-            found.append((pattern.name, samples["signed"][pattern.name]))
+    for name, params in named_patterns(web_urls.urlpatterns):
+        if name in samples["signed"]:
+            found.append((name, samples["signed"][name]))
             continue
         if "token" in params:  # a signed link this module has no real token for
-            found.append((pattern.name, reverse(pattern.name, urlconf=web_urls,
-                                                kwargs={p: "not-a-valid-link" for p in params})))
+            found.append((name, reverse(name, urlconf=web_urls,
+                                        kwargs={p: "not-a-valid-link" for p in params})))
             continue
         missing = [p for p in params if p not in samples]
         if missing:
-            unknown.append(f"{pattern.name} needs {missing}")
+            unknown.append(f"{name} needs {missing}")
             continue
         for values in itertools.product(*(samples[p] for p in params)):
-            found.append((pattern.name, reverse(pattern.name, urlconf=web_urls,
-                                                kwargs=dict(zip(params, values, strict=True)))))
+            found.append((name, reverse(name, urlconf=web_urls,
+                                        kwargs=dict(zip(params, values, strict=True)))))
     assert not unknown, ("URLs this test cannot fill in; create the object in OBJECTS and "
                          f"add its id to the samples: {unknown}")
     return found + [("extra", p) for p in EXTRA_PATHS]
@@ -239,7 +253,7 @@ def test_every_page_passes_axe_and_fits_a_phone(page, platform, samples, who):
         if too_wide > TOLERANCE_PX:
             problems.append(f"{path} [{name}]: {too_wide}px wider than a 360px phone; "
                             f"sticking out: {widest(page)}")
-    print(f"{who}: {checked} pages checked")
+    print(f"{who}: {checked} pages checked: {sorted(seen)}")
     assert checked > 15, f"only {checked} pages reached as {who}"
     assert not problems, "\n".join(problems)
 
