@@ -26,7 +26,7 @@ import pytest
 from django.urls import URLResolver, reverse
 
 from groups.web import urls as web_urls
-from tests.browser.conftest import PASSWORD, log_in
+from tests.browser.conftest import PASSWORD, log_in, screenshot
 
 try:
     from axe_playwright_python.sync_playwright import Axe
@@ -146,6 +146,12 @@ def named_patterns(patterns: list, namespace: str = "", outer: frozenset = froze
             yield f"{namespace}{pattern.name}", sorted(params)
 
 
+# Pages saved as pictures at 360 px (test-artifacts/), for a person to look at.
+PHONE_SHOTS = {"/g/hikers/topic/1/": "topic", "/g/hikers/admin/members/": "members",
+               "/g/hikers/admin/settings/formatting/": "settings", "/site/dns/": "dns",
+               "/g/council/admin/pending-messages/": "queue"}
+
+
 def pages(samples: dict) -> list[tuple[str, str]]:
     """(URL name, path) for every pattern in groups/web/urls.py, arguments filled in."""
     found, unknown = [], []
@@ -249,6 +255,8 @@ def test_every_page_passes_axe_and_fits_a_phone(page, platform, samples, who):
         problems += serious(axe, page, f"{path} [{name}]")
         page.set_viewport_size(PHONE)
         problems += serious(axe, page, f"{path} [{name}] at 360px")
+        if path in PHONE_SHOTS and who != "visitor":
+            screenshot(page, f"a11y-360-{PHONE_SHOTS[path]}")
         too_wide = overflow(page)
         if too_wide > TOLERANCE_PX:
             problems.append(f"{path} [{name}]: {too_wide}px wider than a 360px phone; "
