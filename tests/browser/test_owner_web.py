@@ -163,7 +163,7 @@ def test_owner_rewords_the_welcome_and_a_logged_out_joiner_gets_it(page, platfor
     expect(page.locator("#notice-problem")).to_contain_text("not one of this notice's")
     page.get_by_label("Text").fill("Boots on, {{ membership.name }}! Post to {{ post_address }}.")
     page.get_by_role("button", name="Save the notice").click()
-    expect(page.locator(".flash")).to_contain_text("The welcome notice is saved.")
+    expect(page.locator(".flash")).to_contain_text("The notice “Welcome” is saved.")
     page.get_by_role("button", name="Log out").click()
 
     # A visitor presses Join while logged out: log in, land on the join, confirm it.

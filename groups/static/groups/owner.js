@@ -16,7 +16,9 @@
   var out = document.getElementById("name-check");
   var checkUrl = out && out.getAttribute("data-check-url");
   if (name && out && checkUrl) {
-    name.setAttribute("aria-describedby", "name-check");
+    // Added to the help text and any error Django tied to the field, never instead of them.
+    var described = (name.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+    name.setAttribute("aria-describedby", described.concat(["name-check"]).join(" "));
     var check = function () {
       if (!name.value.trim()) { out.textContent = ""; return; }
       fetch(checkUrl + "?name=" + encodeURIComponent(name.value), { credentials: "same-origin" })

@@ -23,6 +23,17 @@
   document.querySelectorAll(".tag[data-color]").forEach(function (tag) {
     tag.style.borderColor = tag.getAttribute("data-color");
   });
+  // A table or listing that scrolls sideways in its wrapper must be reachable by keyboard
+  // (to scroll it with the arrow keys): it takes focus only while it does scroll.
+  var scrollers = document.querySelectorAll(".table-wrap, pre");
+  var markScrollers = function () {
+    scrollers.forEach(function (el) {
+      if (el.scrollWidth > el.clientWidth + 1) { el.setAttribute("tabindex", "0"); }
+      else if (el.getAttribute("tabindex") === "0") { el.removeAttribute("tabindex"); }
+    });
+  };
+  markScrollers();
+  window.addEventListener("resize", markScrollers);
   // "Select all" checkbox for bulk actions on member lists.
   var all = document.getElementById("select-all");
   if (all) {

@@ -30,7 +30,7 @@ def counts(page: str) -> dict[str, int]:
     """The numbers of the "Copies" table, by column heading."""
     table = re.search(r'<table class="delivery-counts".*?</table>', page, re.S)
     assert table, page
-    heads = re.findall(r"<th>(.*?)</th>", table.group(0))
+    heads = re.findall(r"<th(?: [^>]*)?>(.*?)</th>", table.group(0))
     cells = [int(c) for c in re.findall(r"<td>(\d+)</td>", table.group(0))]
     return dict(zip(heads, cells, strict=True))
 
