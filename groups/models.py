@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 class User(AbstractUser):
     """A person with a web account. Email is the identity that mail is matched on."""
 
-    email = models.EmailField("email address", unique=True)
+    email = models.EmailField(_("email address"), unique=True)
     display_name = models.CharField(max_length=150, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
     # blank: follow the browser's Accept-Language (groups/languages.py)
@@ -30,8 +30,8 @@ class User(AbstractUser):
     email_confirmed = models.BooleanField(default=False)
     default_delivery = models.CharField(
         max_length=20, default="individual",
-        help_text="The delivery a membership starts with when joining a group on the website "
-                  "(one of Membership.Delivery).")
+        help_text=_("The delivery a membership starts with when joining a group on the website "
+                  "(one of Membership.Delivery)."))
 
     def __str__(self) -> str:
         return self.display_name or self.email or self.username
@@ -50,8 +50,8 @@ class UserEmail(models.Model):
     email = models.EmailField()
     verified = models.BooleanField(default=False)
     make_primary = models.BooleanField(
-        default=False, help_text="Becomes the primary address once verified (changing one's "
-                                 "email address in one step).")
+        default=False, help_text=_("Becomes the primary address once verified (changing one's "
+                                 "email address in one step)."))
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -112,8 +112,8 @@ class Group(models.Model):
     name = models.CharField(max_length=129, unique=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE,
                                related_name="subgroups",
-                               help_text="A subgroup's parent: its owners own the subgroup, and "
-                                         "only the parent's members may join.")
+                               help_text=_("A subgroup's parent: its owners own the subgroup, and "
+                                         "only the parent's members may join."))
     title = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
     guidelines = models.TextField(blank=True)
@@ -145,13 +145,13 @@ class Group(models.Model):
     subject_tag = models.CharField(max_length=64, blank=True)
     footer_template = models.TextField(blank=True)
     bulk_delivery = models.BooleanField(
-        default=False, verbose_name="Bulk delivery (no personal footer)",
-        help_text="For very large announcement groups: every member gets one identical copy, "
+        default=False, verbose_name=_("Bulk delivery (no personal footer)"),
+        help_text=_("For very large announcement groups: every member gets one identical copy, "
                   "sent to many members at once, so posts go out far faster. Copies carry no "
                   "personal footer links (the footer's personal parts are left out) and no "
                   "personal unsubscribe link: List-Unsubscribe is the group's unsubscribe "
                   "email address. Bounces are matched to members by reading the bounce "
-                  "report itself instead of a per-member return address.")
+                  "report itself instead of a per-member return address."))
     max_message_size = models.PositiveIntegerField(default=10 * 1024 * 1024)
     max_attachment_size = models.PositiveIntegerField(default=10 * 1024 * 1024)
     allowed_attachment_types = models.TextField(
@@ -159,13 +159,13 @@ class Group(models.Model):
     )
     moderation_expiry_days = models.PositiveIntegerField(default=14)
     edit_window_minutes = models.PositiveIntegerField(
-        default=1440, verbose_name="Members may edit their posts for (minutes)",
-        help_text="How long after posting a member may still edit their message on the "
-                  "website (0: members can't edit).")
+        default=1440, verbose_name=_("Members may edit their posts for (minutes)"),
+        help_text=_("How long after posting a member may still edit their message on the "
+                  "website (0: members can't edit)."))
     send_edits = models.BooleanField(
-        default=False, verbose_name="Send edits to members as a reply",
-        help_text="Members who get each message by email also get the corrected version, "
-                  "as a reply to the original.")
+        default=False, verbose_name=_("Send edits to members as a reply"),
+        help_text=_("Members who get each message by email also get the corrected version, "
+                  "as a reply to the original."))
     auto_lock_days = models.PositiveIntegerField(
         default=0, help_text=_("Lock topics after this many days without a post (0: never).")
     )
@@ -176,21 +176,21 @@ class Group(models.Model):
                                  "(messageserver.policy) until it is lifted."))
     # Group tools (issue #18): each can be switched off per group.
     calendar_enabled = models.BooleanField(
-        "Calendar", default=True, help_text="Members see the group's calendar of events.")
+        _("Calendar"), default=True, help_text=_("Members see the group's calendar of events."))
     calendar_events_by = models.CharField(
-        "Who may add events", max_length=20, default="members",
-        choices=[("members", "Members"), ("moderators", "Moderators and owners only")])
+        _("Who may add events"), max_length=20, default="members",
+        choices=[("members", _("Members")), ("moderators", _("Moderators and owners only"))])
     polls_enabled = models.BooleanField(
-        "Polls", default=True, help_text="Members may start polls; votes by web or by mail.")
-    wiki_enabled = models.BooleanField("Wiki", default=True)
+        _("Polls"), default=True, help_text=_("Members may start polls; votes by web or by mail."))
+    wiki_enabled = models.BooleanField(_("Wiki"), default=True)
     wiki_edited_by = models.CharField(
-        "Who may edit the wiki", max_length=20, default="members",
-        choices=[("members", "Members"), ("moderators", "Moderators and owners only")])
-    files_enabled = models.BooleanField("Files", default=True)
-    photos_enabled = models.BooleanField("Photos", default=True)
+        _("Who may edit the wiki"), max_length=20, default="members",
+        choices=[("members", _("Members")), ("moderators", _("Moderators and owners only"))])
+    files_enabled = models.BooleanField(_("Files"), default=True)
+    photos_enabled = models.BooleanField(_("Photos"), default=True)
     files_added_by = models.CharField(
-        "Who may add files and photos", max_length=20, default="members",
-        choices=[("members", "Members"), ("moderators", "Moderators and owners only")])
+        _("Who may add files and photos"), max_length=20, default="members",
+        choices=[("members", _("Members")), ("moderators", _("Moderators and owners only"))])
 
     class Meta:
         ordering = ["name"]
@@ -427,9 +427,9 @@ class Message(models.Model):
     body_html = models.TextField(blank=True, help_text=_("Sanitised with nh3; safe to show."))
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.EMAIL)
     markdown = models.BooleanField(
-        default=False, help_text="body_text is the Markdown source of body_html (a web post).")
+        default=False, help_text=_("body_text is the Markdown source of body_html (a web post)."))
     edited_at = models.DateTimeField(null=True, blank=True,
-                                     help_text="When its author last edited it on the web.")
+                                     help_text=_("When its author last edited it on the web."))
     nonmember = models.BooleanField(default=False)
     deleted = models.BooleanField(default=False)
 
@@ -458,12 +458,12 @@ class MessageRevision(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="revisions")
     subject = models.CharField(max_length=500)
     body_text = models.TextField(blank=True)
-    body_html = models.TextField(blank=True, help_text="Sanitised with nh3; safe to show.")
+    body_html = models.TextField(blank=True, help_text=_("Sanitised with nh3; safe to show."))
     markdown = models.BooleanField(default=False)
-    written_at = models.DateTimeField(help_text="When this version was posted or edited.")
+    written_at = models.DateTimeField(help_text=_("When this version was posted or edited."))
     replaced_at = models.DateTimeField(default=timezone.now)
     replaced_by = models.CharField(max_length=320, blank=True,
-                                   help_text="The address of whoever edited it.")
+                                   help_text=_("The address of whoever edited it."))
 
     class Meta:
         ordering = ["message", "id"]
@@ -598,7 +598,7 @@ class TopicRead(models.Model):
                              related_name="topic_reads")
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="reads")
     last_number = models.PositiveIntegerField(
-        default=0, help_text="Highest message number of the topic this person has been shown.")
+        default=0, help_text=_("Highest message number of the topic this person has been shown."))
     seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -611,8 +611,8 @@ class ReaderSettings(models.Model):
     """A person's reading choices kept apart from User (one row, made on first change)."""
 
     class Layout(models.TextChoices):
-        FLAT = "flat", "Flat"
-        THREADED = "threaded", "Threaded"
+        FLAT = "flat", _("Flat")
+        THREADED = "threaded", _("Threaded")
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                                 primary_key=True, related_name="reader_settings")
@@ -695,8 +695,8 @@ class OutboxItem(models.Model):
     karl_job_id = models.CharField(max_length=64, blank=True)
     karl_node = models.CharField(
         max_length=200, blank=True,
-        help_text="Base URL of the Karl node this row was handed to (or is being handed to): "
-                  "set before the hand-off, so a row that may be there is never sent elsewhere.")
+        help_text=_("Base URL of the Karl node this row was handed to (or is being handed to): "
+                  "set before the hand-off, so a row that may be there is never sent elsewhere."))
     last_error = models.TextField(blank=True)
     description = models.CharField(max_length=200, blank=True)
 
@@ -882,8 +882,8 @@ class ApiKey(models.Model):
     """
 
     class Scope(models.TextChoices):
-        READ = "read", "Read only"
-        WRITE = "write", "Read and write"
+        READ = "read", _("Read only")
+        WRITE = "write", _("Read and write")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="api_keys")
@@ -893,7 +893,7 @@ class ApiKey(models.Model):
     scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.READ)
     group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE,
                               related_name="api_keys",
-                              help_text="When set, the key works for this group only.")
+                              help_text=_("When set, the key works for this group only."))
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -920,10 +920,10 @@ class Webhook(models.Model):
 
     group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE,
                               related_name="webhooks",
-                              help_text="Empty: a site-wide hook, for every group's events.")
+                              help_text=_("Empty: a site-wide hook, for every group's events."))
     url = models.URLField(max_length=500)
     description = models.CharField(max_length=200, blank=True)
-    events = models.JSONField(default=list, help_text="The event types it is sent.")
+    events = models.JSONField(default=list, help_text=_("The event types it is sent."))
     secret = models.CharField(max_length=64)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -941,15 +941,15 @@ class WebhookDelivery(models.Model):
     nothing that happened goes unannounced, then sent (and retried) until it is taken."""
 
     class State(models.TextChoices):
-        PENDING = "pending", "Waiting to be sent"
-        SENDING = "sending", "Being sent"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Gave up"
+        PENDING = "pending", _("Waiting to be sent")
+        SENDING = "sending", _("Being sent")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Gave up")
 
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
     event_id = models.UUIDField(unique=True)
     event = models.CharField(max_length=40)
-    payload = models.TextField(help_text="The JSON body, exactly as signed and sent.")
+    payload = models.TextField(help_text=_("The JSON body, exactly as signed and sent."))
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
@@ -984,18 +984,18 @@ class Event(models.Model):
     end = models.DateTimeField()
     time_zone = models.CharField(max_length=64, default="UTC")
     all_day = models.BooleanField(default=False)
-    rrule = models.CharField("Repeats", max_length=500, blank=True,
-                             help_text="An RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=TU")
+    rrule = models.CharField(_("Repeats"), max_length=500, blank=True,
+                             help_text=_("An RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=TU"))
     rsvp_limit = models.PositiveIntegerField(null=True, blank=True)
     remind_minutes = models.PositiveIntegerField(null=True, blank=True)
     reminded_for = models.DateTimeField(
-        null=True, blank=True, help_text="The occurrence whose reminder was last sent.")
+        null=True, blank=True, help_text=_("The occurrence whose reminder was last sent."))
     announced_number = models.PositiveIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
-    sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE: edits.")
+    sequence = models.PositiveIntegerField(default=0, help_text=_("iCalendar SEQUENCE: edits."))
 
     class Meta:
         indexes = [models.Index(fields=["group", "start"])]
@@ -1009,9 +1009,9 @@ class EventRSVP(models.Model):
     """A member's answer to an event (the whole series, for a repeating one)."""
 
     class Answer(models.TextChoices):
-        YES = "yes", "Yes"
-        MAYBE = "maybe", "Maybe"
-        NO = "no", "No"
+        YES = "yes", _("Yes")
+        MAYBE = "maybe", _("Maybe")
+        NO = "no", _("No")
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="rsvps")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
@@ -1034,12 +1034,12 @@ class Poll(models.Model):
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="polls")
     topic = models.OneToOneField(Topic, null=True, blank=True, on_delete=models.CASCADE,
                                  related_name="poll",
-                                 help_text="Empty while its message waits for a moderator.")
+                                 help_text=_("Empty while its message waits for a moderator."))
     message_id = models.CharField(max_length=500, blank=True,
-                                  help_text="Its first message's Message-ID (held or sent).")
+                                  help_text=_("Its first message's Message-ID (held or sent)."))
     question = models.CharField(max_length=500)
-    multiple = models.BooleanField("Several choices allowed", default=False)
-    anonymous = models.BooleanField("Anonymous", default=False)
+    multiple = models.BooleanField(_("Several choices allowed"), default=False)
+    anonymous = models.BooleanField(_("Anonymous"), default=False)
     closes_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
@@ -1168,9 +1168,9 @@ class InstagramAccount(models.Model):
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="instagram")
     album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="+")
-    access_token = models.TextField(help_text="A long-lived Instagram user access token.")
+    access_token = models.TextField(help_text=_("A long-lived Instagram user access token."))
     token_refreshed_at = models.DateTimeField(default=timezone.now)
-    poster_email = models.EmailField(help_text="The member the posts come from.")
+    poster_email = models.EmailField(help_text=_("The member the posts come from."))
     active = models.BooleanField(default=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -1183,7 +1183,7 @@ class WikiPage(models.Model):
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="wiki_pages")
     slug = models.SlugField(max_length=200, allow_unicode=True)
     title = models.CharField(max_length=200)
-    body = models.TextField(blank=True, help_text="Markdown: the current revision's text.")
+    body = models.TextField(blank=True, help_text=_("Markdown: the current revision's text."))
     revision = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)

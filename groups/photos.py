@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from groups import activitylog
@@ -53,9 +54,11 @@ def process(data: bytes, *, strip_location: bool) -> Processed:
         img = Image.open(io.BytesIO(data))
         img.load()
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise NotAnImage(f"not a picture this site can read ({exc.__class__.__name__})") from None
+        raise NotAnImage(_("not a picture this site can read (%(kind)s)")
+                          % {"kind": exc.__class__.__name__}) from None
     if img.format not in FORMATS:
-        raise NotAnImage(f"{img.format} pictures aren't taken; use JPEG, PNG, GIF or WebP")
+        raise NotAnImage(_("%(kind)s pictures aren't taken; use JPEG, PNG, GIF or WebP")
+                         % {"kind": img.format})
     extension, content_type = FORMATS[img.format]
     located = has_location(img)
     out = data

@@ -111,8 +111,8 @@ class PostForm(MessageTextForm):
         for f in files:
             if f.size > self.group.max_attachment_size:
                 raise forms.ValidationError(
-                    f"{f.name} is larger than this group's limit of "
-                    f"{self.group.max_attachment_size // 1024} KB.")
+                    _("%(name)s is larger than this group's limit of %(limit)s KB.") % {
+                        "name": f.name, "limit": self.group.max_attachment_size // 1024})
             ctype = (f.content_type or "application/octet-stream").lower()
             if allowed and not any(ctype == t or (t.endswith("/") and ctype.startswith(t))
                                    for t in allowed):

@@ -13,6 +13,7 @@ import re
 
 from django import forms
 from django.conf import settings
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from groups import groupcreation
@@ -23,8 +24,8 @@ from platformcore.env import get_env
 class CreateGroupForm(forms.Form):
     name = forms.CharField(
         max_length=64, label=_("Group name"),
-        help_text=f"The group's address: NAME@{settings.GROUPS_DOMAIN}; lower-case letters, "
-                  "digits and hyphens.")
+        help_text=format_lazy(_("The group's address: NAME@{domain}; lower-case letters, "
+                                "digits and hyphens."), domain=settings.GROUPS_DOMAIN))
     title = forms.CharField(max_length=200, label=_("Title"),
                             help_text=_("The name people see on the website and in mail."))
     description = forms.CharField(
@@ -254,7 +255,7 @@ class SizeField(forms.CharField):
             raise forms.ValidationError(_("Choose at least 1 KB."))
         if size > self.maximum:
             raise forms.ValidationError(
-                f"This site takes messages up to {format_size(self.maximum)}.")
+                _("This site takes messages up to %(size)s.") % {"size": format_size(self.maximum)})
         return size
 
 

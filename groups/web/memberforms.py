@@ -16,13 +16,13 @@ from groups.models import BanRule, Membership, SenderRule
 from platformcore import addresspatterns
 
 M = Membership
-ANY = [("", "Any")]
+ANY = [("", _("Any"))]
 MAX_UPLOAD = 5 * 1024 * 1024
 
 STATUS_FILTERS = [
-    ("", "Members and pending"), ("active", "Members"),
-    ("pending", "Pending (invited, confirming or awaiting approval)"),
-    ("banned", "Banned"), ("former", "Former (left or removed)"), ("all", "Everyone"),
+    ("", _("Members and pending")), ("active", _("Members")),
+    ("pending", _("Pending (invited, confirming or awaiting approval)")),
+    ("banned", _("Banned")), ("former", _("Former (left or removed)")), ("all", _("Everyone")),
 ]
 class MemberFilterForm(forms.Form):
     """The member list's search and filters (GET)."""
@@ -39,13 +39,13 @@ class MemberFilterForm(forms.Form):
 
 def bulk_actions(*, owner: bool) -> list[tuple[str, str]]:
     """The bulk action select's choices; role changes are for owners only."""
-    actions = [("remove", "Remove"), ("ban", "Ban"), ("unban", "Unban")]
-    actions += [(f"delivery_{k}", f"Set delivery: {label}") for k, label in M.Delivery.choices]
-    actions += [(f"posting_{k}", f"Set posting status: {label}")
+    actions = [("remove", _("Remove")), ("ban", _("Ban")), ("unban", _("Unban"))]
+    actions += [(f"delivery_{k}", _("Set delivery: %(label)s") % {"label": label}) for k, label in M.Delivery.choices]
+    actions += [(f"posting_{k}", _("Set posting status: %(label)s") % {"label": label})
                 for k, label in M.PostingStatus.choices]
     if owner:
-        actions += [("role_member", "Make member"), ("role_moderator", "Make moderator"),
-                     ("role_owner", "Make owner")]
+        actions += [("role_member", _("Make member")), ("role_moderator", _("Make moderator")),
+                     ("role_owner", _("Make owner"))]
     return actions
 
 

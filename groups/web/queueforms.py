@@ -17,9 +17,10 @@ from messageserver.heldedit import MAX_SUBJECT
 class QueueDecisionForm(forms.Form):
     """One decision on one or several held messages (the per-message buttons and bulk)."""
 
-    ACTIONS = [("approve", "Approve"), ("approve_unmoderate", "Approve and unmoderate sender"),
-               ("approve_edited", "Approve edited message"), ("reject", "Reject"),
-               ("discard", "Discard silently")]
+    ACTIONS = [("approve", _("Approve")),
+               ("approve_unmoderate", _("Approve and unmoderate sender")),
+               ("approve_edited", _("Approve edited message")), ("reject", _("Reject")),
+               ("discard", _("Discard silently"))]
 
     action = forms.ChoiceField(choices=ACTIONS)
     ids = forms.TypedMultipleChoiceField(coerce=int, label=_("Messages"), error_messages={

@@ -68,11 +68,11 @@ class EmailLoginForm(AuthenticationForm):
         keys = (("login-client", client, ratelimit.LOGIN_BY_CLIENT),
                 ("login-pair", f"{account}\x1f{client}", ratelimit.LOGIN_BY_ACCOUNT_AND_CLIENT),
                 ("login-account", account, ratelimit.LOGIN_BY_ACCOUNT))
-        wait = max(ratelimit.wait_seconds(scope, value) for scope, value, _ in keys)
+        wait = max(ratelimit.wait_seconds(scope, value) for scope, value, _limit in keys)
         if wait > 0:
             raise forms.ValidationError(
-                f"Too many failed attempts. Please wait {math.ceil(wait)} seconds and try "
-                "again, or reset your password.", code="rate_limited")
+                _("Too many failed attempts. Please wait %(n)s seconds and try again, or "
+                  "reset your password.") % {"n": math.ceil(wait)}, code="rate_limited")
         try:
             return super().clean()
         except forms.ValidationError as exc:

@@ -57,20 +57,3 @@ def test_a_long_topic_pages_in_date_order_from_either_end(group, clients):
                                    {"page": number}).content.decode()
         shown += re.findall(r"<pre>(Message \d+)</pre>", page)
     assert shown == expected
-
-
-def test_short_datetime_writes_what_the_date_filter_writes():
-    from zoneinfo import ZoneInfo
-
-    from django.template import Context, Template
-    from django.utils import timezone
-
-    theirs = Template('{{ v|date:"j M Y H:i" }}')
-    ours = Template("{% load archive_dates %}{{ v|short_datetime }}")
-    now = timezone.now()
-    for zone in ("UTC", "America/New_York"):
-        with timezone.override(ZoneInfo(zone)):
-            for value in (now, now.replace(month=1, day=3, hour=0),
-                          now.replace(year=999, month=12, day=31, hour=23), None):
-                context = Context({"v": value})
-                assert ours.render(context) == theirs.render(context)
