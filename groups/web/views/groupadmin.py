@@ -46,7 +46,7 @@ R = Membership.Role
 @login_required
 def create_group(request: HttpRequest) -> HttpResponse:
     if not groupcreation.may_create(request.user):
-        raise PermissionDenied("Only the site's staff create groups here.")
+        raise PermissionDenied(_("Only the site's staff create groups here."))
     form = CreateGroupForm(request.POST or None)
     status = 200
     if request.method == "POST":
