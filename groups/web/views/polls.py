@@ -30,7 +30,7 @@ class PollForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6}), label=gettext_lazy("Choices"),
         help_text=gettext_lazy("One per line, 2 to 20."))
     multiple = forms.BooleanField(required=False,
-                                  label=gettext_lazy("Members may pick several choices"))
+                                  label=gettext_lazy("Allow several answers per member"))
     anonymous = forms.BooleanField(required=False,
                                    label=gettext_lazy("Anonymous (nobody sees who voted what)"))
     closes_date = forms.DateField(label=gettext_lazy("Closes on"),
