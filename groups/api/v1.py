@@ -15,7 +15,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.openapi.docs import Swagger
 
-from groups.api import account, archive, auth, groups, members, moderation
+from groups.api import account, archive, auth, groups, members, moderation, tools
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ api.add_router("/groups", groups.router)
 api.add_router("/groups", members.router)
 api.add_router("/groups", archive.router)
 api.add_router("/groups", moderation.router)
+api.add_router("/groups", tools.router)
 api.add_router("/", archive.search_router)
 api.add_router("/", account.router)
 

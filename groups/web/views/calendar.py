@@ -56,7 +56,7 @@ def calendar_page(request: HttpRequest, group_name: str) -> HttpResponse:
         "may_add": may_add(v), "feed": feed})
 
 
-def _save(v: access.Viewer, form: EventForm, event: Event | None, user) -> Event:  # noqa: ANN001
+def save_event(v: access.Viewer, form: EventForm, event: Event | None, user) -> Event:  # noqa: ANN001
     data = form.cleaned_data
     fields = {"title": data["title"], "description": data["description"],
               "location": data["location"], "start": data["start"], "end": data["end"],
@@ -104,7 +104,7 @@ def event_new(request: HttpRequest, group_name: str) -> HttpResponse:
     form = EventForm(request.POST or None, initial={
         "time_zone": getattr(request.user, "time_zone", "UTC") or "UTC", "announce": True})
     if request.method == "POST" and form.is_valid():
-        event = _save(v, form, None, request.user)
+        event = save_event(v, form, None, request.user)
         flash.success(request, _("The event is on the calendar."))
         if form.cleaned_data["announce"]:
             _announce(request, event)
@@ -134,7 +134,7 @@ def event_edit(request: HttpRequest, group_name: str, event_id: int) -> HttpResp
         return redirect("calendar", v.group.name)
     form = EventForm(request.POST or None, initial=EventForm.initial_for(event))
     if request.method == "POST" and form.is_valid():
-        _save(v, form, event, request.user)
+        save_event(v, form, event, request.user)
         flash.success(request, _("The event is saved."))
         if form.cleaned_data["announce"]:
             _announce(request, event)
