@@ -35,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from celery import signals
 
-    from cronjobs.celeryapp import app, broker_url
-    from cronjobs.tasks import TASK_NAMES
+    from cronjobs.celeryapp import SCHEDULE, app, broker_url
     from errord.install import install_celery
 
     install_celery(service="scheduler")
@@ -48,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_now:
         @signals.worker_ready.connect(weak=False)
         def _run_all(sender=None, **kwargs):  # noqa: ANN001
-            for name in TASK_NAMES.values():
+            # the scheduled jobs (not the tasks queued with an argument, such as one
+            # webhook delivery)
+            for name in dict.fromkeys(entry["task"] for entry in SCHEDULE.values()):
                 app.send_task(name)
             log.info("scheduler: queued every job once (--run-now)")
 
