@@ -149,6 +149,18 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 ATTACHMENTS_DIR = DATA_DIR / "attachments"
 
+def _storage_options() -> dict:
+    """FILES_STORAGE_OPTIONS as a dict; a value that isn't a JSON object stops start-up."""
+    raw = os.environ.get("FILES_STORAGE_OPTIONS", "").strip()
+    try:
+        value = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"FILES_STORAGE_OPTIONS is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError("FILES_STORAGE_OPTIONS must be a JSON object of the storage's options")
+    return value
+
+
 # Files and photos of the group tools go through Django's storage API: on disk under
 # DATA_DIR/files by default; FILES_STORAGE_BACKEND and FILES_STORAGE_OPTIONS (JSON) plug in
 # another, e.g. django-storages' "storages.backends.s3.S3Storage" with its bucket options.
@@ -159,8 +171,7 @@ STORAGES = {
     "groupfiles": {
         "BACKEND": os.environ.get("FILES_STORAGE_BACKEND",
                                   "django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": json.loads(os.environ.get("FILES_STORAGE_OPTIONS", "") or "{}")
-        or {"location": str(DATA_DIR / "files")}},
+        "OPTIONS": _storage_options() or {"location": str(DATA_DIR / "files")}},
 }
 
 # Posts and webhook bodies carry whole messages (base64 inflates by 4/3).
