@@ -27,16 +27,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.bench_members import _pg_database, generate  # noqa: E402
+from bench.backends import run_each  # noqa: E402
+from bench.bench_members import generate  # noqa: E402
 from bench.timing import percentile  # noqa: E402
 
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/groups_bench_api")
@@ -194,32 +193,12 @@ def main(argv: list[str]) -> int:
     if args.one:
         return run_one(args.one, args.members, args.posts)
     print(f"API benchmark: {args.members:,} members, {args.posts} posts", flush=True)
-    failed = 0
-    for vendor in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        if vendor not in ("sqlite", "postgres"):
-            parser.error(f"unknown backend {vendor!r} (sqlite, postgres)")
-        tmp = tempfile.mkdtemp(prefix="bench-api-")
-        env = dict(os.environ, DATA_DIR=tmp, DJANGO_SETTINGS_MODULE="groups.settings",
-                   PYTHONPATH=str(ROOT), SENDER_AUTH="off")
-        for name in ("ELASTICSEARCH_URL", "REDIS_URL"):
-            env.pop(name, None)
-        if vendor == "sqlite":
-            env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
-        else:
-            problem = _pg_database(PG_URL)
-            if problem:
-                print(f"[postgres] skipped: {PG_URL} unreachable ({problem.strip()})")
-                shutil.rmtree(tmp, ignore_errors=True)
-                continue
-            env["DATABASE_URL"] = PG_URL
-        start = time.monotonic()
-        code = subprocess.call([sys.executable, __file__, "--one", vendor, "--members",
-                                str(args.members), "--posts", str(args.posts)],
-                               env=env, cwd=ROOT)
-        print(f"[{vendor}] wall time {time.monotonic() - start:.0f}s (exit {code})", flush=True)
-        failed += code != 0
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failed else 0
+    try:
+        return run_each(__file__, args.backends, PG_URL, ["--members", str(args.members), "--posts", str(args.posts)],
+                        prefix="bench-api-", extra_env={"SENDER_AUTH": "off"})
+    except ValueError as exc:
+        parser.error(str(exc))
+        return 2
 
 
 if __name__ == "__main__":

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -36,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.backends import run_each  # noqa: E402
 from bench.timing import percentile, timed  # noqa: E402
 
 PG_URL = os.environ.get("BENCH_PG_URL",
@@ -181,20 +179,6 @@ def _clock(spent: list[float]) -> Callable:
     return wrapper
 
 
-def _pg_database(url: str) -> str:
-    """A fresh bench database; the problem as text, if any."""
-    try:
-        import psycopg
-
-        base, name = url.rsplit("/", 1)
-        with psycopg.connect(base + "/postgres", autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return ""
-    except Exception as exc:
-        return str(exc)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -213,32 +197,12 @@ def main(argv: list[str]) -> int:
         return run_one(args.one, args.members, args.repeat)
     print(f"member list benchmark: {args.members:,} members, {2 * args.members:,} log entries",
           flush=True)
-    failed = 0
-    for vendor in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        if vendor not in ("sqlite", "postgres"):
-            parser.error(f"unknown backend {vendor!r} (sqlite, postgres)")
-        tmp = tempfile.mkdtemp(prefix="bench-members-")
-        env = dict(os.environ, DATA_DIR=tmp, DJANGO_SETTINGS_MODULE="groups.settings",
-                   PYTHONPATH=str(ROOT))
-        for name in ("ELASTICSEARCH_URL", "REDIS_URL"):
-            env.pop(name, None)
-        if vendor == "sqlite":
-            env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
-        else:
-            problem = _pg_database(PG_URL)
-            if problem:
-                print(f"[postgres] skipped: {PG_URL} unreachable ({problem.strip()})")
-                shutil.rmtree(tmp, ignore_errors=True)
-                continue
-            env["DATABASE_URL"] = PG_URL
-        start = time.monotonic()
-        code = subprocess.call([sys.executable, __file__, "--one", vendor, "--members",
-                                str(args.members), "--repeat", str(args.repeat)],
-                               env=env, cwd=ROOT)
-        print(f"[{vendor}] wall time {time.monotonic() - start:.0f}s (exit {code})", flush=True)
-        failed += code != 0
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failed else 0
+    try:
+        return run_each(__file__, args.backends, PG_URL, ["--members", str(args.members), "--repeat", str(args.repeat)],
+                        prefix="bench-members-")
+    except ValueError as exc:
+        parser.error(str(exc))
+        return 2
 
 
 if __name__ == "__main__":
