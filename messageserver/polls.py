@@ -112,11 +112,13 @@ def vote_by_mail(topic: Topic | None, membership: Membership | None, text: str,
     (no poll, not a member, sender not authenticated, or more than choice numbers)."""
     from messageserver import outcomes
 
-    poll = poll_for(topic)
-    if poll is None or membership is None or not membership.is_active or not authenticated:
+    if membership is None or not membership.is_active or not authenticated:
         return None
-    numbers = numbers_in(text)
+    numbers = numbers_in(text)  # before the query: most replies are not votes
     if numbers is None:
+        return None
+    poll = poll_for(topic)
+    if poll is None:
         return None
     try:
         vote(poll, membership, numbers, now)
