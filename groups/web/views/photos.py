@@ -4,6 +4,7 @@ request), pictures taken from the group's messages, and each picture's page."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -82,11 +83,9 @@ def album(request: HttpRequest, group_name: str, album_id: int) -> HttpResponse:
             picked = _image_attachments(v).filter(pk__in=[
                 i for i in request.POST.getlist("attachment") if i.isdigit()])
             added = 0
-            from django.conf import settings as dj
-
             for att in picked:
                 try:
-                    data = (dj.ATTACHMENTS_DIR / att.path).read_bytes()
+                    data = (settings.ATTACHMENTS_DIR / att.path).read_bytes()
                     add_photo(the_album, data, caption=att.filename, strip_location=True,
                               user=request.user, source=att)
                     added += 1
