@@ -87,8 +87,27 @@ class LimitedSMTP(SMTP):
             status = with_enhanced_code(status, self.data_size_limit or 0)
         await super().push(status)
 
+    async def _call_handler_hook(self, command: str, *args: object) -> object:
+        """Run a handler hook with the idle timer held: the client waits on us, not idle.
+
+        SMTPD_TIMEOUT is how long a *client* may stay silent (RFC 5321 4.5.3.2).
+        While the handler asks messageserver (a busy database can take seconds
+        to accept a post) the client is waiting for our reply; hanging up on it
+        then would make it send the post again later, or give up.
+        """
+        self._in_hook = getattr(self, "_in_hook", 0) + 1
+        try:
+            return await super()._call_handler_hook(command, *args)
+        finally:
+            self._in_hook -= 1
+            if self.transport is not None and not self.transport.is_closing():
+                self._reset_timeout()  # the client's full window starts at our reply
+
     def _timeout_cb(self) -> None:
         """Say why before hanging up on a client that stalls (RFC 5321 4.5.3.2)."""
+        if getattr(self, "_in_hook", 0):
+            self._reset_timeout()  # we are the slow one (see _call_handler_hook)
+            return
         metrics.REJECTED.labels(reason="timeout").inc()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"421 4.4.2 Idle for too long, closing the connection\r\n")

@@ -128,6 +128,46 @@ def test_bare_lf_cannot_smuggle_a_second_message(smtp):
     t.close()
 
 
+def test_a_slow_acceptance_is_not_an_idle_client(smtp):
+    """SMTPD_TIMEOUT (3 s here) times the client's silence, not messageserver's work.
+
+    The database is held locked for longer than the timeout while the post is
+    accepted, as a busy database would be: the client gets its 250 when the lock
+    goes, not a 421 "idle" while it waits for our answer.
+    """
+    if smtp.pg_db:
+        pytest.skip("holds SQLite's write lock; the PostgreSQL pass doesn't run this module")
+    import sqlite3
+    import threading
+
+    database = next((smtp.root / "data").glob("*.sqlite3"))
+    t = Transcript(smtp.ports["smtpd"], timeout=30)
+    t.send("EHLO client.example", 250)
+    t.send("MAIL FROM:<alice@example.org>", 250)
+    t.send("RCPT TO:<demo@groups.localhost>", 250)
+    t.send("DATA", 354)
+    lock = sqlite3.connect(database, timeout=30, isolation_level=None, check_same_thread=False)
+    lock.execute("BEGIN IMMEDIATE")  # the writer's lock messageserver's acceptance needs
+    released = threading.Event()
+
+    def release() -> None:
+        time.sleep(5)
+        lock.execute("ROLLBACK")
+        released.set()
+
+    threading.Thread(target=release, daemon=True).start()
+    try:
+        code, text = t.send(b"From: alice@example.org\r\nSubject: slow day\r\n\r\n"
+                            b"The database is busy.\r\n.\r\n")
+        assert released.is_set(), "the reply came before the database was free"
+        assert code == 250, text
+        t.send("QUIT", 221)
+    finally:
+        released.wait(10)
+        lock.close()
+        t.close()
+
+
 def test_eight_bit_data_without_8bitmime_is_handled(smtp):
     t = Transcript(smtp.ports["smtpd"])
     t.send("HELO client.example", 250)
