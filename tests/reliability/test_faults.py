@@ -26,13 +26,16 @@ from tests.reliability.stream import MEMBERS, Stream, check_nothing_lost, copies
 
 pytestmark = pytest.mark.e2e
 
-KARL_CONCURRENCY = 4  # bounds Karl's in-flight window, so duplicates are bounded too
+# Karl's in-flight window (KARL_CONCURRENCY and KARL_BATCH_SIZE: Karl keeps
+# max(concurrency, batch size) copies in flight), so duplicates after a kill are bounded too
+KARL_CONCURRENCY = 4
 
 
 @pytest.fixture(scope="module")
 def steady(tmp_path_factory):
     with shared_platform(tmp_path_factory.mktemp("faults"),
-                         KARL_CONCURRENCY=str(KARL_CONCURRENCY)) as p:
+                         KARL_CONCURRENCY=str(KARL_CONCURRENCY),
+                         KARL_BATCH_SIZE=str(KARL_CONCURRENCY)) as p:
         make_group(p)
         p.start()
         yield p
