@@ -67,7 +67,7 @@ T_COLS = ("id", "group_id", "subject", "normalized_subject", "created_at", "last
           "message_count", "locked", "sticky", "first_message_id", "last_message_id")
 M_COLS = ("id", "group_id", "topic_id", "number", "message_id", "in_reply_to", "references",
           "sender_email", "sender_name", "membership_id", "subject", "date", "created_at",
-          "body_text", "body_html", "source", "nonmember", "deleted")
+          "body_text", "body_html", "source", "markdown", "nonmember", "deleted")
 A_COLS = ("id", "message_id", "filename", "content_type", "size", "path", "content_id", "sha256")
 TH_COLS = ("topic_id", "hashtag_id")
 # What makes a filter match little, the same at every size: one message in ATTACHED has a
@@ -207,7 +207,7 @@ def _batches(plan, group_ids: dict[str, int], numbers: dict[str, int], text: Tex
                              ("Re: " if k else "") + subject, when, when,
                              text.words(40, 160) + (f" {RARE}" if message_id % RARE_EVERY == 1
                                                     else ""),
-                             "", "import", False, False))
+                             "", "import", False, False, False))
         topics.append((topic_id, gid, subject, subject.lower(), t0, t0 + step * (size - 1), size,
                        False, False, first_id, message_id))
         if len(messages) >= BATCH:
