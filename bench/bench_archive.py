@@ -427,6 +427,13 @@ def search_shapes(small: str, big: str) -> list[tuple[str, dict]]:
         ("word + a week", {"q": common, **week}),
         ("word + has attachment", {"q": common, "has_attachment": True}),
         (f"word + #{HASHTAG}", {"q": common, "hashtag": HASHTAG}),
+        # The rare word against the same selective filters, and the common word against an
+        # unselective one: which side should drive differs for each.
+        ("rare word + has attachment", {"q": RARE, "has_attachment": True}),
+        (f"rare word + #{HASHTAG}", {"q": RARE, "hashtag": HASHTAG}),
+        ("rare word + author", {"q": RARE, "author": AUTHOR}),
+        (f"common word + largest group ({big})", {"q": common, "groups": [big]}),
+        (f"rare word + largest group ({big})", {"q": RARE, "groups": [big]}),
         ("a week only", week),
         (f"#{HASHTAG} only", {"hashtag": HASHTAG}),
     ]

@@ -36,6 +36,7 @@ from search.dbsearch import (
     browse,
     filter_sql,
     filtered_ids,
+    newest_matches,
     page_of_candidates,
 )
 
@@ -59,7 +60,12 @@ FEW = 20_000
 
 
 class PostgresFtsBackend(DatabaseIndex):
+    """``few`` and ``first_run`` choose the plan only (tests compare the plans' answers)."""
+
     name = "postgresql-tsvector"
+
+    def __init__(self, few: int = FEW, first_run: int | None = None) -> None:
+        self.few, self.first_run = few, first_run
 
     def search(self, query: Query) -> tuple[int, list[tuple[int, str]]]:
         terms = querysyntax.parse(query.text)
@@ -72,14 +78,19 @@ class PostgresFtsBackend(DatabaseIndex):
             newest = cursor.fetchone()[0]
             if newest is None:
                 return 0, []
-            few = filtered_ids(cursor, query, FEW)
+            few = filtered_ids(cursor, query, self.few)
             if few is not None:
                 cursor.execute(SETTLED)
-                candidates = ("SELECT * FROM (SELECT d.message_id, d.date, d.vector "
-                              "FROM search_document d WHERE d.message_id = ANY(%s::bigint[]) "
-                              f"AND d.vector @@ ({tsquery}) OFFSET 0) few "
-                              "ORDER BY message_id DESC LIMIT %s")
-                cparams = [few, *tsparams, COUNT_CAP + 1]
+
+                def matching(ids: list[int]) -> list[int]:
+                    cursor.execute("SELECT d.message_id FROM search_document d "
+                                   "WHERE d.message_id = ANY(%s::bigint[]) "
+                                   f"AND d.vector @@ ({tsquery})", [ids, *tsparams])
+                    return [pk for pk, in cursor.fetchall()]
+
+                candidates = ("SELECT d.message_id, d.date, d.vector FROM search_document d "
+                              "WHERE d.message_id = ANY(%s::bigint[])")
+                cparams = [newest_matches(few, matching, first=self.first_run)]
             else:
                 cursor.execute(PLANNER)
                 candidates, cparams = _candidates(tsquery, tsparams, where, params, newest)

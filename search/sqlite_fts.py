@@ -40,7 +40,12 @@ PROBE, WALK = 2000, 10_000
 
 
 class SqliteFtsBackend(DatabaseIndex):
+    """``probe`` and ``walk`` choose the plan only (tests compare the plans' answers)."""
+
     name = "sqlite-fts5"
+
+    def __init__(self, probe: int = PROBE, walk: int = WALK) -> None:
+        self.probe, self.walk = probe, walk
 
     def search(self, query: Query) -> tuple[int, list[tuple[int, str]]]:
         terms = querysyntax.parse(query.text)
@@ -48,9 +53,9 @@ class SqliteFtsBackend(DatabaseIndex):
         if not match:
             return browse(query)
         with connection.cursor() as cursor:
-            few = filtered_ids(cursor, query, WALK)
+            few = filtered_ids(cursor, query, self.walk)
             rank, order = "search_fts.rank", "ORDER BY search_fts.rowid DESC"
-            if few is not None and len(few) <= PROBE:  # at most PROBE: all are candidates
+            if few is not None and len(few) <= self.probe:  # at most PROBE: all are candidates
                 rank = "0"
                 where, params = f"search_fts.rowid IN ({id_list(few)})", []
             elif few is not None:  # "+" keeps FTS5 from seeking each id: it walks instead
