@@ -171,3 +171,27 @@ def test_newest_matches_is_the_newest_whatever_the_runs(share, first):
         calls.clear()
         assert newest_matches(ids, matching, want=want, first=first) == kept[:want]
         assert sum(calls) <= len(ids)  # no id tested twice
+
+
+@ON_THE_DATABASE
+def test_the_migration_flags_the_files_of_an_archive_indexed_before_it(archive):
+    """0004_search1m on an archive indexed without the flag: flagged, FTS5 left whole."""
+    import importlib
+    from types import SimpleNamespace
+
+    from search.models import Document
+
+    migration = importlib.import_module("search.migrations.0004_search1m")
+    picnic = Message.objects.get(subject="Picnic plans")
+    Attachment.objects.create(message=picnic, filename="map.pdf", size=10, path="x/map.pdf",
+                              content_type="application/pdf")
+    assert not Document.objects.get(pk=picnic.pk).has_attachment  # as indexed before
+    migration.backfill(None, SimpleNamespace(connection=connection))  # what migrate runs
+    assert list(Document.objects.filter(has_attachment=True)) == [Document.objects.get(
+        pk=picnic.pk)]
+    admin = archive["admin"]
+    assert [h.subject for h in search.query(admin, "", has_attachment=True).hits] == [
+        "Picnic plans"]
+    assert search.query(admin, "sandwiches", has_attachment=True).total == 1
+    assert search.query(admin, "release").total == 5  # the words' index untouched
+    assert search.query(admin, "", author="Dora").total == 1  # and the author's
