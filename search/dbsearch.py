@@ -10,7 +10,7 @@ query: a message the asker may not read is never counted, ranked or quoted.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from django.db import connection, transaction
 from django.db.models import Sum
@@ -163,8 +163,11 @@ def filter_sql(query: Query, ids: str = "d.message_id") -> tuple[str, list]:
     on each match before it is joined to its document.
     """
     table = Message._meta.db_table
-    clauses = [f"NOT EXISTS (SELECT 1 FROM {table} dm WHERE dm.id = d.message_id "
-               "AND dm.deleted)"]
+    if connection.vendor == "sqlite":  # the deleted few gathered once from the partial index;
+        clauses = [f"d.message_id NOT IN (SELECT dm.id FROM {table} dm WHERE dm.deleted)"]
+    else:  # (SQLite would probe the message table's own b-tree for each row instead)
+        clauses = [f"NOT EXISTS (SELECT 1 FROM {table} dm WHERE dm.id = d.message_id "
+                   "AND dm.deleted)"]
     params: list = []
     if not query.group_ids:
         clauses.append("1 = 0")
@@ -251,9 +254,12 @@ def filtered_ids(cursor, query: Query, limit: int) -> list[int] | None:
     if not narrowed(query, limit):
         return None
     where, params = filter_sql(query)
-    with transaction.atomic():
-        if connection.vendor == "postgresql":  # the filter's own index, never a scan that
-            cursor.execute("SET LOCAL enable_seqscan = off")  # reads the table to the limit
+    postgresql = connection.vendor == "postgresql"
+    # PostgreSQL: SET LOCAL needs a transaction. SQLite's would take the write lock
+    # (Django begins IMMEDIATE) for a read, queueing the search behind every writer.
+    with transaction.atomic() if postgresql else nullcontext():
+        if postgresql:  # the filter's own index, never a scan that reads the table
+            cursor.execute("SET LOCAL enable_seqscan = off")  # to the limit
         cursor.execute(f"SELECT d.message_id FROM search_document d WHERE {where} LIMIT %s",
                        params + [limit + 1])
         ids = [int(pk) for pk, in cursor.fetchall()]

@@ -36,7 +36,7 @@ from search.dbsearch import (
     page_of_candidates,
 )
 
-PROBE, WALK = 2000, 10_000
+PROBE, WALK = 2000, 20_000
 
 
 class SqliteFtsBackend(DatabaseIndex):
