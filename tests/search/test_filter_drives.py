@@ -195,3 +195,28 @@ def test_the_migration_flags_the_files_of_an_archive_indexed_before_it(archive):
     assert search.query(admin, "sandwiches", has_attachment=True).total == 1
     assert search.query(admin, "release").total == 5  # the words' index untouched
     assert search.query(admin, "", author="Dora").total == 1  # and the author's
+
+
+@ON_THE_DATABASE
+def test_every_indexing_path_sets_the_flag(archive):
+    """The hook (index_many), a reindex's INSERT ... SELECT, and the hourly catch-up."""
+    from django.utils import timezone
+
+    from search.catchup import index_missing
+    from search.dbsearch import DatabaseIndex
+    from search.models import Document
+
+    picnic = Message.objects.get(subject="Picnic plans")
+    Attachment.objects.create(message=picnic, filename="map.pdf", size=10, path="x/map.pdf",
+                              content_type="application/pdf")
+    flagged = lambda: set(Document.objects.filter(has_attachment=True)  # noqa: E731
+                          .values_list("pk", flat=True))
+    search.index(picnic)
+    assert flagged() == {picnic.pk}
+    ids = list(Message.objects.values_list("pk", flat=True))
+    Document.objects.all().delete()
+    assert DatabaseIndex().rebuild_range(min(ids), max(ids)) == len(ids)
+    assert flagged() == {picnic.pk}
+    search.remove(picnic)  # its task was lost
+    assert index_missing(timezone.now()) == 1
+    assert flagged() == {picnic.pk}
