@@ -34,7 +34,7 @@ class Document(models.Model):
             models.Index(fields=["date"], name="search_doc_date"),
             models.Index(fields=["author_email", "date"], name="search_doc_author_date"),
             # The has-attachment filter's documents, newest first, with what the privacy
-            # rule reads (the group): read from the index alone (dbsearch.filter_ids).
+            # rule reads (the group): read from the index alone (dbsearch.filtered_ids).
             models.Index(fields=["message", "group"], condition=models.Q(has_attachment=True),
                          name="search_doc_attachment"),
         ]
