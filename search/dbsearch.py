@@ -9,8 +9,8 @@ query: a message the asker may not read is never counted, ranked or quoted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 
 from django.db import connection, transaction
 from django.db.models import Sum
@@ -20,11 +20,11 @@ from search.backend import COUNT_CAP, MAX_BODY_CHARS, Query, author_of, body_of
 from search.models import Document
 
 
-def document_for(message: Message) -> Document:
+def document_for(message: Message, has_attachment: bool) -> Document:
     return Document(
         message_id=message.pk, group_id=message.group_id, date=message.date,
         subject=message.subject, body=body_of(message), author=author_of(message),
-        author_email=message.sender_email.lower(),
+        author_email=message.sender_email.lower(), has_attachment=has_attachment,
     )
 
 
@@ -37,9 +37,12 @@ class DatabaseIndex:
         self.index_many([message])
 
     def index_many(self, messages: Iterable[Message]) -> int:
-        docs = [document_for(m) for m in messages if not m.deleted]
-        if not docs:
+        live = [m for m in messages if not m.deleted]
+        if not live:
             return 0
+        with_files = set(Attachment.objects.filter(message_id__in=[m.pk for m in live])
+                         .values_list("message_id", flat=True))
+        docs = [document_for(m, m.pk in with_files) for m in live]
         with transaction.atomic():
             Document.objects.filter(pk__in=[d.pk for d in docs]).delete()
             Document.objects.bulk_create(docs, batch_size=500)
@@ -69,11 +72,12 @@ class DatabaseIndex:
                            f"(SELECT m.id FROM {table} m WHERE {where})", params)
             cursor.execute(
                 "INSERT INTO search_document (message_id, group_id, date, subject, body, "
-                "author, author_email) "
+                "author, author_email, has_attachment) "
                 "SELECT m.id, m.group_id, m.date, m.subject, SUBSTR(m.body_text, 1, %s), "
                 "CASE WHEN m.sender_name <> '' "
                 "THEN m.sender_name || ' <' || m.sender_email || '>' "
-                "ELSE m.sender_email END, LOWER(m.sender_email) "
+                "ELSE m.sender_email END, LOWER(m.sender_email), "
+                f"EXISTS (SELECT 1 FROM {Attachment._meta.db_table} a WHERE a.message_id = m.id) "
                 f"FROM {table} m WHERE {where}", [MAX_BODY_CHARS, *params])
             count = cursor.rowcount
             html_only = list(Message.objects.filter(
@@ -159,8 +163,11 @@ def filter_sql(query: Query, ids: str = "d.message_id") -> tuple[str, list]:
     on each match before it is joined to its document.
     """
     table = Message._meta.db_table
-    clauses = [f"NOT EXISTS (SELECT 1 FROM {table} dm WHERE dm.id = d.message_id "
-               "AND dm.deleted)"]
+    if connection.vendor == "sqlite":  # the deleted few gathered once from the partial index;
+        clauses = [f"d.message_id NOT IN (SELECT dm.id FROM {table} dm WHERE dm.deleted)"]
+    else:  # (SQLite would probe the message table's own b-tree for each row instead)
+        clauses = [f"NOT EXISTS (SELECT 1 FROM {table} dm WHERE dm.id = d.message_id "
+                   "AND dm.deleted)"]
     params: list = []
     if not query.group_ids:
         clauses.append("1 = 0")
@@ -180,8 +187,10 @@ def filter_sql(query: Query, ids: str = "d.message_id") -> tuple[str, list]:
             f"JOIN {Hashtag._meta.db_table} h ON h.id = th.hashtag_id "
             "WHERE LOWER(h.name) = LOWER(%s))")
         params.append(query.hashtag.lstrip("#"))
-    if query.has_attachment:  # the few messages with a file, gathered once like the tagged
-        clauses.append(f"{ids} IN (SELECT a.message_id FROM {Attachment._meta.db_table} a)")
+    if query.has_attachment:  # the document's own flag; from the partial index as a set
+        clauses.append("d.has_attachment" if ids == "d.message_id" else
+                       f"{ids} IN (SELECT fd.message_id FROM search_document fd "
+                       f"WHERE fd.has_attachment)")
     if query.author:
         clause, value = _author_clause(query.author.strip(), ids)
         clauses.append(clause)
@@ -235,17 +244,22 @@ def filtered_ids(cursor, query: Query, limit: int) -> list[int] | None:
 
     A filter that leaves few documents (one author, a small group, a week, the
     messages with a file, a hashtag) is applied first and the words are then
-    matched among those few: the other way round, a common word's every match
-    would be read to find the few that pass. Costs an index look-up, and at most
-    ``limit`` + 1 ids read when the filter turns out not to be selective (groups
-    alone are judged without reading: ``narrowed``).
+    matched among those few (``newest_matches``): the other way round, a common
+    word's every match would be read to find the few that pass. Costs an index
+    look-up, and at most ``limit`` + 1 ids read when the filter turns out not to
+    be selective (groups alone are judged without reading: ``narrowed``). The
+    has-attachment filter's ids come with their groups from one partial index
+    (search_doc_attachment), so they are read without a document look-up each.
     """
     if not narrowed(query, limit):
         return None
     where, params = filter_sql(query)
-    with transaction.atomic():
-        if connection.vendor == "postgresql":  # the filter's own index, never a scan that
-            cursor.execute("SET LOCAL enable_seqscan = off")  # reads the table to the limit
+    postgresql = connection.vendor == "postgresql"
+    # PostgreSQL: SET LOCAL needs a transaction. SQLite's would take the write lock
+    # (Django begins IMMEDIATE) for a read, queueing the search behind every writer.
+    with transaction.atomic() if postgresql else nullcontext():
+        if postgresql:  # the filter's own index, never a scan that reads the table
+            cursor.execute("SET LOCAL enable_seqscan = off")  # to the limit
         cursor.execute(f"SELECT d.message_id FROM search_document d WHERE {where} LIMIT %s",
                        params + [limit + 1])
         ids = [int(pk) for pk, in cursor.fetchall()]
@@ -253,6 +267,32 @@ def filtered_ids(cursor, query: Query, limit: int) -> list[int] | None:
         return None
     ids.sort(reverse=True)
     return ids
+
+
+def newest_matches(ids: list[int], matching: Callable[[list[int]], Iterable[int]],
+                   want: int = COUNT_CAP + 1, first: int | None = None) -> list[int]:
+    """The newest ``want`` of ``ids`` (newest first) that ``matching`` keeps, newest first.
+
+    The filter's set drives: its ids are handed to ``matching`` (the words,
+    tested on just those rows by the engine) in runs, newest first, and the
+    runs stop once ``want`` matched. A word in almost every message is then
+    tested on about ``want`` rows, not on the whole set; a rare word, after a
+    first run that matched little, on the rest in one run, where the engine
+    ANDs the set with the word's own index. Each run's size comes from the
+    share of matches so far. The answer is the same whatever the runs (``first``,
+    the first run's size, is for tests): they are disjoint and in id order, so
+    the first ``want`` found are the newest.
+    """
+    found: list[int] = []
+    done, size = 0, first or want + want // 4
+    while done < len(ids) and len(found) < want:
+        run = ids[done:done + size]
+        found += sorted((int(pk) for pk in matching(run)), reverse=True)
+        done += len(run)
+        need = want - len(found)
+        share = len(found) / done
+        size = len(ids) if share == 0 else int(need / share * 1.25) + 100
+    return found[:want]
 
 
 def id_list(ids: list[int]) -> str:

@@ -21,6 +21,10 @@ class Document(models.Model):
     body = models.TextField()
     author = models.TextField(help_text="'Name <address>' as shown and searched.")
     author_email = models.CharField(max_length=320, help_text="Lower case, for exact filters.")
+    # A message's attachments come and go only with the message, so the flag never goes
+    # stale; on the document, the filter's few ids are read from one small partial index
+    # (with their groups) instead of a document look-up per attachment.
+    has_attachment = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         db_table = "search_document"
@@ -29,4 +33,8 @@ class Document(models.Model):
             # Searches with filters and no words: the newest first, or one author's.
             models.Index(fields=["date"], name="search_doc_date"),
             models.Index(fields=["author_email", "date"], name="search_doc_author_date"),
+            # The has-attachment filter's documents, newest first, with what the privacy
+            # rule reads (the group): read from the index alone (dbsearch.filtered_ids).
+            models.Index(fields=["message", "group"], condition=models.Q(has_attachment=True),
+                         name="search_doc_attachment"),
         ]

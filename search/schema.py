@@ -5,7 +5,9 @@ because the test suite builds its tables without migrations (--nomigrations)
 and the RunSQL of a migration would otherwise never run there.
 
 - SQLite: an FTS5 table with external content (search_document), Porter
-  stemming and diacritics folding, kept in step by three triggers.
+  stemming and diacritics folding, kept in step by three triggers (the update
+  trigger only when the text changes: setting a flag such as has_attachment leaves
+  the FTS5 tables, and their merged segments, alone).
 - PostgreSQL: a generated, weighted tsvector column (subject A, author B,
   body C) and a GIN index on it. Angle brackets are blanked first: mail is
   plain text, and PostgreSQL's parser would otherwise drop "<...>" as an HTML
@@ -48,7 +50,8 @@ SQLITE = [
         INSERT INTO search_fts(search_fts, rowid, subject, body, author)
         VALUES ('delete', old.message_id, old.subject, old.body, old.author);
     END""",
-    """CREATE TRIGGER IF NOT EXISTS search_document_au AFTER UPDATE ON search_document BEGIN
+    """CREATE TRIGGER IF NOT EXISTS search_document_au
+        AFTER UPDATE OF message_id, subject, body, author ON search_document BEGIN
         INSERT INTO search_fts(search_fts, rowid, subject, body, author)
         VALUES ('delete', old.message_id, old.subject, old.body, old.author);
         INSERT INTO search_fts(rowid, subject, body, author)
@@ -57,6 +60,8 @@ SQLITE = [
 ]
 
 # The author filter's trigram index (SQLite); created empty, so filled once from the documents.
+# Triggers made before migration 0004 fired on every update; it drops them to be made anew.
+SQLITE_UPDATE_TRIGGERS = ("search_document_au", "search_author_au")
 SQLITE_AUTHOR = [
     """CREATE VIRTUAL TABLE IF NOT EXISTS search_author USING fts5(
         author, content='search_document', content_rowid='message_id', tokenize='trigram')""",
@@ -67,7 +72,8 @@ SQLITE_AUTHOR = [
         INSERT INTO search_author(search_author, rowid, author)
         VALUES ('delete', old.message_id, old.author);
     END""",
-    """CREATE TRIGGER IF NOT EXISTS search_author_au AFTER UPDATE ON search_document BEGIN
+    """CREATE TRIGGER IF NOT EXISTS search_author_au
+        AFTER UPDATE OF message_id, author ON search_document BEGIN
         INSERT INTO search_author(search_author, rowid, author)
         VALUES ('delete', old.message_id, old.author);
         INSERT INTO search_author(rowid, author) VALUES (new.message_id, new.author);

@@ -19,6 +19,12 @@ those few matches are ranked newest first, because bm25 computes its word
 weights anew for every look-up (a walk of the doclist each). A filter that
 leaves more, but is a set of ids (hashtag, attachment, author), is tested on
 each match's rowid before the match is joined to its document.
+
+PostgreSQL tests a large set's ids in runs instead (dbsearch.newest_matches);
+here that finds the candidates (a seek each, 30 µs) but cannot rank them: bm25
+would re-read the word's doclist for every seek, and one cursor over the
+candidates walks the same stretch of the doclist as the walk above. So the walk
+it is, at about 0.2 µs per doclist entry (measured at a million: docs/capacity.md).
 """
 
 from __future__ import annotations
@@ -36,11 +42,16 @@ from search.dbsearch import (
     page_of_candidates,
 )
 
-PROBE, WALK = 2000, 10_000
+PROBE, WALK = 2000, 20_000
 
 
 class SqliteFtsBackend(DatabaseIndex):
+    """``probe`` and ``walk`` choose the plan only (tests compare the plans' answers)."""
+
     name = "sqlite-fts5"
+
+    def __init__(self, probe: int = PROBE, walk: int = WALK) -> None:
+        self.probe, self.walk = probe, walk
 
     def search(self, query: Query) -> tuple[int, list[tuple[int, str]]]:
         terms = querysyntax.parse(query.text)
@@ -48,9 +59,9 @@ class SqliteFtsBackend(DatabaseIndex):
         if not match:
             return browse(query)
         with connection.cursor() as cursor:
-            few = filtered_ids(cursor, query, WALK)
+            few = filtered_ids(cursor, query, self.walk)
             rank, order = "search_fts.rank", "ORDER BY search_fts.rowid DESC"
-            if few is not None and len(few) <= PROBE:  # at most PROBE: all are candidates
+            if few is not None and len(few) <= self.probe:  # at most PROBE: all are candidates
                 rank = "0"
                 where, params = f"search_fts.rowid IN ({id_list(few)})", []
             elif few is not None:  # "+" keeps FTS5 from seeking each id: it walks instead
