@@ -175,13 +175,13 @@ def test_newest_matches_is_the_newest_whatever_the_runs(share, first):
 
 @ON_THE_DATABASE
 def test_the_migration_flags_the_files_of_an_archive_indexed_before_it(archive):
-    """0004_search1m on an archive indexed without the flag: flagged, FTS5 left whole."""
+    """0004_document_has_attachment on an archive indexed without the flag: flagged, FTS5 left whole."""
     import importlib
     from types import SimpleNamespace
 
     from search.models import Document
 
-    migration = importlib.import_module("search.migrations.0004_search1m")
+    migration = importlib.import_module("search.migrations.0004_document_has_attachment")
     picnic = Message.objects.get(subject="Picnic plans")
     Attachment.objects.create(message=picnic, filename="map.pdf", size=10, path="x/map.pdf",
                               content_type="application/pdf")
