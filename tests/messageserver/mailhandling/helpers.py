@@ -15,8 +15,21 @@ def fixture(name: str) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
+def built_jobs() -> int:
+    """Build every accepted post's jobs now, as the outbox dispatcher would; how many."""
+    from messageserver import fanoutcontinuation
+
+    return fanoutcontinuation.expand_pending()
+
+
 def job_for(group_name: str, number: int) -> dict:
-    """The one fan-out job queued for message ``number`` of ``group_name``."""
+    """The one fan-out job queued for message ``number`` of ``group_name``.
+
+    A post's jobs are built after its acceptance by the fan-out continuation
+    (messageserver.fanoutcontinuation), which the dispatcher runs; here the same
+    code builds them in the test's thread first.
+    """
+    built_jobs()
     jobs = [o.payload for o in OutboxItem.objects.filter(kind="job")
             if o.payload.get("meta", {}).get("kind") == "post"
             and o.payload["meta"].get("group") == group_name
