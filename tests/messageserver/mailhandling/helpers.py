@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from groups.models import OutboxItem
+from tests.conftest import built_jobs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -13,13 +14,6 @@ def fixture(name: str) -> bytes:
     """A fixture message with CRLF line ends, as it would arrive over SMTP."""
     data = (FIXTURES / name).read_bytes()
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-
-
-def built_jobs() -> int:
-    """Build every accepted post's jobs now, as the outbox dispatcher would; how many."""
-    from messageserver import fanoutcontinuation
-
-    return fanoutcontinuation.expand_pending()
 
 
 def job_for(group_name: str, number: int) -> dict:
