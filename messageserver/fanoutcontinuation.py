@@ -138,10 +138,11 @@ def next_slice(item: OutboxItem) -> OutboxItem | None:
 
 
 def expand(item: OutboxItem) -> list[OutboxItem]:
-    """Every remaining job of the fanout row ``item`` (claimed here), left pending.
+    """Every remaining job of the pending fanout row ``item``, built here, left pending.
 
-    For ``manage.py outbox --build`` and tests: the jobs become ordinary
-    outbox rows that the dispatcher hands to Karl on its next pass.
+    The dispatcher's own steps (claim, ``next_slice``) without the hand-off, for
+    a process that has no dispatcher: tests read a post's jobs this way. The
+    jobs become ordinary outbox rows that a dispatcher hands to Karl on its next pass.
     """
     claimer = "expand"
     if not OutboxItem.objects.filter(pk=item.pk, state=OutboxItem.State.PENDING).update(
