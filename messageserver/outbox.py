@@ -25,7 +25,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from django.db import close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
 from groups.models import OutboxItem
@@ -100,6 +100,8 @@ def dispatch_due(client: Any | None = None, limit: int = 50) -> int:
         if item.kind == OutboxItem.Kind.FANOUT:  # a post's fan-out: build its next job
             try:
                 job = fanoutcontinuation.next_slice(item)
+            except DatabaseError:  # the database went away: this pass fails, as for any row
+                raise
             except Exception as exc:  # a bug of ours: reported, shown, retried; never stuck
                 log.exception("building the next job of fan-out %s failed", item.id)
                 outboxfailures.record_build_failure(item, repr(exc))
