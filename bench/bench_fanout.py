@@ -8,9 +8,11 @@ Measured back to back in one run, on one machine:
 3. end to end: the real platform (smtpd, messageserver, Karl with its workers)
    on a fresh DATA_DIR, one post by SMTP to a group of --members members,
    from smtpd's 250 to the last copy accepted by smtp-sink, with the stages
-   in between: archived (the message row), each fan-out job built (its outbox
-   row), handed to Karl (spooled), first copy signed, first and last copy
-   sent (GET /v1/jobs/ID's ``timeline``, karl/timeline.py);
+   in between: archived (the message row), the fan-out row and its recipients'
+   snapshot written in the same transaction, smtpd's 250, then each job the
+   continuation built after it (its outbox row) and handed to Karl (spooled),
+   first copy signed, first and last copy sent (GET /v1/jobs/ID's
+   ``timeline``, karl/timeline.py);
 4. the signing ceiling again (the machine is shared). The ceiling is measured
    before Karl alone, between the two runs and after end to end; each rate is
    taken against the mean of the two ceilings around it, and all are printed.
@@ -28,6 +30,7 @@ within 1 s of the 250, Karl alone >= 90%.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import smtplib
@@ -79,27 +82,40 @@ def wait_sent(karl_port: int, total: float, timeout: float = 600) -> None:
 
 
 def stages(env: dict[str, str], group: str, number: int) -> list[tuple[str, float]]:
-    """(stage, epoch seconds) of one post, from the database and Karl's job timelines."""
+    """(stage, epoch seconds) of one post, from the database and Karl's job timelines.
+
+    The archive transaction writes the message row and the post's one "fanout"
+    outbox row (with its recipients' snapshot) and commits; smtpd's 250 follows.
+    The continuation (messageserver.fanoutcontinuation) then builds each job (its
+    outbox row's creation) and hands it to Karl (its ``spooled_ms``), a slice at a
+    time: each job's two stages are shown, with its number of recipients.
+    """
     with sqlite3.connect(Path(env["DATA_DIR"]) / "groups.sqlite3") as conn:
         archived = conn.execute(
             "SELECT m.created_at FROM groups_message m JOIN groups_group g ON g.id = m.group_id "
             "WHERE g.name = ? AND m.number = ?", (group, number)).fetchone()[0]
+        like = (f"{group} #{number}%",)
+        fanout_row = conn.execute(
+            "SELECT created_at FROM groups_outboxitem WHERE kind = 'fanout' AND "
+            "description LIKE ? ORDER BY id", like).fetchone()
         jobs = conn.execute(
-            "SELECT created_at, karl_job_id FROM groups_outboxitem WHERE kind = 'job' AND "
-            "description LIKE ? ORDER BY id", (f"{group} #{number}%",)).fetchall()
+            "SELECT created_at, karl_job_id, payload FROM groups_outboxitem WHERE kind = 'job' "
+            "AND description LIKE ? ORDER BY id", like).fetchall()
     out = [("archived (message row)", _epoch(archived))]
-    out.append((f"first fan-out job built (1 of {len(jobs)})", _epoch(jobs[0][0])))
-    if len(jobs) > 1:
-        out.append((f"last fan-out job built ({len(jobs)} of {len(jobs)})", _epoch(jobs[-1][0])))
+    if fanout_row is not None:  # the code before the continuation built every job here
+        out.append(("fan-out row + recipients' snapshot written (then commit)",
+                    _epoch(fanout_row[0])))
     timelines = []
     with httpx.Client(base_url=f"http://127.0.0.1:{env['KARL_PORT']}",
                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as karl:
-        for _, job_id in jobs:
+        for _, job_id, _ in jobs:
             timelines.append(karl.get(f"/v1/jobs/{job_id}", params={"summary": "1"})
                              .json()["timeline"])
-    out.append(("first job handed to Karl (spooled)", timelines[0]["spooled_ms"] / 1000))
-    if len(jobs) > 1:
-        out.append(("last job handed to Karl (spooled)", timelines[-1]["spooled_ms"] / 1000))
+    for n, ((created, _, payload), timeline) in enumerate(zip(jobs, timelines, strict=True), 1):
+        size = len(json.loads(payload)["recipients"])
+        out.append((f"job {n} of {len(jobs)} built ({size:,} recipients)", _epoch(created)))
+        out.append((f"job {n} of {len(jobs)} handed to Karl (spooled)",
+                    timeline["spooled_ms"] / 1000))
     for label, key, pick in (("first copy signed", "first_signed_ms", min),
                              ("first copy sent (relay's 250)", "first_sent_ms", min),
                              ("last copy sent", "last_sent_ms", max)):

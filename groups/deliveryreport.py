@@ -6,7 +6,8 @@ Three sources, each for what it knows best:
   kept after Karl forgets the job;
 - Karl itself, asked through its client (``GET /v1/jobs/ID?summary=1``, counts
   only) for a job still under way, so deferred copies show while they wait;
-- the outbox, for a job not yet handed to Karl;
+- the outbox, for a job not yet handed to Karl, and for the recipients whose
+  job is not even built yet (the post's "fanout" row, messageserver.fanoutcontinuation);
 and the failed copies one by one from ``BounceEvent`` (Karl's bounced/expired
 events and bounce mail), which name the recipients.
 """
@@ -94,6 +95,13 @@ def build(message: Message, karl: KarlClient | None = None) -> DeliveryReport:
     unreachable: set[str] = set()  # nodes that did not answer: not asked again for this page
     for row in rows:
         if row.karl_job_id and row.karl_job_id in summaries:
+            continue
+        if row.kind == OutboxItem.Kind.FANOUT:  # recipients whose job is still to be built
+            left = int(row.payload.get("total") or 0) - int(row.payload.get("recipients_done")
+                                                           or 0)
+            if row.state != OutboxItem.State.DONE and left > 0:
+                report.jobs.append(JobCounts(row.description, total=left, waiting=left,
+                                             state="waiting for Karl"))
             continue
         size = len(row.payload.get("recipients") or [])
         job = JobCounts(row.description, row.karl_job_id, total=size, node=row.karl_node)

@@ -677,6 +677,9 @@ class OutboxItem(models.Model):
     class Kind(models.TextChoices):
         JOB = "job", _("Fan-out job (POST /v1/jobs)")
         MAIL = "mail", _("One message (POST /v1/mail)")
+        # Not handed to Karl itself: the dispatcher turns it into JOB rows, a slice of
+        # its FanoutRecipient snapshot at a time (messageserver.fanoutcontinuation).
+        FANOUT = "fanout", _("Fan-out still to build (continued after acceptance)")
 
     class State(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -702,6 +705,28 @@ class OutboxItem(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["state", "next_attempt_at"])]
+
+
+class FanoutRecipient(models.Model):
+    """One member a post goes to, fixed when the post was accepted (the fan-out's snapshot).
+
+    Written in the archive transaction by one INSERT ... SELECT (no Python per
+    member), read and deleted a keyset slice at a time by the continuation that
+    builds the Karl jobs after smtpd's 250 (messageserver.fanoutcontinuation).
+    What is left here is exactly who has not been put into a job yet. No
+    foreign key to the membership: a membership deleted meanwhile just gets
+    nothing, and the insert stays cheap.
+    """
+
+    fanout = models.ForeignKey(OutboxItem, on_delete=models.CASCADE, related_name="snapshot",
+                               db_index=False)
+    membership_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["fanout", "membership_id"],
+                                    name="fanoutrecipient_keyset"),
+        ]
 
 
 class NoticeTemplate(models.Model):

@@ -16,8 +16,10 @@ copy carries nothing personal:
   the token naming the group, not a member): bounces are matched to members
   by parsing the report (bouncehandling.handle_group_bounce).
 
-Recipients are sorted by domain before the post is split into jobs, so a
-domain's members stay together and share transactions.
+The fan-out continuation (messageserver.fanoutcontinuation) cuts the post's
+recipients, fixed when it was accepted, into jobs of ``bulk_job_recipients()``
+after smtpd's 250; each job's recipients are sorted by domain, so a domain's
+members stay together and share transactions.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from typing import Any
 from django.conf import settings
 
 from groups import tokens
-from groups.models import Group, Hashtag, Membership, Message
-from messageserver import fanout, metrics, outbox
+from groups.models import Group, Membership, Message
+from messageserver import fanout
 from platformcore.env import env_int
 
 
@@ -78,20 +80,3 @@ def build_bulk_job(message: Message, raw: bytes, members: list[Membership],
     })
     job["meta"] = {**job["meta"], "delivery": "bulk"}
     return job
-
-
-def queue_fanout(message: Message, raw: bytes, hashtags: list[Hashtag],
-                 extra_headers: list[list[str]] | None = None) -> int:
-    """Queue the bulk delivery of ``message`` in the current transaction; returns recipients."""
-    members = sorted(fanout.recipients(message, hashtags), key=_domain_order)
-    if not members:
-        return 0
-    metrics.FANOUT.observe(len(members))
-    size = bulk_job_recipients()
-    chunks = [members[i:i + size] for i in range(0, len(members), size)]
-    name = f"{message.group.name} #{message.number} (bulk)"
-    for n, chunk in enumerate(chunks, 1):
-        job = build_bulk_job(message, raw, chunk, extra_headers)
-        outbox.enqueue("job", job, description=name if len(chunks) == 1
-                       else f"{name} (part {n} of {len(chunks)})")
-    return len(members)

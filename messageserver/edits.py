@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 
 from groups import activitylog
 from groups.models import Group, Membership, Message, MessageRevision
-from messageserver import fanout, heldedit, hooks, posts
+from messageserver import fanoutqueue, heldedit, hooks, posts
 from messageserver.heldedit import EditError
 from messageserver.mailparse import sanitize_html
 from platformcore import markdown
@@ -146,5 +146,5 @@ def _queue_correction(message: Message, editor: Membership, fragment: str) -> in
                         subject, text, html, reply_to=message, inline=inline,
                         markdown=message.markdown)
     tags = list(message.topic.hashtags.all())
-    return fanout.queue_fanout(message, raw, tags, subject=subject, kind="edit")
+    return fanoutqueue.queue_fanout(message, tags, raw=raw, subject=subject, kind="edit")
 

@@ -1,9 +1,10 @@
 """Build the Karl job that delivers an archived message to its recipients.
 
 Who gets a copy (delivery mode, bounce state, mutes, follows, hashtags) is
-decided here once per message with a constant number of queries; the job
-then carries one footer template and each recipient's own links, and Karl
-renders and signs each copy. Where the poster's domain publishes DMARC
+decided here by one query (``recipient_query``), which the archive transaction
+runs once as the post's snapshot; the jobs are built from it after smtpd's 250
+(messageserver.fanoutcontinuation). A job carries one footer template and each
+recipient's own links, and Karl renders and signs each copy. Where the poster's domain publishes DMARC
 p=quarantine or p=reject (messageserver.dmarc), or the group says "always",
 From becomes "Name via GROUP <GROUP@domain>"; the original's DKIM and ARC
 signatures never reach a recipient, since every copy is changed.
@@ -15,6 +16,8 @@ import base64
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from groups import links, tokens
 from groups.models import (
@@ -25,7 +28,7 @@ from groups.models import (
     Message,
     TopicPreference,
 )
-from messageserver import dmarc, metrics, outbox
+from messageserver import dmarc
 from platformcore import mailheaders
 from platformcore.env import env_int
 
@@ -128,50 +131,57 @@ def bounce_address(membership_id: int, number: int) -> str:
     return f"bounce+{token}@{settings.GROUPS_DOMAIN}"
 
 
-def recipients(message: Message, hashtags: list[Hashtag]) -> list[Membership]:
-    """Members who get this message by individual email, in a fixed number of queries."""
-    group = message.group
+def recipient_query(message: Message, hashtags: list[Hashtag]) -> QuerySet[Membership]:
+    """Members who get this message by individual email, as one SQL query.
+
+    One query, so the fan-out's snapshot of who gets a post is written by one
+    INSERT ... SELECT in the archive transaction (messageserver.fanoutcontinuation)
+    with no Python per member. The rule: active, delivery "individual" (and
+    "special notices" for a special notice), not bouncing; then, unless it is a
+    special notice, not muted (the topic muted, or one of its hashtags muted
+    while the topic is not followed) and, for members who take followed topics
+    only, followed (the topic or one of its hashtags), or the first message of
+    its topic for "followed and first".
+    """
     if any(tag.no_email for tag in hashtags):
-        return []
+        return Membership.objects.none()
     modes = [Membership.Delivery.INDIVIDUAL]
-    if any(tag.special_notice for tag in hashtags):
-        modes.append(Membership.Delivery.SPECIAL)
-    members = list(
-        Membership.objects.filter(group=group, status=Membership.Status.ACTIVE,
-                                  delivery__in=modes, bounce_state=Membership.BounceState.OK)
-        .select_related("user").order_by("id")
-        # what the job needs (id, address, name, selection): not every column of 10,000 rows
-        .only("id", "email", "display_name", "message_selection", "user",
-              "user__display_name")
-    )
-    topic_prefs = dict(
-        TopicPreference.objects.filter(topic=message.topic, membership__group=group)
-        .values_list("membership_id", "mode")
-    )
-    tag_prefs: dict[int, set[str]] = {}
-    if hashtags:
-        for mid, mode in HashtagPreference.objects.filter(hashtag__in=hashtags).values_list(
-                "membership_id", "mode"):
-            tag_prefs.setdefault(mid, set()).add(mode)
-    first_of_topic = message.topic.first_message_id in (None, message.id)
     special = any(tag.special_notice for tag in hashtags)
-    chosen = []
-    for m in members:
-        if special:  # special notices reach everybody who takes mail
-            chosen.append(m)
-            continue
-        mode = topic_prefs.get(m.id)
-        tag_modes = tag_prefs.get(m.id, set())
-        if mode == "mute" or ("mute" in tag_modes and mode != "follow"):
-            continue
-        followed = mode == "follow" or "follow" in tag_modes
-        sel = m.message_selection
-        if sel == Membership.Selection.FOLLOWED and not followed:
-            continue
-        if sel == Membership.Selection.FOLLOWED_AND_FIRST and not (followed or first_of_topic):
-            continue
-        chosen.append(m)
-    return chosen
+    if special:
+        modes.append(Membership.Delivery.SPECIAL)
+    query = Membership.objects.filter(
+        group=message.group, status=Membership.Status.ACTIVE, delivery__in=modes,
+        bounce_state=Membership.BounceState.OK)
+    if special:  # special notices reach everybody who takes mail
+        return query
+    topic_mode = Coalesce(Subquery(TopicPreference.objects.filter(
+        topic_id=message.topic_id, membership_id=OuterRef("pk")).values("mode")[:1]),
+        Value(""))
+    query = query.alias(topic_mode=topic_mode)
+    followed = Q(topic_mode=TopicPreference.Mode.FOLLOW)
+    muted = Q(topic_mode=TopicPreference.Mode.MUTE)
+    if hashtags:
+        def tag_pref(mode: str) -> Exists:
+            return Exists(HashtagPreference.objects.filter(
+                hashtag__in=hashtags, membership_id=OuterRef("pk"), mode=mode))
+
+        query = query.alias(tag_mute=tag_pref(TopicPreference.Mode.MUTE),
+                            tag_follow=tag_pref(TopicPreference.Mode.FOLLOW))
+        followed |= Q(tag_follow=True)
+        muted |= Q(tag_mute=True) & ~Q(topic_mode=TopicPreference.Mode.FOLLOW)
+    first_of_topic = message.topic.first_message_id in (None, message.id)
+    takes = ~Q(message_selection__in=[Membership.Selection.FOLLOWED,
+                                      Membership.Selection.FOLLOWED_AND_FIRST]) | followed
+    if first_of_topic:
+        takes |= Q(message_selection=Membership.Selection.FOLLOWED_AND_FIRST)
+    return query.filter(takes).exclude(muted)
+
+
+def recipients(message: Message, hashtags: list[Hashtag]) -> list[Membership]:
+    """The members of ``recipient_query``, loaded with what a job needs, in id order."""
+    return list(recipient_query(message, hashtags).select_related("user").order_by("id")
+                # what the job needs (id, address, name): not every column of 10,000 rows
+                .only("id", "email", "display_name", "user", "user__display_name"))
 
 
 def footer_vars(message: Message) -> dict[str, Any]:
@@ -188,6 +198,11 @@ def footer_vars(message: Message) -> dict[str, Any]:
         "reply_url": links.reply_url(group.name, message.number),
         "topic_url": links.topic_url(group.name, message.topic_id),
     }
+
+
+def b64(raw: bytes) -> str:
+    """A message's bytes as a Karl job carries them (``message_b64``)."""
+    return base64.b64encode(raw).decode("ascii")
 
 
 def build_job(message: Message, raw: bytes, members: list[Membership],
@@ -224,7 +239,7 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
             },
         })
     return {
-        "message_b64": base64.b64encode(raw).decode("ascii"),
+        "message_b64": b64(raw),
         "mail_from": f"bounce@{settings.GROUPS_DOMAIN}",
         "remove_headers": remove,
         "headers": job_headers,
@@ -263,38 +278,21 @@ def first_job_recipients() -> int:
     return env_int("FANOUT_FIRST_JOB_RECIPIENTS", 200, minimum=1)
 
 
-def job_chunks(members: list[Any], size: int, first: int) -> list[list[Any]]:
-    """The fan-out's jobs: ``first`` recipients, then four times as many each, up to ``size``.
+def slice_size(part: int, size: int, first: int) -> int:
+    """How many recipients the fan-out's ``part``-th job (from 1) carries.
 
-    Handing a job to Karl is several times faster than delivering it, so while
-    Karl delivers one job the next, four times larger, is on its way: Karl
-    never waits for the big jobs, and they are as few as ``size`` allows.
+    ``first``, then four times as many each, up to ``size``. Handing a job to
+    Karl is several times faster than delivering it, so while Karl delivers one
+    job the next, four times larger, is on its way: Karl never waits for the
+    big jobs, and they are as few as ``size`` allows.
     """
-    chunks, start, n = [], 0, max(1, min(first, size))
-    while start < len(members):
-        chunks.append(members[start:start + n])
-        start, n = start + n, min(size, n * 4)
-    return chunks
+    return min(size, max(1, min(first, size)) * 4 ** min(part - 1, 16))
 
 
-def queue_fanout(message: Message, raw: bytes, hashtags: list[Hashtag],
-                 extra_headers: list[list[str]] | None = None, *, subject: str | None = None,
-                 kind: str = "post") -> int:
-    """Queue the delivery of ``message`` in the current transaction; returns recipient count.
-
-    Recipients are split into jobs of at most ``job_recipients()``, one outbox
-    row each (each its own Idempotency-Key), so no group is too large to send to;
-    the first is small (``first_job_recipients()``) and the next grow from it
-    (``job_chunks``), so delivery starts at once and never waits for a job.
-    """
-    members = recipients(message, hashtags)
-    if not members:
-        return 0
-    metrics.FANOUT.observe(len(members))
-    chunks = job_chunks(members, job_recipients(), first_job_recipients())
-    name = f"{message.group.name} #{message.number}"
-    for n, chunk in enumerate(chunks, 1):
-        job = build_job(message, raw, chunk, extra_headers, subject=subject, kind=kind)
-        outbox.enqueue("job", job, description=name if len(chunks) == 1
-                       else f"{name} (part {n} of {len(chunks)})")
-    return len(members)
+def part_count(total: int, size: int, first: int) -> int:
+    """How many jobs ``total`` recipients make with ``slice_size``'s sizes."""
+    parts = done = 0
+    while done < total:
+        parts += 1
+        done += slice_size(parts, size, first)
+    return parts

@@ -8,6 +8,11 @@ reported, shown and retried by messageserver.outboxfailures, never dropped. A
 row claimed by a dispatcher that died is taken back after CLAIM_TIMEOUT and
 submitted again with the same Idempotency-Key, so Karl answers with the job it
 already has: sent once.
+
+A post's fan-out is one row of kind "fanout" (messageserver.fanoutqueue): each
+pass that claims it builds its next job (messageserver.fanoutcontinuation),
+which is handed to Karl in the same pass; the row goes back to pending until
+its last job is built, so a killed dispatcher resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -20,11 +25,11 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from django.db import close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
 from groups.models import OutboxItem
-from messageserver import outboxfailures
+from messageserver import fanoutcontinuation, outboxfailures
 from platformcore import backoff
 
 log = logging.getLogger(__name__)
@@ -92,6 +97,18 @@ def dispatch_due(client: Any | None = None, limit: int = 50) -> int:
                 claimed_by=CLAIMER):
             continue  # another dispatcher took it
         item = OutboxItem.objects.get(id=item_id)
+        if item.kind == OutboxItem.Kind.FANOUT:  # a post's fan-out: build its next job
+            try:
+                job = fanoutcontinuation.next_slice(item)
+            except DatabaseError:  # the database went away: this pass fails, as for any row
+                raise
+            except Exception as exc:  # a bug of ours: reported, shown, retried; never stuck
+                log.exception("building the next job of fan-out %s failed", item.id)
+                outboxfailures.record_build_failure(item, repr(exc))
+                continue
+            if job is None:
+                continue
+            item = job  # handed to Karl now, like any claimed row
         try:
             parts = router.plan(item)
         except NodeDown as exc:  # pinned to a node that is down: retried soon after it returns

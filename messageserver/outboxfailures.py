@@ -61,6 +61,22 @@ def record_refusal(item: OutboxItem, status: int, body: Any, error: str) -> None
     report(item, status, body, error)
 
 
+def record_build_failure(item: OutboxItem, error: str) -> None:
+    """Building a fan-out's next job failed (a bug of ours): the row failed, retried later.
+
+    Like a refusal: reported to errord, shown by ``manage.py outbox --failed``,
+    retried every OUTBOX_REFUSED_RETRY seconds or at once with --retry, and
+    the rest of the outbox goes on meanwhile. What was built stays built: the
+    retry continues from the fan-out's recorded progress.
+    """
+    OutboxItem.objects.filter(id=item.id).update(
+        state=OutboxItem.State.FAILED, attempts=item.attempts + 1,
+        next_attempt_at=timezone.now() + refused_retry(), last_error=error[:5000])
+    metrics.OUTBOX_REFUSED.labels(kind=item.kind).inc()
+    report(item, 0, None, error, what=f"building the next job of fan-out {item.id} "
+                                      f"({item.description}) failed")
+
+
 def _job_for_report(payload: Any) -> Any:
     if not isinstance(payload, dict):
         return payload
@@ -72,8 +88,9 @@ def _job_for_report(payload: Any) -> Any:
     return job
 
 
-def report(item: OutboxItem, status: int, body: Any, error: str) -> bool:
-    """Tell errord (a platform bug: Karl refused what we built); False when errord is down."""
+def report(item: OutboxItem, status: int, body: Any, error: str, what: str = "") -> bool:
+    """Tell errord (a platform bug: Karl refused what we built, or ``what`` went wrong
+    building it); False when errord is down."""
     from errord.client import ErrordClient, ErrordError
 
     fields = body.get("fields") if isinstance(body, dict) else None
@@ -84,9 +101,9 @@ def report(item: OutboxItem, status: int, body: Any, error: str) -> bool:
             client.report({
                 "service": "messageserver",
                 "level": "ERROR",
-                "exc_type": "KarlRefusedJob",
-                "message": f"Karl refused outbox item {item.id} ({item.description}) with "
-                           f"{status}{fields_text}",
+                "exc_type": "FanoutBuildFailed" if what else "KarlRefusedJob",
+                "message": what or f"Karl refused outbox item {item.id} ({item.description}) "
+                                   f"with {status}{fields_text}",
                 "host": socket.gethostname(), "pid": os.getpid(),
                 "context": {"outbox_id": item.id, "kind": item.kind,
                             "group": group_name(item), "status": status, "error": error,

@@ -19,9 +19,8 @@ from groups.models import Group, Hashtag, Membership, Message, Topic
 from messageserver import (
     archive,
     automated,
-    bulkfanout,
     dmarc,
-    fanout,
+    fanoutqueue,
     holding,
     hooks,
     outcomes,
@@ -125,8 +124,8 @@ def accept(group: Group, inbound: InboundMail, membership: Membership | None, *,
     message = archive.archive(group, inbound.parsed, inbound.raw, membership=membership,
                               now=inbound.now, topic=topic, hashtags=tags, source=source,
                               nonmember=nonmember)
-    queue = bulkfanout.queue_fanout if group.bulk_delivery else fanout.queue_fanout
-    count = queue(message, inbound.raw, tags)
+    # who gets it is fixed here; the jobs are built after the commit (fanoutcontinuation)
+    count = fanoutqueue.queue_fanout(message, tags, bulk=group.bulk_delivery)
     log.info("archived %s #%s (%s), fan-out to %d", group.name, message.number, source, count)
     hooks.message_archived(message)
     webhookevents.message_posted(message)

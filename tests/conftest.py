@@ -90,6 +90,18 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
+def built_jobs() -> int:
+    """Build every accepted post's Karl jobs now, as messageserver's dispatcher would.
+
+    A post's jobs are built after its acceptance (messageserver.fanoutcontinuation),
+    by the outbox dispatcher, which runs in messageserver and not in a test's
+    process; tests that read a post's jobs run the same code first. Returns how many.
+    """
+    from messageserver import fanoutcontinuation
+
+    return fanoutcontinuation.expand_pending()
+
+
 @pytest.fixture
 def demo_group(db):
     from groups.membership import add_members

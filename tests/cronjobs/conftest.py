@@ -24,10 +24,14 @@ def post(group, sender: str, subject: str, text: str, now: datetime,
 
 
 def jobs(kind: str | None = None) -> list[dict]:
-    """The Karl jobs queued in the outbox (optionally only those of one meta kind)."""
+    """The Karl jobs queued in the outbox (optionally only those of one meta kind); posts'
+    jobs are built first, as messageserver's dispatcher would (tests.conftest.built_jobs)."""
     from groups.models import OutboxItem
+    from tests.conftest import built_jobs
 
-    payloads = [o.payload for o in OutboxItem.objects.order_by("id")]
+    built_jobs()
+    payloads = [o.payload for o in OutboxItem.objects.filter(kind__in=["job", "mail"])
+                .order_by("id")]
     return [p for p in payloads if kind is None or p.get("meta", {}).get("kind") == kind]
 
 

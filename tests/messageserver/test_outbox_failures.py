@@ -22,7 +22,7 @@ from django.utils import timezone
 from groups.models import OutboxItem, User
 from messageserver import outbox, outboxfailures, pipeline
 from platformcore.env import get_env
-from tests.conftest import mail
+from tests.conftest import built_jobs, mail
 from tests.errord.conftest import ErrordProcess, wait_for
 from tests.karl.conftest import EventReceiver, KarlProcess, start_sink
 
@@ -50,7 +50,8 @@ def refused(demo_group, services, monkeypatch):
     monkeypatch.setenv("ERRORD_URL", errord.url)
     [(_, outcome)] = pipeline.handle_inbound("bob@example.org", ["demo@groups.localhost"],
                                              mail("member_post.eml"))
-    item = OutboxItem.objects.get()
+    built_jobs()
+    item = OutboxItem.objects.get(kind="job")
     good = dict(item.payload)
     broken = dict(good, headers=[*good["headers"], ["X-Folded", "a long value\n folded"]])
     OutboxItem.objects.filter(id=item.id).update(payload=broken)

@@ -8,10 +8,11 @@ import email.policy
 
 from groups.models import Group, HeldMessage, Membership, Message, OutboxItem, Topic
 from messageserver import pipeline
-from tests.conftest import mail
+from tests.conftest import built_jobs, mail
 
 
 def _job_for(number: int) -> dict:
+    built_jobs()
     items = [o for o in OutboxItem.objects.filter(kind="job")
              if o.payload.get("meta", {}).get("number") == number]
     assert len(items) == 1

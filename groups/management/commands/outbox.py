@@ -15,7 +15,8 @@ class Command(BaseCommand):
             "refused (reported to errord, retried every OUTBOX_REFUSED_RETRY seconds); "
             "--retry [ID ...] sends failed items again now (all of them without IDs); "
             "--nodes shows each Karl node (KARL_URLS): healthy or down, rows waiting for it, "
-            "rows it took.")
+            "rows it took; --fanouts shows each post's fan-out whose jobs are still being "
+            "built (messageserver.fanoutcontinuation): recipients done of total, who holds it.")
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         what = parser.add_mutually_exclusive_group()
@@ -26,6 +27,9 @@ class Command(BaseCommand):
         what.add_argument("--nodes", action="store_true",
                           help="each Karl node: healthy or down (asked now), rows waiting "
                                "for it, rows handed to it")
+        what.add_argument("--fanouts", action="store_true",
+                          help="fan-outs still being built: id, post, state, recipients done "
+                               "of total, jobs built, who holds it, last error")
         parser.add_argument("--group", help="only this group's items (with --failed)")
         parser.add_argument("--limit", type=int, default=100,
                             help="list at most this many (default 100)")
@@ -50,6 +54,22 @@ class Command(BaseCommand):
                 self.stdout.write(f"{node.url:<40} {'healthy' if node.healthy else 'DOWN':<8} "
                                   f"waiting {node.waiting:>6}  handed off {node.handed_off:>8}"
                                   f"{note}")
+            return
+        if options["fanouts"]:
+            rows = (OutboxItem.objects.filter(kind=OutboxItem.Kind.FANOUT)
+                    .exclude(state=OutboxItem.State.DONE).order_by("id")[:options["limit"]])
+            if not rows:
+                self.stdout.write("no fan-out being built")
+            for item in rows:
+                p = item.payload
+                held = f"held by {item.claimed_by} since {item.claimed_at:%H:%M:%S}" if (
+                    item.state == OutboxItem.State.SENDING and item.claimed_at) else (
+                    f"next {item.next_attempt_at:%H:%M:%S}")
+                self.stdout.write(
+                    f"{item.id:>8}  {item.description:<40} {item.state:<8} "
+                    f"{p.get('recipients_done', 0):>8} of {p.get('total', 0):<8} recipients, "
+                    f"{p.get('parts_done', 0)} jobs built  {held}  "
+                    f"{' '.join(item.last_error.split())[:200]}")
             return
         if options["failed"]:
             rows = outboxfailures.failed_items(options["group"])[:options["limit"]]

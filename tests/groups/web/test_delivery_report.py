@@ -20,6 +20,7 @@ from groups.models import BounceEvent, DeliverySummary, Membership, Message, Out
 from karl.client import KarlClient
 from messageserver import deliveryevents, outbox
 from platformcore.env import get_env
+from tests.conftest import built_jobs
 from tests.karl.conftest import KarlProcess, start_sink
 
 REFUSED = "carol@example.net"
@@ -77,6 +78,7 @@ def test_report_counts_delivered_deferred_bounced_from_real_karl(group, clients,
                                {"subject": "Saturday climb", "body": "Ropes at eight."}
                                ).status_code == 302
     msg = Message.objects.get(subject="Saturday climb")
+    built_jobs()
     [job] = OutboxItem.objects.filter(description=f"hikers #{msg.number}")
     total = len(job.payload["recipients"])
     assert {REFUSED, DEFERRED} <= {r["address"] for r in job.payload["recipients"]}

@@ -25,6 +25,7 @@ from groups.models import (
 from messageserver import holding, posts
 from messageserver.inbound import InboundMail
 from messageserver.mailparse import parse
+from tests.conftest import built_jobs
 
 QUEUE = reverse("mod_pending_messages", args=["hikers"])
 
@@ -93,8 +94,8 @@ def test_approve_archives_and_queues_the_fanout(messageserver, group, clients):
     assert (held.state, held.decided_by) == ("approved", "mona@example.org")
     msg = Message.objects.get(group=group, subject="Sunday walk")
     assert "Meet at nine." in msg.body_text
-    assert OutboxItem.objects.filter(payload__meta__number=msg.number,
-                                     payload__meta__kind="post").exists()
+    assert built_jobs() and OutboxItem.objects.filter(payload__meta__number=msg.number,
+                                                      payload__meta__kind="post").exists()
 
 
 def test_approve_and_unmoderate_sets_the_senders_posting_status(messageserver, group, clients):

@@ -25,6 +25,7 @@ from karl.client import KarlClient
 from messageserver import mailparse, outbox
 from platformcore import markdown
 from platformcore.env import get_env
+from tests.conftest import built_jobs
 from tests.groups.web.conftest import make_post
 from tests.karl.conftest import KarlProcess, start_sink
 from tests.messageserver.mailhandling.karlcopy import check_parsed, copies
@@ -56,6 +57,7 @@ def _post(client, **fields):
 
 
 def _job(message: Message) -> dict:
+    built_jobs()
     return OutboxItem.objects.get(description=f"hikers #{message.number}").payload
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from groups.models import OutboxItem
+from tests.conftest import built_jobs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -16,7 +17,13 @@ def fixture(name: str) -> bytes:
 
 
 def job_for(group_name: str, number: int) -> dict:
-    """The one fan-out job queued for message ``number`` of ``group_name``."""
+    """The one fan-out job queued for message ``number`` of ``group_name``.
+
+    A post's jobs are built after its acceptance by the fan-out continuation
+    (messageserver.fanoutcontinuation), which the dispatcher runs; here the same
+    code builds them in the test's thread first.
+    """
+    built_jobs()
     jobs = [o.payload for o in OutboxItem.objects.filter(kind="job")
             if o.payload.get("meta", {}).get("kind") == "post"
             and o.payload["meta"].get("group") == group_name

@@ -23,7 +23,7 @@ from groups.models import (
 )
 from messageserver import archive, deliveryevents, pipeline, posts
 from tests.conftest import mail
-from tests.messageserver.mailhandling.helpers import fixture, job_for
+from tests.messageserver.mailhandling.helpers import built_jobs, fixture, job_for
 
 T0 = datetime.fromisoformat("2026-05-01T09:00:00+00:00")
 
@@ -75,6 +75,7 @@ def _post(group, subject: str, sender: str = "bob@example.org", now=None) -> int
 
 
 def _recipients(number: int) -> list[str]:
+    built_jobs()
     items = [o for o in OutboxItem.objects.filter(kind="job")
              if o.payload.get("meta", {}).get("number") == number
              and o.payload["meta"].get("kind") == "post"]

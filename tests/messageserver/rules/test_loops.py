@@ -19,6 +19,7 @@ import pytest
 from groups.membership import add_members
 from groups.models import Group, Membership, Message, OutboxItem
 from messageserver import pipeline, posts
+from tests.conftest import built_jobs
 from tests.messageserver.mailhandling.karlcopy import copies
 from tests.messageserver.rules.conftest import DOMAIN, deliver, rules_mail, simple_mail
 
@@ -47,7 +48,8 @@ def run_mail_system(since: int, max_hops: int = 20) -> list[tuple[str, str, str]
     log = []
     done = since
     while len(log) < max_hops:
-        items = list(OutboxItem.objects.filter(id__gt=done).order_by("id"))
+        built_jobs()
+        items = list(OutboxItem.objects.filter(id__gt=done, kind="job").order_by("id"))
         if not items:
             break
         done = items[-1].id
@@ -87,6 +89,7 @@ def test_auto_responder_answering_every_post_is_stopped(demo_group):
     answers: list[str] = []
     while len(answers) < 10 and answers[-1:] != ["dropped"]:
         latest = Message.objects.order_by("-number").first()
+        built_jobs()
         [job] = [o.payload for o in OutboxItem.objects.all()
                  if o.payload["meta"].get("kind") == "post"
                  and o.payload["meta"]["number"] == latest.number]
@@ -104,6 +107,7 @@ def test_a_copy_of_our_own_post_coming_back_is_dropped(demo_group):
     """Already today: a group never re-posts mail carrying its own List-Id or X-Loop."""
     to = f"demo@{DOMAIN}"
     deliver("bob@example.org", to, simple_mail("bob@example.org", to, "Hi"))
+    built_jobs()
     [job] = [o.payload for o in OutboxItem.objects.all() if o.payload["meta"]["kind"] == "post"]
     copy = karl_copy(job, job["recipients"][0])
     assert deliver("bob@example.org", to, copy).kind == "dropped"

@@ -10,7 +10,7 @@ from django.utils import timezone
 from groups.models import HeldMessage, Membership, Message, OutboxItem
 from messageserver import moderation
 from messageserver.modreply import reply_reason
-from tests.conftest import mail
+from tests.conftest import built_jobs, mail
 from tests.messageserver.rules.conftest import (
     DOMAIN,
     address_in,
@@ -38,6 +38,7 @@ def _moderator_notice():
 
 
 def _fanout_jobs():
+    built_jobs()
     return [o.payload for o in OutboxItem.objects.all() if o.payload["meta"]["kind"] == "post"]
 
 

@@ -20,6 +20,7 @@ from groups.models import (
     OutboxItem,
 )
 from messageserver import moderation, pipeline, posts
+from tests.conftest import built_jobs
 
 ALICE, BOB, DORA = "alice@example.org", "bob@example.org", "dora@example.org"
 
@@ -46,6 +47,7 @@ def _topic_start(group: Group, sender: str, subject: str) -> Message:
 
 
 def _recipients(number: int) -> set[str]:
+    built_jobs()
     return {r["address"] for o in OutboxItem.objects.filter(kind="job")
             if o.payload.get("meta", {}).get("kind") == "post"
             and o.payload["meta"].get("number") == number

@@ -1,0 +1,94 @@
+"""What accepting one post costs inside the archive transaction, against building its jobs.
+
+The archive transaction writes the post's recipients' snapshot
+(messageserver.fanoutqueue: one INSERT ... SELECT) and smtpd's 250 waits for
+it; the Karl jobs are built after the commit (messageserver.fanoutcontinuation).
+This measures both, back to back in one process on a fresh SQLite DATA_DIR
+(or DATABASE_URL's database when given): the snapshot in a transaction, and,
+as the reference of the same run, building every job of the same post the way
+the transaction did before (fanout.recipients + fanout.build_job per slice,
+without writing them).
+
+Usage: python bench/bench_fanout_accept.py [--members 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def measure(members: int) -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groups.settings")
+    django.setup()
+    from django.db import transaction
+
+    from groups.models import Group, Membership, Message, OutboxItem
+    from messageserver import fanout, fanoutqueue, pipeline
+    from tests.conftest import mail
+
+    group = Group.objects.create(name="accept", title="accept")
+    Membership.objects.bulk_create([Membership(group=group, email=f"u{i}@example.net")
+                                    for i in range(members)], batch_size=5000)
+    raw = mail("member_post.eml").replace(b"bob@example.org", b"u0@example.net")
+    [(_, outcome)] = pipeline.handle_inbound("u0@example.net", ["accept@groups.localhost"], raw)
+    assert outcome.kind == "accepted", outcome
+    message = Message.objects.get(group=group, number=outcome.number)
+    OutboxItem.objects.all().delete()
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    with transaction.atomic():
+        total = fanoutqueue.queue_fanout(message, [])
+    new_cpu, new_wall = time.process_time() - cpu, time.perf_counter() - wall
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    chosen = fanout.recipients(message, [])
+    data = bytes(message.raw.data)
+    start, part = 0, 1
+    while start < len(chosen):
+        size = fanout.slice_size(part, fanout.job_recipients(), fanout.first_job_recipients())
+        fanout.build_job(message, data, chosen[start:start + size])
+        start, part = start + size, part + 1
+    old_cpu, old_wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(f"{members:,} members ({total:,} recipients):")
+    print(f"  in the transaction now, the snapshot: {new_cpu * 1000:,.0f} ms CPU "
+          f"({new_cpu / total * 1e6:.1f} us a member), {new_wall * 1000:,.0f} ms wall "
+          f"(commit included)")
+    print(f"  before, building every job there:     {old_cpu * 1000:,.0f} ms CPU "
+          f"({old_cpu / total * 1e6:.1f} us a member), {old_wall * 1000:,.0f} ms wall "
+          f"(without writing them); ratio {old_cpu / new_cpu:,.0f}x")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        measure(args.members)
+        return 0
+    data = Path(tempfile.mkdtemp(prefix="bench-accept-"))
+    env = {**os.environ, "DATA_DIR": str(data), "SENDER_AUTH": "off"}
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT,
+                       env=env, check=True)
+        subprocess.run([sys.executable, __file__, "--inner", "--members", str(args.members)],
+                       cwd=ROOT, env=env, check=True)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
