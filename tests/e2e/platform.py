@@ -115,7 +115,8 @@ class MigratedTemplate:
         """Put a migrated SQLite database at ``target``."""
         if self._sqlite is None:
             data_dir = Path(tempfile.mkdtemp(prefix="groups-migrated-"))
-            self._migrate({**env, "DATA_DIR": str(data_dir)})
+            sqlite_env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+            self._migrate({**sqlite_env, "DATA_DIR": str(data_dir)})
             self._sqlite = data_dir / "groups.sqlite3"
         target.parent.mkdir(parents=True, exist_ok=True)
         source = sqlite3.connect(f"file:{self._sqlite}?mode=ro", uri=True)
