@@ -3,12 +3,27 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/groups
-# What runs again on PostgreSQL: the pipeline, the web's queries, search, end to end,
-# and PostgreSQL going away for a minute under a stream of posts.
-# Both cores: the suite is mostly waiting on real processes and sockets.
-PYTEST_ARGS ?= -n 2
-PG_TESTS ?= $(wildcard tests/messageserver/test_*.py tests/groups/web tests/postgres tests/search tests/e2e \
-	tests/reliability/test_database_down.py)
+# Both cores: the suite is mostly waiting on real processes and sockets. Whole modules go
+# to a worker (loadfile), in the order tests/conftest.py sorts them: the modules that start
+# real processes (marker browser, then e2e) first, so each module's platform starts once,
+# on one worker, and the many quick modules fill both workers to the end. (xdist's own
+# reorder, by number of tests, would put a three-test browser module last.)
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
+# What runs again on PostgreSQL: what behaves differently there. The pipeline, search,
+# end to end, tests/postgres (the tests marked postgres), PostgreSQL going away for a
+# minute under a stream of posts, and the website's tests whose pages run queries of
+# their own (lists, filters, counts, paging, search, posting through messageserver,
+# transactions). A website test module is in it unless it is listed in PG_SKIP_WEB: the
+# modules about rendering, headers, forms' validation, signed links, languages and
+# logging in, whose queries are plain ORM reads and writes that SQLite already ran.
+PG_SKIP_WEB ?= $(addprefix tests/groups/web/,test_account_pages.py test_account_security.py \
+	test_accounts.py test_feed_admin.py test_group_settings.py test_hosts_and_headers.py \
+	test_languages.py test_links_and_powers.py test_login_and_refusals.py \
+	test_notices_editor.py test_oidc.py test_remote_images.py test_signed_links.py \
+	test_signup_and_login_links.py test_site_dns.py test_threads.py)
+PG_TESTS ?= $(filter-out $(PG_SKIP_WEB),$(wildcard tests/messageserver/test_*.py \
+	tests/groups/web/test_*.py tests/postgres tests/search tests/e2e \
+	tests/reliability/test_database_down.py))
 
 .PHONY: install run test test-sqlite test-postgres lint bench loadtest clean messages
 

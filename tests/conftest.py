@@ -102,6 +102,30 @@ def built_jobs() -> int:
     return fanoutcontinuation.expand_pending()
 
 
+def _start_rank(item: pytest.Item) -> int:
+    """0 for a browser test, 1 for one that starts the real processes (e2e), 2 otherwise."""
+    if item.get_closest_marker("browser"):
+        return 0
+    return 1 if item.get_closest_marker("e2e") else 2
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-django's own (database tests first) ordering
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules that start real processes run first, the many quick modules last.
+
+    With ``-n 2 --dist loadfile --no-loadscope-reorder`` (the Makefile's PYTEST_ARGS)
+    xdist hands whole modules to the workers in this order: a module's processes start
+    once, on one worker, and the two workers finish together, because whatever is left
+    at the end is short. A module goes by its earliest-ranked test; within a rank, and
+    within a module, the collection order stays (the sort is stable).
+    """
+    rank: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        rank[module] = min(rank.get(module, 2), _start_rank(item))
+    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])
+
+
 @pytest.fixture
 def demo_group(db):
     from groups.membership import add_members

@@ -3,7 +3,13 @@
 ``Platform`` prepares a fresh DATA_DIR (and, when DATABASE_URL points at
 PostgreSQL, a fresh database of its own), runs the same management commands a
 user runs, starts web, smtpd, messageserver, karl and errord as `make run`
-would, and can kill -9 or restart any one of them. The scheduler (Celery beat
+would, and can kill -9 or restart any one of them.
+
+The fresh database is a copy of one that ``manage.py migrate`` built once per test
+process (``MigratedTemplate``): migrating costs a Django start-up plus every migration
+(several CPU seconds), and the suite prepares dozens of platforms, each of which got
+exactly the same schema. A copy is byte for byte what that migrate left; a test about
+migrating runs ``p.manage("migrate")`` itself. The scheduler (Celery beat
 and a worker, the command runplatform supervises) starts only when a test asks
 for it by name: ``p.start("scheduler")``. A real aiosmtpd server stands in for
 the outside world as Karl's relay and records what it receives.
@@ -11,10 +17,14 @@ the outside world as Karl's relay and records what it receives.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -79,6 +89,81 @@ class SinkHandler:
             self.messages.clear()
 
 
+class MigratedTemplate:
+    """One migrated database per test process and database server, copied for each platform.
+
+    SQLite: a migrated file in a private directory, copied with SQLite's backup API
+    (consistent whatever the journal mode). PostgreSQL: a migrated database that each
+    platform's database is created from (``CREATE DATABASE ... TEMPLATE``); the
+    templates are dropped when the test process exits.
+    """
+
+    def __init__(self) -> None:
+        self._sqlite: Path | None = None
+        self._postgres: dict[str, str] = {}  # server URL (without the database) -> template
+        atexit.register(self.drop)
+
+    @staticmethod
+    def _migrate(env: dict[str, str]) -> None:
+        result = subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+                                cwd=PROJECT, env=env, capture_output=True, text=True,
+                                timeout=300)
+        if result.returncode != 0:
+            raise AssertionError(f"manage.py migrate failed:\n{result.stdout}\n{result.stderr}")
+
+    def copy_sqlite(self, env: dict[str, str], target: Path) -> None:
+        """Put a migrated SQLite database at ``target``."""
+        if self._sqlite is None:
+            data_dir = Path(tempfile.mkdtemp(prefix="groups-migrated-"))
+            sqlite_env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+            self._migrate({**sqlite_env, "DATA_DIR": str(data_dir)})
+            self._sqlite = data_dir / "groups.sqlite3"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = sqlite3.connect(f"file:{self._sqlite}?mode=ro", uri=True)
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+
+    def create_postgres(self, env: dict[str, str], base: str, name: str) -> None:
+        """Create database ``name`` on the server at ``base``, migrated."""
+        import psycopg
+
+        template = self._postgres.get(base)
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            if template is None:
+                template = "groups_e2e_migrated_" + uuid.uuid4().hex[:10]
+                conn.execute(f'CREATE DATABASE "{template}"')
+                data_dir = tempfile.mkdtemp(prefix="groups-migrated-")
+                try:
+                    self._migrate({**env, "DATABASE_URL": f"{base}/{template}",
+                                   "DATA_DIR": data_dir})
+                except BaseException:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+                    raise
+                finally:
+                    shutil.rmtree(data_dir, ignore_errors=True)
+                self._postgres[base] = template
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+
+    def drop(self) -> None:
+        if self._sqlite is not None:
+            shutil.rmtree(self._sqlite.parent, ignore_errors=True)
+        for base, template in self._postgres.items():
+            try:
+                import psycopg
+
+                with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+            except Exception as exc:  # noqa: BLE001  (at exit: say so, never mask the run)
+                print(f"could not drop the template database {template}: {exc}")
+
+
+MIGRATED = MigratedTemplate()
+
+
 @dataclass
 class Platform:
     root: Path
@@ -95,6 +180,7 @@ class Platform:
         for name in ("web", "smtpd", "messageserver", "karl", "errord", "smtpd_http"):
             self.ports[name] = free_port()
         data_dir = self.root / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items()
                if k not in ("DJANGO_SETTINGS_MODULE", "GROUPS_URLCONF")}
         env.update({
@@ -114,17 +200,14 @@ class Platform:
         })
         db_url = os.environ.get("DATABASE_URL", "")
         if db_url.startswith(("postgres://", "postgresql://")):
-            import psycopg
-
             base, _, _name = db_url.rpartition("/")
             self.pg_db = "groups_e2e_" + uuid.uuid4().hex[:10]
-            with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.pg_db}"')
+            MIGRATED.create_postgres(env, base, self.pg_db)
             env["DATABASE_URL"] = f"{base}/{self.pg_db}"
         else:
             env.pop("DATABASE_URL", None)
+            MIGRATED.copy_sqlite(env, data_dir / "groups.sqlite3")
         self.env = env
-        self.manage("migrate", "--verbosity", "0")
         return self
 
     @property

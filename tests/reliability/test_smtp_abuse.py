@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from tests.reliability.conftest import shared_platform
+
 pytestmark = pytest.mark.e2e
 
 
@@ -47,13 +49,15 @@ class Transcript:
         self.sock.close()
 
 
-@pytest.fixture
-def smtp(platform):
-    platform.manage("creategroup", "demo", "--owner", "alice@example.org")
-    platform.env["SMTPD_TIMEOUT"] = "3"
-    platform.env["SMTPD_MAX_PER_IP"] = "5"
-    platform.start("messageserver", "smtpd")
-    return platform
+@pytest.fixture(scope="module")
+def smtp(tmp_path_factory):
+    """One smtpd (and messageserver) for the module: each test is its own SMTP session,
+    and every session a test opens is closed before the next test starts."""
+    with shared_platform(tmp_path_factory.mktemp("abuse"), SMTPD_TIMEOUT="3",
+                         SMTPD_MAX_PER_IP="5") as p:
+        p.manage("creategroup", "demo", "--owner", "alice@example.org")
+        p.start("messageserver", "smtpd")
+        yield p
 
 
 def test_relaying_and_unknown_local_parts_are_refused(smtp):

@@ -13,25 +13,39 @@ import pytest
 
 from tests.conftest import mail
 from tests.messageserver.test_acceptance import many_attached_messages, nested_multipart
+from tests.reliability.conftest import query, shared_platform
 from tests.reliability.test_smtp_abuse import Transcript
 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module")
+def smtp(tmp_path_factory):
+    """One smtpd (and messageserver) for the module. Each test counts what its own
+    sessions added (``before``), so no test depends on another's posts."""
+    with shared_platform(tmp_path_factory.mktemp("acceptance")) as p:
+        p.manage("creategroup", "demo", "--owner", "alice@example.org")
+        p.start("messageserver", "smtpd")
+        yield p
+
+
+def _totals(platform) -> dict[str, int]:
+    """Archived messages and queued notices, read from the platform's own database."""
+    payloads = [json.loads(v) if isinstance(v, str) else v
+                for (v,) in query(platform, "select payload from groups_outboxitem")]
+    return {"posts": query(platform, "select count(*) from groups_message")[0][0],
+            "notices": sum(1 for o in payloads if o.get("meta", {}).get("kind") == "notice")}
+
+
 @pytest.fixture
-def smtp(platform):
-    platform.manage("creategroup", "demo", "--owner", "alice@example.org")
-    platform.start("messageserver", "smtpd")
-    return platform
+def before(smtp) -> dict[str, int]:
+    """The totals as this test starts."""
+    return _totals(smtp)
 
 
-def _counts(platform) -> dict[str, int]:
-    """Archived messages and queued notices, read by the platform's own manage.py."""
-    code = ("import json; from groups.models import Message, OutboxItem; "
-            "print(json.dumps({'posts': Message.objects.count(), 'notices': "
-            "sum(1 for o in OutboxItem.objects.all() "
-            "if o.payload.get('meta', {}).get('kind') == 'notice')}))")
-    return json.loads(platform.manage("shell", "-c", code).stdout.strip().splitlines()[-1])
+def _counts(platform, before: dict[str, int]) -> dict[str, int]:
+    """What was archived and queued since ``before``."""
+    return {k: v - before[k] for k, v in _totals(platform).items()}
 
 
 def _send(t: Transcript, mail_from: str, rcpts: list[str], data: bytes) -> tuple[int, str]:
@@ -45,7 +59,7 @@ def _send(t: Transcript, mail_from: str, rcpts: list[str], data: bytes) -> tuple
     return t.reply()
 
 
-def test_null_sender_mail_is_never_posted_nor_answered(smtp):
+def test_null_sender_mail_is_never_posted_nor_answered(smtp, before):
     smtp.manage("addmembers", "demo", "dora@example.org")
     t = Transcript(smtp.ports["smtpd"])
     code, text = _send(t, "<>", ["demo@groups.localhost"], mail("null_sender_autoreply.eml"))
@@ -58,7 +72,7 @@ def test_null_sender_mail_is_never_posted_nor_answered(smtp):
         code, text = _send(t, "<>", [f"demo+{command}@groups.localhost"], raw)
         assert code == 250 and "empty envelope sender" in text, text
     t.close()
-    assert _counts(smtp) == {"posts": 0, "notices": 0}
+    assert _counts(smtp, before) == {"posts": 0, "notices": 0}
 
 
 @pytest.mark.parametrize("data, reply", [
@@ -67,12 +81,12 @@ def test_null_sender_mail_is_never_posted_nor_answered(smtp):
     (nested_multipart(1000), "554 5.6.0"),
     (many_attached_messages(5000), "552 5.3.4"),
 ])
-def test_unacceptable_messages_get_a_permanent_refusal(smtp, data, reply):
+def test_unacceptable_messages_get_a_permanent_refusal(smtp, before, data, reply):
     t = Transcript(smtp.ports["smtpd"])
     code, text = _send(t, "<alice@example.org>", ["demo@groups.localhost"], data)
     assert text.startswith(reply), text
     t.close()
-    assert _counts(smtp)["posts"] == 0
+    assert _counts(smtp, before)["posts"] == 0
 
 
 def test_oversized_data_gets_552_with_enhanced_code(smtp):
@@ -92,7 +106,7 @@ def test_oversized_data_gets_552_with_enhanced_code(smtp):
     t.close()
 
 
-def test_repeated_recipients_are_one_post(smtp):
+def test_repeated_recipients_are_one_post(smtp, before):
     t = Transcript(smtp.ports["smtpd"])
     raw = mail("member_post.eml").replace(b"Bob Member <bob@example.org>",
                                           b"alice@example.org")
@@ -101,4 +115,4 @@ def test_repeated_recipients_are_one_post(smtp):
                     ["demo@groups.localhost", "DEMO@groups.localhost"] * 20, raw)
     assert code == 250
     t.close()
-    assert _counts(smtp)["posts"] == 1
+    assert _counts(smtp, before)["posts"] == 1
