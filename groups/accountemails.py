@@ -81,14 +81,23 @@ def membership_for_address(group: Group, address: str) -> Membership | None:
     return exact
 
 
+def _of_account(user: User) -> Q:
+    """Rows of the account: by account, or at its primary or any further verified address.
+
+    The further addresses are a subquery, not a list read first: every web page and
+    API call asks this, and one query is cheaper than two.
+    """
+    further = UserEmail.objects.filter(user=user, verified=True).values("email")
+    return Q(user=user) | Q(email=user.email.strip().lower()) | Q(email__in=further)
+
+
 def membership_for_user(group: Group, user: User) -> Membership | None:
     """A logged-in person's membership: by account, or by any of their verified addresses."""
-    rows = list(Membership.objects.filter(group=group)
-                .filter(Q(user=user) | Q(email__in=verified_addresses(user)))
+    rows = list(Membership.objects.filter(group=group).filter(_of_account(user))
                 .select_related("user"))
     return _prefer(rows)
 
 
 def memberships_of(user: User):
     """Every membership row of the account: by account, or at any of its verified addresses."""
-    return Membership.objects.filter(Q(user=user) | Q(email__in=verified_addresses(user)))
+    return Membership.objects.filter(_of_account(user))
