@@ -72,6 +72,10 @@ def count_in_window(scope: str, value: str, window: int) -> tuple[int, float]:
                 count = 1
             else:  # another process added it between our incr and add
                 count = cache.incr(key)
+        if window > cache.default_timeout and count > 1:
+            # Django's file cache writes an incremented value with the default timeout
+            # (Redis keeps the key's own): an hour's count must not lapse after 5 minutes.
+            cache.touch(key, timeout=window + 1)
     except Exception as exc:
         log.error("rate limit %s not enforced: the cache is unavailable (%s)", scope, exc)
         return 0, 0.0
