@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from cronjobs.publichttp import public_client
 from groups.models import WebhookDelivery
+from messageserver import webhookevents
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def due(now: datetime, limit: int = 500) -> list[int]:
 def sweep(now: datetime | None = None) -> str:
     """Send what is due (the beat's every-minute catch-all behind the kicks)."""
     now = now or timezone.now()
+    webhookevents.refresh_flags()  # mends a race of group creation and a site-wide hook
     outcomes: dict[str, int] = {}
     ids = due(now)
     if ids:

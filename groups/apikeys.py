@@ -51,7 +51,8 @@ def find(key: str) -> ApiKey | None:
     prefix, _, _secret = key[len(KEY_START):].partition("_")
     if not prefix or not _secret:
         return None
-    row = ApiKey.objects.select_related("user", "group").filter(prefix=prefix).first()
+    # The group only for a one-group key (auth._in_scope reads it then): most have none.
+    row = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
     if row is None or not hmac.compare_digest(row.digest, _digest(key)):
         return None
     if not row.is_usable or not row.user.is_active:

@@ -153,6 +153,10 @@ class Group(models.Model):
                   "email address. Bounces are matched to members by reading the bounce "
                   "report itself instead of a per-member return address."))
     max_message_size = models.PositiveIntegerField(default=10 * 1024 * 1024)
+    # Whether an active webhook (the group's own or a site-wide one) wants its events: kept
+    # by messageserver.webhookevents.refresh_flags in the transaction of every webhook
+    # change, so an event of a group without any asks for no webhooks (most groups).
+    webhooks_on = models.BooleanField(default=False, editable=False)
     max_attachment_size = models.PositiveIntegerField(default=10 * 1024 * 1024)
     allowed_attachment_types = models.TextField(
         blank=True, help_text=_("Comma-separated MIME types or prefixes (image/); empty allows all.")

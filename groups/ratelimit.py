@@ -54,6 +54,34 @@ def hit(scope: str, value: str, limit: int, window: int) -> bool:
     return count <= limit
 
 
+def count_in_window(scope: str, value: str, window: int) -> tuple[int, float]:
+    """Count one call in the current fixed ``window`` (seconds): (calls so far, seconds left).
+
+    For limits checked on every call (the API's per-key limit): the window is in the
+    key, so the common case is one ``incr`` of a small integer (Redis: one atomic
+    command; the file cache: one read and one write), and no expiry has to survive
+    the increment. A cache that is down counts nothing (0): the limit fails open.
+    """
+    start = int(time.time() // window) * window
+    key = f"{_key(scope, value)}:{start}"
+    try:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # the window's first call (or the counter was culled)
+            if cache.add(key, 1, timeout=window + 1):
+                count = 1
+            else:  # another process added it between our incr and add
+                count = cache.incr(key)
+        if window > cache.default_timeout and count > 1:
+            # Django's file cache writes an incremented value with the default timeout
+            # (Redis keeps the key's own): an hour's count must not lapse after 5 minutes.
+            cache.touch(key, timeout=window + 1)
+    except Exception as exc:
+        log.error("rate limit %s not enforced: the cache is unavailable (%s)", scope, exc)
+        return 0, 0.0
+    return count, start + window - time.time()
+
+
 # Limits, named once: (attempts, window in seconds).
 SIGNUP_PER_IP = (5, 3600)
 CONFIRM_PER_ACCOUNT = (10, 3600)

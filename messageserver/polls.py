@@ -1,8 +1,9 @@
 """Polls: the rules of voting, for the website and for votes by mail — one place.
 
 A vote by mail is a reply to the poll's topic whose first line (quoted text and
-signatures aside) is nothing but choice numbers ("2", or "1, 3" where several
-choices are allowed). It is counted and not posted: the group doesn't get a "2"
+signatures aside) is nothing but choice numbers ("2", or "1, 3", "1 & 3", "1 and 3",
+"1 und 3", "1 et 3" where several choices are allowed: "and" in every language the
+site ships, whatever the member's). It is counted and not posted: the group doesn't get a "2"
 from every member. A reply that says more is an ordinary post.
 
 Results are shown to those who voted and to everyone once the poll closes; an
@@ -22,7 +23,21 @@ from django.db.models import Count
 from groups.models import Membership, Poll, PollChoice, PollVote, Topic
 
 MIN_CHOICES, MAX_CHOICES = 2, 20
-_NUMBERS = re.compile(r"^\s*(\d{1,2}(?:\s*(?:,|\s|and|&)\s*\d{1,2})*)\s*[.!]?\s*$", re.I)
+
+#: "and" in each language the site ships (settings.LANGUAGES; a test keeps them equal),
+#: so "1 and 3", "1 und 3" and "1 et 3" are all votes, whoever writes them: a word list,
+#: not gettext, since a vote must parse the same whatever language is active.
+CONJUNCTIONS: dict[str, tuple[str, ...]] = {
+    "en": ("and",),
+    "de": ("und",),
+    "fr": ("et",),
+}
+_AND = "|".join(sorted({w for words in CONJUNCTIONS.values() for w in words}, key=len,
+                       reverse=True))
+# Between two numbers: commas, "&", spaces and the words above ("1, 3 and 4", "1 & 3"),
+# one space or one word a step, so a line has one reading (no backtracking blow-up).
+_SEPARATOR = rf"(?:\s|,|&|{_AND})++"  # possessive: a failed line fails in linear time
+_NUMBERS = re.compile(rf"^\s*(\d{{1,2}}(?:{_SEPARATOR}\d{{1,2}})*)\s*+(?:[.!]\s*+)?$", re.I)
 
 
 class VoteError(ValueError):

@@ -8,6 +8,14 @@ queues a Celery task there) ask for them to be sent at once rather than at the
 next sweep.
 
 Every event is ``{"id", "type", "created", "group": {"name", "title"}, "data"}``.
+
+Most groups have no webhook, so an event first reads the group's ``webhooks_on``
+(on the row every event path has loaded anyway) and asks for webhooks only when it
+is set. The flag lives in the database, not in a process: ``refresh_flags`` sets it
+in the same transaction as any webhook change (the model signals below), so a webhook
+added by any process counts for the next event everywhere; the minute's sweep runs it
+too, which mends the one race it has (a group created while a site-wide webhook is
+being added, each transaction not seeing the other).
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from groups import links
@@ -67,6 +77,34 @@ def hooks_for(group: Group | None, event: str) -> list[Webhook]:
             if event in h.events or event == TEST_EVENT]
 
 
+def refresh_flags() -> None:
+    """Make every group's ``webhooks_on`` say whether an active webhook wants its events.
+
+    Writes only the rows that are wrong (usually none), so it is cheap to run often.
+    """
+    own = Webhook.objects.filter(group=OuterRef("pk"), active=True)
+    if Webhook.objects.filter(group__isnull=True, active=True).exists():
+        Group.objects.filter(webhooks_on=False).update(webhooks_on=True)
+        return
+    Group.objects.filter(Exists(own), webhooks_on=False).update(webhooks_on=True)
+    Group.objects.filter(~Exists(own), webhooks_on=True).update(webhooks_on=False)
+
+
+@receiver(post_save, sender=Webhook)
+@receiver(post_delete, sender=Webhook)
+def _webhook_changed(sender: type, instance: Webhook, **kwargs: Any) -> None:
+    refresh_flags()
+    if "group" in instance._state.fields_cache and instance.group is not None:
+        instance.group.refresh_from_db(fields=["webhooks_on"])  # this process's copy too
+
+
+@receiver(post_save, sender=Group)
+def _group_created(sender: type, instance: Group, created: bool, **kwargs: Any) -> None:
+    if created and Webhook.objects.filter(group__isnull=True, active=True).exists():
+        Group.objects.filter(pk=instance.pk).update(webhooks_on=True)
+        instance.webhooks_on = True
+
+
 def payload(event: str, group: Group | None, data: dict[str, Any], event_id: uuid.UUID
             ) -> str:
     return json.dumps({
@@ -85,7 +123,12 @@ def emit(group: Group | None, event: str, data: dict[str, Any], *,
 def emit_many(group: Group | None, event: str, items: list[dict[str, Any]], *,
               only: Webhook | None = None) -> list[WebhookDelivery]:
     """One event per item (10,000 members added at once ask for their hooks once)."""
-    hooks = [only] if only is not None else hooks_for(group, event)
+    if only is not None:
+        hooks = [only]
+    elif group is not None and not group.webhooks_on:
+        return []  # no webhook wants this group's events: no query
+    else:
+        hooks = hooks_for(group, event)
     if not hooks or not items:
         return []
     rows = []

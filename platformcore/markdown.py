@@ -1,6 +1,7 @@
 """Markdown to safe HTML: the one renderer for web posts (and, later, wiki pages).
 
-CommonMark (markdown-it-py) with GitHub's tables and ~~strikethrough~~;
+CommonMark (markdown-it-py) with GitHub's tables and ~~strikethrough~~, and bare
+URLs (https://…, www.…) made links as GitHub does (linkify-it-py, ``_bare_links``);
 fenced code blocks that name a language Pygments knows are highlighted with
 CSS classes, never inline styles: the site's Content-Security-Policy allows
 no style attributes, and the classes are styled by the static
@@ -21,6 +22,8 @@ from collections.abc import Mapping
 from functools import cache
 from urllib.parse import unquote
 
+from linkify_it import LinkifyIt
+from linkify_it.main import Match
 from markdown_it import MarkdownIt
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -47,11 +50,32 @@ def _highlight(code: str, lang: str, attrs: str) -> str:
     return f'<pre class="highlight"><code>{highlight(code, lexer, _FORMATTER)}</code></pre>\n'
 
 
+def _www_link(linkify: LinkifyIt, match: Match) -> None:
+    match.url = "http://" + match.url
+
+
 @cache
 def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"highlight": _highlight})
-    md.enable(["table", "strikethrough"])
+    md = MarkdownIt("commonmark", {"highlight": _highlight, "linkify": True})
+    md.enable(["table", "strikethrough", "linkify"])
+    _bare_links(md.linkify)
     return md
+
+
+def _bare_links(linkify: LinkifyIt) -> None:
+    """Which bare text becomes a link: http(s):// and mailto: URLs, and www. addresses.
+
+    Not linkify-it's "fuzzy" links (any word with a dot and a top-level domain:
+    "setup.py" and "README.md" are Paraguay and Moldova) nor bare addresses (a post
+    full of addresses isn't a page of mailto: links); not ftp: or //host either (the
+    sanitiser keeps http, https, mailto and cid only).
+    """
+    linkify.set({"fuzzy_link": False, "fuzzy_email": False, "fuzzy_ip": False})
+    linkify.add("ftp:", None)
+    linkify.add("//", None)
+    linkify.add("www.", {"validate": re.compile(
+        "^" + linkify.re["src_host_port_strict"] + linkify.re["src_path"], re.IGNORECASE),
+        "normalize": _www_link})
 
 
 def render(source: str) -> str:

@@ -7,13 +7,15 @@ powers away: a read-only key can't write, a one-group key sees only its group.
 
 from __future__ import annotations
 
+import threading
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 from ninja.throttling import AuthRateThrottle
 
-from groups import apikeys
+from groups import apikeys, ratelimit
 from groups.models import ApiKey
 from groups.web import access
 
@@ -31,22 +33,39 @@ class KeyAuth(HttpBearer):
         return key
 
 
+def counter_of(key: ApiKey) -> str:
+    """The name a key's calls are counted under (scope "api" in groups.ratelimit)."""
+    return f"key{key.pk}"
+
+
 class KeyThrottle(AuthRateThrottle):
-    """API_RATE_LIMIT calls per key (e.g. "600/minute"); over it: 429 with Retry-After."""
+    """API_RATE_LIMIT calls per key (e.g. "600/minute"); over it: 429 with Retry-After.
+
+    Counted in fixed windows in the shared cache (groups.ratelimit), so every worker
+    process sees the same count. Not ninja's own sliding log: that stores every call's
+    time and rewrites the whole list on every call, which with the file cache was a
+    large share of each request.
+    """
 
     def __init__(self) -> None:
         super().__init__(settings.API_RATE_LIMIT)
+        self._refused = threading.local()  # ninja asks wait() right after, same thread
 
     def allow_request(self, request: HttpRequest) -> bool:
         if self.rate != settings.API_RATE_LIMIT:  # the setting is read live (tests change it)
             self.rate = settings.API_RATE_LIMIT
             self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request)
-
-    def get_cache_key(self, request: HttpRequest) -> str:
         key = getattr(request, "auth", None)
-        ident = f"key{key.pk}" if isinstance(key, ApiKey) else self.get_ident(request)
-        return self.cache_format % {"scope": "api", "ident": ident}
+        ident = counter_of(key) if isinstance(key, ApiKey) else f"ip{self.get_ident(request)}"
+        count, left = ratelimit.count_in_window("api", ident, self.duration)
+        if count <= self.num_requests:
+            return True
+        self._refused.wait = max(left, 1.0)
+        return False
+
+    def wait(self) -> float | None:
+        """Seconds until the window that refused the call ends (read right after it)."""
+        return getattr(self._refused, "wait", None)
 
 
 def key_of(request: HttpRequest) -> ApiKey:

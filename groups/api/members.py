@@ -13,7 +13,7 @@ from pydantic import Field
 from groups import memberpowers
 from groups.api import auth
 from groups.api.groups import ERRORS
-from groups.api.schemas import NO_NUL, MemberAdd, MemberOut, MemberUpdate, Reason
+from groups.api.schemas import NO_NUL, MemberAdd, MemberOut, MemberUpdate, Output, Reason
 from groups.membership import add_members
 from groups.models import Membership
 from groups.web.views.memberadmin import send_invitations
@@ -32,7 +32,7 @@ class MemberFilters(Schema):
     q: str = Field("", max_length=200, pattern=NO_NUL)
 
 
-class MemberPage(Schema):
+class MemberPage(Output):
     results: list[MemberOut]
     next: str | None = Field(description="The next page (the same filters and a cursor); "
                                          "null on the last page.")

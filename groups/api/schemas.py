@@ -7,7 +7,7 @@ from typing import Literal
 
 from django.urls import reverse
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from groups import links
 from groups.groupcreation import NAME_RE, STYLES
@@ -27,6 +27,17 @@ class Input(Schema):
     "delivry" must not pass silently)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Output(BaseModel):
+    """A response with no computed fields (no ``resolve_…``), read from dicts or rows alike.
+
+    Plain pydantic, not ninja's Schema: ninja wraps every object it validates in a
+    Python getter, which for a page of a thousand members cost more than the query.
+    A shape that needs a resolver stays a Schema.
+    """
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 TIME_ZONES = tuple(sorted(zoneinfo.available_timezones()))
@@ -79,7 +90,7 @@ class GroupCreate(Input):
     style: Literal[tuple(STYLES)] = "discussion"  # type: ignore[valid-type]
 
 
-class MemberOut(Schema):
+class MemberOut(Output):
     id: int
     email: str
     display_name: str
@@ -198,14 +209,14 @@ class Reply(Input):
                          description="Empty: Re: the topic's subject.")
 
 
-class PostResult(Schema):
+class PostResult(Output):
     outcome: str = Field(description="accepted, held (waiting for a moderator) or another "
                                      "outcome of the group's rules")
     number: int | None = None
     reason: str = ""
 
 
-class SearchHit(Schema):
+class SearchHit(Output):
     group: str
     group_title: str
     number: int
@@ -217,14 +228,14 @@ class SearchHit(Schema):
     url: str
 
 
-class SearchPage(Schema):
+class SearchPage(Output):
     total: int
     page: int
     per_page: int
     results: list[SearchHit]
 
 
-class HeldOut(Schema):
+class HeldOut(Output):
     id: int
     subject: str
     sender_email: str
@@ -240,7 +251,7 @@ class Decision(Input):
                         description="Sent to the poster with a rejection.")
 
 
-class Profile(Schema):
+class Profile(Output):
     username: str
     email: str
     display_name: str
@@ -253,7 +264,7 @@ class ProfileUpdate(Input):
         None, description="An IANA zone name such as Europe/Paris.")
 
 
-class Subscription(Schema):
+class Subscription(Output):
     group: str
     group_title: str
     email: str

@@ -70,9 +70,10 @@ def membership_for(group: Group, user) -> Membership | None:
 
 def viewer(request: HttpRequest, group_name: str) -> Viewer:
     """The group by name as this request may see it; 404 when it may not."""
-    group = Group.objects.filter(name=group_name).first()
-    if group is None:
-        raise Http404("no such group")
+    try:  # get(), not first(): a unique name needs no ORDER BY (every page asks this)
+        group = Group.objects.get(name=group_name)
+    except Group.DoesNotExist:
+        raise Http404("no such group") from None
     user = request.user
     parent_owner = False
     if group.parent_id is not None and user.is_authenticated:

@@ -77,3 +77,31 @@ def test_only_a_verified_address_of_the_account_may_receive_mail(demo_group):
         else:
             raise AssertionError(f"{address} was accepted")
     assert Membership.objects.get(pk=m.pk).email == "bob@example.org"
+
+
+def test_the_websites_rule_finds_the_same_rows(demo_group):
+    """groups.web.access (pages and the API) asks membership_for_user: rows by account,
+    at the primary or a verified further address, never at an unverified one; the one
+    that is in wins; no join and no second query for the account."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from groups.accountemails import membership_for_user
+
+    bob = _bob_with_addresses()
+    by_account = Membership.objects.get(group=demo_group, user=bob)
+    assert membership_for_user(demo_group, bob) == by_account
+    Membership.objects.filter(pk=by_account.pk).update(user=None,
+                                                        status=Membership.Status.UNSUBSCRIBED)
+    Membership.objects.create(group=demo_group, email="bob@unverified.example",
+                              status=Membership.Status.ACTIVE)  # first: it would win
+    at_home = Membership.objects.create(group=demo_group, email="bob@home.example",
+                                        status=Membership.Status.ACTIVE)
+    with CaptureQueriesContext(connection) as queries:
+        found = membership_for_user(demo_group, bob)
+        assert found == at_home and found.user is None
+    assert len(queries) == 1
+    Membership.objects.filter(pk=at_home.pk).delete()
+    assert membership_for_user(demo_group, bob).pk == by_account.pk  # at the primary
+    assert membership_for_user(demo_group, User.objects.create_user(
+        username="zoe", email="zoe@example.net", password="x" * 12)) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,60 @@ STATIC_CSS = Path(__file__).parents[2] / "groups" / "static" / "groups" / "highl
 ])
 def test_commonmark_and_the_github_extensions(source, expected):
     assert expected in markdown.render(source)
+
+
+REL = 'rel="noopener noreferrer nofollow"'
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("see https://example.org/a?b=1&c=2.",
+     f'<p>see <a href="https://example.org/a?b=1&amp;c=2" {REL}>'
+     "https://example.org/a?b=1&amp;c=2</a>.</p>"),
+    ("(https://en.wikipedia.org/wiki/Ridge_(geology))",
+     f'<p>(<a href="https://en.wikipedia.org/wiki/Ridge_(geology)" {REL}>'
+     "https://en.wikipedia.org/wiki/Ridge_(geology)</a>)</p>"),
+    ("on www.example.org today",
+     f'<p>on <a href="http://www.example.org" {REL}>www.example.org</a> today</p>'),
+    ("mailto:bob@example.org", f'<p><a href="mailto:bob@example.org" {REL}>'
+                               "mailto:bob@example.org</a></p>"),
+    ("HTTP://EXAMPLE.ORG/X", f'<p><a href="HTTP://EXAMPLE.ORG/X" {REL}>HTTP://EXAMPLE.ORG/X</a></p>'),
+])
+def test_bare_urls_become_links_with_the_sites_rel(source, expected):
+    assert markdown.render(source).strip() == expected
+
+
+@pytest.mark.parametrize("source", [
+    "run setup.py, then read README.md",  # file names, not Paraguay's or Moldova's sites
+    "write to bob@example.org",  # addresses stay text
+    "ftp://example.org/file and //example.org/x",  # schemes the sanitiser doesn't keep
+    "`https://example.org/in-code`",
+    "```\nhttps://example.org/in-a-block\n```",
+    "javascript:alert(1) and data:text/html,<b>x</b>",
+])
+def test_what_stays_text(source):
+    assert "<a " not in markdown.render(source)
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_a_bare_url_cannot_smuggle_markup():
+    html = markdown.render('https://example.org/"onmouseover="alert(1) '
+                           "https://example.org/<script>alert(2)</script>")
+    found = _Tags()
+    found.feed(html)
+    links = [attrs for tag, attrs in found.tags if tag == "a"]
+    assert [tag for tag, _ in found.tags] == ["p", "a", "a"]  # no script, nothing else
+    assert len(links) == 2 and all(set(a) == {"href", "rel"} for a in links)
+    assert all(a["rel"] == "noopener noreferrer nofollow" for a in links)
+    assert links[0]["href"] == "https://example.org/%22onmouseover=%22alert(1)"
+    assert htmlsanitise.clean(html) == html
 
 
 def test_a_table_keeps_its_alignment_as_an_attribute_not_a_style():

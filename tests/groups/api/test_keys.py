@@ -3,13 +3,20 @@ and expired at once, and rate-limited per key with 429 and Retry-After."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from groups import apikeys
+from groups.api import auth
 from groups.models import ApiKey
 from tests.groups.api.conftest import Api
 
@@ -60,6 +67,38 @@ def test_rate_limit_per_key(api, settings):
     assert over.status_code == 429 and over.json()["detail"]
     assert int(over["Retry-After"]) > 0
     assert api["owner"].get("/me").status_code == 200  # another key has its own count
+
+
+def _count_elsewhere(key: ApiKey, calls: int, window: int) -> None:
+    """Another process (as another gunicorn worker is) counts calls of the same key."""
+    script = ("import django; django.setup(); from groups import ratelimit; "
+              f"[ratelimit.count_in_window('api', {auth.counter_of(key)!r}, {window}) "
+              f"for _ in range({calls})]")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60,
+                   cwd=Path(__file__).resolve().parents[3],
+                   env=os.environ | {"DJANGO_SETTINGS_MODULE": "groups.settings"})
+
+
+def test_rate_limit_is_shared_by_processes(api, keys, settings):
+    settings.API_RATE_LIMIT = "3/d"
+    assert api["member"].get("/me").status_code == 200
+    _count_elsewhere(apikeys.find(keys["member"]), 2, 86400)
+    over = api["member"].get("/me")  # 1 here + 2 in the other process: the 4th is refused
+    assert over.status_code == 429
+    assert 0 < int(over["Retry-After"]) <= 86400
+
+
+@pytest.mark.redis
+def test_rate_limit_with_redis_as_the_cache(api, keys, settings):
+    """With REDIS_URL the counter is Redis's atomic INCR, its window kept in the key."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:6379/11",
+                                   # its own keys (they expire with their window);
+                                   # never flushed: the server is shared
+                                   "KEY_PREFIX": f"apitest-{os.getpid()}-{time.time_ns()}"}}
+    settings.API_RATE_LIMIT = "2/h"
+    assert [api["member"].get("/me").status_code for _ in range(3)] == [200, 200, 429]
+    assert api["owner"].get("/me").status_code == 200
 
 
 def test_unknown_paths_and_docs(api):

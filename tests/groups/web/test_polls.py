@@ -90,8 +90,14 @@ def test_anonymous_multiple_choice(group, clients, messageserver):
     url = reverse("poll", args=["hikers", poll.pk])
     assert clients["mona"].post(url, {"choice": ["1", "3"]}).status_code == 302
     assert reply(poll, "bob@example.org", "1 and 2")["results"][0]["outcome"] == "dropped"
+    assert reply(poll, "alice@example.org", "2 et 3")["results"][0]["outcome"] == "dropped"
+    assert reply(poll, "bob@example.org", "1 und 3")["results"][0]["outcome"] == "dropped"
     page = clients["mona"].get(url).content.decode()
-    assert "Mona" not in page.split("Results", 1)[1] and "2 members voted." in page
+    assert "Mona" not in page.split("Results", 1)[1] and "3 members voted." in page
+    votes = sorted(PollVote.objects.values_list("membership__email", "choice__number"))
+    assert votes == [("alice@example.org", 2), ("alice@example.org", 3),
+                     ("bob@example.org", 1), ("bob@example.org", 3),
+                     ("mona@example.org", 1), ("mona@example.org", 3)]
 
 
 def test_a_held_poll_opens_when_approved(group, clients, messageserver):

@@ -162,3 +162,52 @@ def test_internal_addresses_are_refused_and_the_pages_are_for_owners(receiver, g
         assert status in (302, 404), who
     assert clients["alice"].get(reverse("site_webhooks")).status_code == 403
     assert clients["root"].get(reverse("site_webhooks")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_groups_without_webhooks_ask_for_none(group, people, django_assert_num_queries):
+    """The common case: no webhook anywhere, and an event costs no query at all."""
+    assert not Group.objects.get(pk=group.pk).webhooks_on
+    with django_assert_num_queries(0):
+        assert webhookevents.emit(group, "member.left", {"email": "x@example.org"}) == []
+
+
+@pytest.mark.django_db
+def test_a_webhook_counts_at_once_and_stops_counting_when_removed(group, people, clients):
+    """The flag is in the database, written with the webhook: any process's next load of
+    the group sees it (no cache to go stale)."""
+    hook = add_hook(clients["alice"], "https://hooks.example.org/in", ["member.left"])
+    fresh = Group.objects.get(pk=group.pk)
+    assert fresh.webhooks_on
+    assert len(webhookevents.emit(fresh, "member.left", {"email": "x@example.org"})) == 1
+    other = Group.objects.create(name="quiet", title="Quiet")
+    assert not other.webhooks_on and not Group.objects.get(pk=other.pk).webhooks_on
+    hook.active = False
+    hook.save()
+    assert not Group.objects.get(pk=group.pk).webhooks_on
+    hook.active = True
+    hook.save()
+    hook.delete()
+    assert not Group.objects.get(pk=group.pk).webhooks_on
+
+
+@pytest.mark.django_db
+def test_a_site_wide_webhook_flags_every_group_even_new_ones(group, people):
+    site = Webhook.objects.create(group=None, url="https://hooks.example.org/site",
+                                  secret="s", events=["member.joined"])
+    assert all(Group.objects.values_list("webhooks_on", flat=True))
+    later = Group.objects.create(name="later", title="Later")
+    assert later.webhooks_on and Group.objects.get(pk=later.pk).webhooks_on
+    assert len(webhookevents.emit(later, "member.joined", {"email": "y@example.org"})) == 1
+    site.delete()
+    assert not any(Group.objects.values_list("webhooks_on", flat=True))
+
+
+@pytest.mark.django_db
+def test_the_sweep_mends_a_wrong_flag(group, people):
+    """A flag wrong by a race (see webhookevents) is right again after the minute's sweep."""
+    Webhook.objects.create(group=group, url="https://hooks.example.org/a", secret="s",
+                           events=["member.left"])
+    Group.objects.filter(pk=group.pk).update(webhooks_on=False)  # as the race leaves it
+    sweep()
+    assert Group.objects.get(pk=group.pk).webhooks_on
