@@ -15,7 +15,7 @@ def set_flags(apps, schema_editor):  # noqa: ANN001, ANN201
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('groups', '0021_bulkmode'),
+        ('groups', '0022_fanout_continuation'),
     ]
 
     operations = [
