@@ -104,7 +104,7 @@ async def get_job(request: web.Request) -> web.Response:
         state = rec.get("state", "queued")
         nxt = rec.get("next_attempt")
         if state in ("queued", "deferred") and qkey(nxt or spec["created"], job_id,
-                                                    index) in in_flight:
+                                                    rec.get("unit", index)) in in_flight:
             state = "sending"
         counts[state] = counts.get(state, 0) + 1
         if summary:  # counts only: a page showing a large job's progress needs no list
