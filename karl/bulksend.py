@@ -54,43 +54,42 @@ async def _read_replies(conn: SMTPConnection, count: int) -> list[Reply]:
     text: list[str] = []
     rest = b""
     last = count - 1
-    async with asyncio.timeout(conn.timeout):
-        while len(replies) < count:
-            chunk = await conn.reader.read(65536)
-            if not chunk:
+    while len(replies) < count:  # under the transaction's one timeout (``transact``)
+        chunk = await conn.reader.read(65536)
+        if not chunk:
+            conn.broken = True
+            raise SMTPConnectionError("connection closed by the server")
+        data = rest + chunk if rest else chunk
+        # a run of plain "250 ..." lines (RCPTs taken) in one C call, never the last wanted
+        ok = _OK_RUN.match(data) if not text else None
+        run = min(ok.group().count(b"\n"), last - len(replies)) if ok else 0
+        if run > 0:
+            replies.extend([_BARE.get(250) or _BARE.setdefault(250, Reply(250, ""))] * run)
+            skip = ok.end() if run == ok.group().count(b"\n") else 0
+            for _ in range(run if not skip else 0):  # the run went past the last wanted
+                skip = data.index(b"\n", skip) + 1
+            data = data[skip:]
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            if len(replies) == count:
+                conn.broken = True  # more than was asked for
+                break
+            if line[3:4] == b"-":
+                text.append(line[4:].strip().decode("utf-8", "replace"))
+                continue
+            try:
+                code = int(line[:3])
+            except ValueError:
                 conn.broken = True
-                raise SMTPConnectionError("connection closed by the server")
-            data = rest + chunk if rest else chunk
-            # a run of plain "250 ..." lines (RCPTs taken) in one C call, never the last wanted
-            ok = _OK_RUN.match(data) if not text else None
-            run = min(ok.group().count(b"\n"), last - len(replies)) if ok else 0
-            if run > 0:
-                replies.extend([_BARE.get(250) or _BARE.setdefault(250, Reply(250, ""))] * run)
-                skip = ok.end() if run == ok.group().count(b"\n") else 0
-                for _ in range(run if not skip else 0):  # the run went past the last wanted
-                    skip = data.index(b"\n", skip) + 1
-                data = data[skip:]
-            lines = data.split(b"\n")
-            rest = lines.pop()
-            for line in lines:
-                if len(replies) == count:
-                    conn.broken = True  # more than was asked for
-                    break
-                if line[3:4] == b"-":
-                    text.append(line[4:].strip().decode("utf-8", "replace"))
-                    continue
-                try:
-                    code = int(line[:3])
-                except ValueError:
-                    conn.broken = True
-                    raise SMTPConnectionError(f"malformed reply {line[:80]!r}") from None
-                if code < 300 and not text and len(replies) != last:
-                    reply = _BARE.get(code) or _BARE.setdefault(code, Reply(code, ""))
-                else:
-                    text.append(line[4:].strip().decode("utf-8", "replace"))
-                    reply = conn._check_421(Reply(code, "\n".join(text)))
-                    text = []
-                replies.append(reply)
+                raise SMTPConnectionError(f"malformed reply {line[:80]!r}") from None
+            if code < 300 and not text and len(replies) != last:
+                reply = _BARE.get(code) or _BARE.setdefault(code, Reply(code, ""))
+            else:
+                text.append(line[4:].strip().decode("utf-8", "replace"))
+                reply = conn._check_421(Reply(code, "\n".join(text)))
+                text = []
+            replies.append(reply)
     if rest:
         conn.broken = True
     return replies
@@ -106,6 +105,26 @@ def _mail_line(conn: SMTPConnection, mail_from: str, size: int, eight_bit: bool,
     if utf8:
         params += " SMTPUTF8"
     return f"MAIL FROM:<{mail_from}>{params}".encode()
+
+
+async def _decide(conn: SMTPConnection, got: list[Reply], count: int,
+                  content: bytes) -> TxnResult:
+    """After the replies to MAIL, the ``count`` RCPTs and DATA: send the content, or not."""
+    assert conn.writer is not None
+    mail_reply, rcpt_replies = got[0], got[1:1 + count]
+    data_reply = got[1 + count] if len(got) > 1 + count else None
+    refused = {n: r for n, r in enumerate(rcpt_replies) if r.code >= 300}
+    if mail_reply.code >= 400 or len(refused) == len(rcpt_replies) \
+            or data_reply is None or data_reply.code != 354:
+        if data_reply is not None and data_reply.code == 354:
+            conn._check_421(await conn.command(b"."))  # a server that took DATA anyway
+        conn._check_421(await conn.command(b"RSET"))
+        if mail_reply.code >= 400:
+            return TxnResult(mail_reply)
+        return TxnResult(data_reply or Reply(554, "5.5.1 no recipient was taken"), refused)
+    conn.writer.write(content + b".\r\n")
+    [final] = await _read_replies(conn, 1)
+    return TxnResult(final, refused)
 
 
 async def transact(conn: SMTPConnection, mail_from: str, rcpts: Sequence[str],
@@ -124,31 +143,19 @@ async def transact(conn: SMTPConnection, mail_from: str, rcpts: Sequence[str],
     got: list[Reply] = []
     try:
         if "pipelining" in conn.extensions:
-            conn.writer.write(b"%s\r\nRCPT TO:<%s>\r\nDATA\r\n" % (
-                mail, ">\r\nRCPT TO:<".join(rcpts).encode()))
-            got = await _read_replies(conn, len(rcpts) + 2)
-        else:
-            for line in [mail, *(f"RCPT TO:<{a}>".encode() for a in rcpts), b"DATA"]:
-                if line == b"DATA" and not any(r.code < 300 for r in got[1:]):
-                    break  # nobody was taken: no DATA
-                got.append(conn._check_421(await conn.command(line)))
-                if len(got) == 1 and got[0].code >= 400:
-                    break
-        mail_reply, rcpt_replies = got[0], got[1:1 + len(rcpts)]
-        data_reply = got[1 + len(rcpts)] if len(got) > 1 + len(rcpts) else None
-        refused = {n: r for n, r in enumerate(rcpt_replies) if r.code >= 300}
-        if mail_reply.code >= 400 or len(refused) == len(rcpt_replies) \
-                or data_reply is None or data_reply.code != 354:
-            if data_reply is not None and data_reply.code == 354:
-                conn._check_421(await conn.command(b"."))  # a server that took DATA anyway
-            conn._check_421(await conn.command(b"RSET"))
-            if mail_reply.code >= 400:
-                return TxnResult(mail_reply)
-            return TxnResult(data_reply or Reply(554, "5.5.1 no recipient was taken"),
-                             refused)
-        conn.writer.write(content + b".\r\n")
-        [final] = await _read_replies(conn, 1)
-        return TxnResult(final, refused)
+            async with asyncio.timeout(conn.timeout):  # one timer for the whole transaction
+                conn.writer.write(b"%s\r\nRCPT TO:<%s>\r\nDATA\r\n" % (
+                    mail, ">\r\nRCPT TO:<".join(rcpts).encode()))
+                got.extend(await _read_replies(conn, len(rcpts) + 2))
+                return await _decide(conn, got, len(rcpts), content)
+        for line in [mail, *(f"RCPT TO:<{a}>".encode() for a in rcpts), b"DATA"]:
+            if line == b"DATA" and not any(r.code < 300 for r in got[1:]):
+                break  # nobody was taken: no DATA
+            got.append(conn._check_421(await conn.command(line)))
+            if len(got) == 1 and got[0].code >= 400:
+                break
+        async with asyncio.timeout(conn.timeout):
+            return await _decide(conn, got, len(rcpts), content)
     except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
         conn.broken = True
         error = SMTPConnectionError(f"{type(exc).__name__}: {exc}", None)

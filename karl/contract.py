@@ -141,6 +141,14 @@ class Job:
     events: list[str] = field(default_factory=lambda: list(DEFAULT_EVENTS))
     meta: dict[str, Any] = field(default_factory=dict)
     kind: str = "personal"
+    # a bulk job's recipients: addresses only, deduplicated, sorted by domain (``recipients``
+    # stays empty: an object per member is what a 100,000-member job can do without)
+    addresses: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """How many recipients the job has."""
+        return len(self.addresses) if self.kind == "bulk" else len(self.recipients)
 
     def spec(self) -> dict[str, Any]:
         """Everything but the message and the recipients (stored apart)."""
@@ -210,7 +218,7 @@ def _meta(value: Any, errors: dict[str, str]) -> dict[str, Any]:
     return value
 
 
-def bulk_recipients(rcpts: list[Any], errors: dict[str, str]) -> list[dict[str, Any]]:
+def bulk_recipients(rcpts: list[Any], errors: dict[str, str]) -> list[str]:
     """A bulk job's recipients, one per address (case-insensitively), sorted by domain.
 
     Called by ``validate_job`` for a job of kind "bulk"; adds to
@@ -244,7 +252,7 @@ def bulk_recipients(rcpts: list[Any], errors: dict[str, str]) -> list[dict[str, 
     unique = dict(zip(map(str.lower, reversed(addresses)), reversed(addresses), strict=True))
     lowered = list(unique)
     ordered = sorted(zip(_DOMAINS.findall("\n".join(lowered)), lowered, strict=True))
-    return [{"address": unique[a]} for _, a in ordered]
+    return [unique[a] for _, a in ordered]
 
 
 def validate_job(data: Any, *, max_recipients: int = 1_000_000) -> Job:
@@ -305,12 +313,13 @@ def validate_job(data: Any, *, max_recipients: int = 1_000_000) -> Job:
         job_vars = {}
     rcpts = data.get("recipients")
     recipients: list[dict[str, Any]] = []
+    addresses: list[str] = []
     if not isinstance(rcpts, list) or not rcpts:
         errors["recipients"] = "must be a non-empty list"
     elif len(rcpts) > max_recipients:
         errors["recipients"] = f"at most {max_recipients} recipients per job"
     elif data.get("kind") == "bulk":
-        recipients = bulk_recipients(rcpts, errors)
+        addresses = bulk_recipients(rcpts, errors)
     else:
         for i, rcpt in enumerate(rcpts):
             where = f"recipients[{i}]"
@@ -357,7 +366,7 @@ def validate_job(data: Any, *, max_recipients: int = 1_000_000) -> Job:
         raise InvalidRequest(errors)
     return Job(message=message, mail_from=mail_from, recipients=recipients, headers=headers,
                remove_headers=list(remove), footer=footer, vars=job_vars, dkim=dkim,
-               lifetime=lifetime, events=events, meta=meta, kind=kind)
+               lifetime=lifetime, events=events, meta=meta, kind=kind, addresses=addresses)
 
 
 def _address_list(value: Any, where: str, errors: dict[str, str]) -> list[str]:

@@ -147,6 +147,7 @@ class Scheduler:
         self.timelines = Timelines()
         self.recorder = Recorder(spool)
         self.bulk_deliverer: Deliverer | None = None  # bulk transactions: in this process
+        self._metric_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def spec(self, job_id: str) -> dict[str, Any] | None:
         spec = self.specs.get(job_id)
@@ -443,8 +444,8 @@ class Scheduler:
                                "meta": meta})
         await self.recorder.record([(due, record, next_due)], events, dead)
         for state, count in applied.tally.items():
-            metrics.OUTCOMES.labels(relay=relay, state=state).inc(count)
-        metrics.LATENCY.labels(relay=relay).observe((now_ms() - now) / 1000)
+            self._metric(metrics.OUTCOMES, relay, state).inc(count)
+        self._metric(metrics.LATENCY, relay).observe((now_ms() - now) / 1000)
         metrics.QUEUED.dec(len(sent) - applied.tally.get("deferred", 0))
         if judge_relay:
             self.relays.report(relay, ok=not result.relay_failed,
@@ -452,9 +453,18 @@ class Scheduler:
         elif probe:
             self.relays.relays[relay].probing = False
         for name, health in self.relays.relays.items():
-            metrics.RELAY_HEALTHY.labels(relay=name).set(1 if health.healthy else 0)
+            self._metric(metrics.RELAY_HEALTHY, name).set(1 if health.healthy else 0)
         if events:
             self.events_waiting.set()
+
+    def _metric(self, family: Any, *labels: str) -> Any:
+        """A metric's child for ``labels``, looked up once (a transaction's outcome takes a
+        few of them, and prometheus_client's ``labels`` costs more than the update)."""
+        key = (family, labels)
+        child = self._metric_children.get(key)
+        if child is None:
+            child = self._metric_children[key] = family.labels(*labels)
+        return child
 
     async def stop(self) -> None:
         self.stopping = True

@@ -65,7 +65,7 @@ async def _accept(request: web.Request, job: Job, kind: str, data: Any) -> web.R
         return web.json_response(body, status=200,
                                  headers={idempotency.REPLAYED_HEADER: "true"})
     metrics.JOBS.labels(kind=kind).inc()
-    metrics.QUEUED.inc(len(job.recipients))
+    metrics.QUEUED.inc(job.count)
     request.app[SCHEDULER].wakeup.set()
     return web.json_response(body, status=202)
 

@@ -147,17 +147,17 @@ class Spool:
                     if fp and known.get("fp") and known["fp"] != fp:
                         raise KeyReused(key, known["job"])
                     return Accepted(known["job"], known.get("count", 0), replayed=True)
-            return Accepted(self._add_job(job, key, fp), len(job.recipients))
+            return Accepted(self._add_job(job, key, fp), job.count)
 
     def _add_job(self, job: Job, key: str | None, fp: str) -> str:
         with self._lock:  # register the due time before it can be scanned past
             created = now_ms()
             self._writing[created] += 1
         job_id = f"{created:013x}{secrets.token_hex(4)}"
-        spec = job.spec() | {"created": created, "count": len(job.recipients)}
+        spec = job.spec() | {"created": created, "count": job.count}
         records: list[dict[str, Any]]
         if job.kind == "bulk":  # a record per transaction (karl.bulkrecords)
-            records = bulkrecords.build_units([r["address"] for r in job.recipients])
+            records = bulkrecords.build_units(job.addresses)
             spec["units"] = len(records)
         else:
             records = [rcpt | {"state": "queued", "attempts": 0} for rcpt in job.recipients]
@@ -167,7 +167,7 @@ class Spool:
             with self.db.write_batch(sync=True) as wb:
                 if key is not None:
                     wb.put(b"K" + key.encode(), _dumps({"job": job_id, "fp": fp,
-                                                        "count": len(job.recipients)}))
+                                                        "count": job.count}))
                 wb.put(b"J" + job_id.encode(), _dumps(spec))
                 wb.put(b"M" + job_id.encode(), job.message)
                 wb.put(b"P" + job_id.encode(), str(len(records)).encode())

@@ -117,8 +117,7 @@ def test_a_bulk_job_is_grouped_by_domain_deduplicated_and_keeps_its_vars():
     job = validate_job(bulk_job(["b@Two.example", "a@one.example", "B@two.example",
                                  "c@one.example"]))
     assert job.kind == "bulk"
-    assert [r["address"] for r in job.recipients] == ["a@one.example", "c@one.example",
-                                                      "b@Two.example"]
+    assert job.addresses == ["a@one.example", "c@one.example", "b@Two.example"]
     assert job.spec()["kind"] == "bulk" and job.spec()["vars"]["group_name"] == "demo"
 
 
@@ -355,15 +354,15 @@ def spool_old_format_bulk_job(spool_dir, data: dict) -> str:  # noqa: ANN001
     try:
         created = now_ms()
         job_id = f"{created:013x}0badf00d"
-        spec = job.spec() | {"created": created, "count": len(job.recipients)}
+        spec = job.spec() | {"created": created, "count": job.count}
         assert "units" not in spec
         with spool.db.write_batch(sync=True) as wb:
             wb.put(b"J" + job_id.encode(), json.dumps(spec).encode())
             wb.put(b"M" + job_id.encode(), job.message)
-            wb.put(b"P" + job_id.encode(), str(len(job.recipients)).encode())
-            for i, rcpt in enumerate(job.recipients):
-                wb.put(rkey(job_id, i), json.dumps(rcpt | {"state": "queued",
-                                                           "attempts": 0}).encode())
+            wb.put(b"P" + job_id.encode(), str(job.count).encode())
+            for i, address in enumerate(job.addresses):
+                wb.put(rkey(job_id, i), json.dumps({"address": address, "state": "queued",
+                                                    "attempts": 0}).encode())
                 wb.put(qkey(created, job_id, i), b"")
     finally:
         spool.close()
