@@ -238,12 +238,18 @@ class Scheduler:
         """Expire them, through the recorder like every outcome (in flight until written)."""
         changes = [(d, d.record | {"state": "expired", "reply": "job data missing"}, None)
                    for d in items]
+        # a bulk transaction record's recipients still pending are dead letters one by one
+        dead: list[DeadLetter] = [
+            (d.job_id, number, rec["address"], "expired", None, "job data missing")
+            for d in items if bulkrecords.is_unit(d.record)
+            for number, rec in bulkrecords.expand(d.record)
+            if rec.get("state") not in bulkrecords.FINAL]
         for d in items:
             self.in_flight.add(d.key)
 
         async def write() -> None:
             try:
-                await self.recorder.record(changes, [])
+                await self.recorder.record(changes, [], dead)
             finally:
                 for d in items:
                     self.in_flight.discard(d.key)
@@ -375,6 +381,11 @@ class Scheduler:
                         relay: str, probe: bool) -> None:
         """One transaction of a bulk job: its pending recipients, the outcome written once."""
         sent = bulkrecords.pending(due.record)
+        if not sent:  # everyone finished apart (not reached by apply): close the record
+            log.error("bulk record %s of job %s had nobody left to send to", due.index, job_id)
+            self.in_flight.discard(due.key)
+            self._finish_orphans([due])
+            return
         try:
             judge = True
             try:
