@@ -381,6 +381,7 @@ class Scheduler:
                         relay: str, probe: bool) -> None:
         """One transaction of a bulk job: its pending recipients, the outcome written once."""
         sent = bulkrecords.pending(due.record)
+        again = True
         if not sent:  # everyone finished apart (not reached by apply): close the record
             log.error("bulk record %s of job %s had nobody left to send to", due.index, job_id)
             self.in_flight.discard(due.key)
@@ -395,11 +396,17 @@ class Scheduler:
                 result = bulkrecords.TxnResult(Reply(451, f"4.3.0 internal error: "
                                                           f"{type(exc).__name__}: {exc}"))
                 judge = False
-            await self._apply_unit(job_id, spec, due, sent, result, relay, probe, judge)
+            again = await self._apply_unit(job_id, spec, due, sent, result, relay, probe,
+                                           judge)
         finally:
             self.in_flight.discard(due.key)
             metrics.IN_FLIGHT.set(len(self.in_flight))
-            self.slot_free.set()
+            # Wake the scheduler only when that can lead somewhere: it waits for room,
+            # or some recipients go again. A finished transaction while there is room
+            # would only make it scan the queue past every transaction still in flight
+            # (hundreds of them in a large bulk job) for nothing.
+            if again or self.max_in_flight - len(self.in_flight) <= self.config.batch_size:
+                self.slot_free.set()
 
     async def _send_unit(self, job_id: str, message: bytes, spec: dict[str, Any], due: Due,
                          sent: list[int], relay: str) -> bulkrecords.TxnResult:
@@ -420,9 +427,9 @@ class Scheduler:
 
     async def _apply_unit(self, job_id: str, spec: dict[str, Any], due: Due, sent: list[int],
                           result: bulkrecords.TxnResult, relay: str, probe: bool,
-                          judge_relay: bool) -> None:
+                          judge_relay: bool) -> bool:
         """Write the transaction's outcome (synced): one record, events and dead letters
-        per recipient only where a report asks for them."""
+        per recipient only where a report asks for them. True: some recipients go again."""
         now = now_ms()
         deadline = spec["created"] + spec.get("lifetime", self.config.lifetime) * 1000
         applied = bulkrecords.apply(due.record, sent, result, now, expired=now >= deadline)
@@ -467,6 +474,7 @@ class Scheduler:
             self._metric(metrics.RELAY_HEALTHY, name).set(1 if health.healthy else 0)
         if events:
             self.events_waiting.set()
+        return applied.deferred
 
     def _metric(self, family: Any, *labels: str) -> Any:
         """A metric's child for ``labels``, looked up once (a transaction's outcome takes a
