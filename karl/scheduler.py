@@ -23,13 +23,16 @@ import multiprocessing
 import os
 import time
 from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from typing import Any
 
-from karl import bulk, metrics
+from karl import bulk, bulkrecords, bulksend, metrics
 from karl.config import KarlConfig
 from karl.delivery import Batch, Deliverer, Outcome, worker_deliver, worker_init
+from karl.footer import FooterError
 from karl.relays import RelayPool
-from karl.spool import Due, Spool, iso, now_ms
+from karl.smtpclient import Reply
+from karl.spool import DeadLetter, Due, Spool, iso, now_ms
 from karl.timeline import Timelines
 from platformcore import backoff
 
@@ -90,12 +93,14 @@ class Recorder:
     def __init__(self, spool: Spool) -> None:
         self.spool = spool
         self.thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="spool-record")
-        self.pending: list[tuple[list[Any], list[dict[str, Any]], asyncio.Future[None]]] = []
+        self.pending: list[tuple[list[Any], list[dict[str, Any]], asyncio.Future[None],
+                                 Sequence[DeadLetter]]] = []
         self.writer: asyncio.Task[None] | None = None
 
-    async def record(self, changes: list[Any], events: list[dict[str, Any]]) -> None:
+    async def record(self, changes: list[Any], events: list[dict[str, Any]],
+                     dead: Sequence[DeadLetter] = ()) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pending.append((changes, events, done))
+        self.pending.append((changes, events, done, dead))
         if self.writer is None or self.writer.done():
             self.writer = asyncio.create_task(self._write())
         await done
@@ -106,13 +111,15 @@ class Recorder:
             group, self.pending = self.pending, []
             changes = [c for item in group for c in item[0]]
             events = [e for item in group for e in item[1]]
+            dead = [d for item in group for d in item[3]]
             try:
-                await loop.run_in_executor(self.thread, self.spool.record, changes, events, True)
+                await loop.run_in_executor(self.thread, self.spool.record, changes, events, True,
+                                           dead)
             except Exception as exc:  # the disk: each batch's task reports it
-                for _, _, done in group:
+                for _, _, done, _ in group:
                     done.set_exception(exc)
             else:
-                for _, _, done in group:
+                for _, _, done, _ in group:
                     done.set_result(None)
 
     def close(self) -> None:
@@ -139,6 +146,8 @@ class Scheduler:
         self.cursor = b""  # the last queue key handed out: the next scan starts after it
         self.timelines = Timelines()
         self.recorder = Recorder(spool)
+        self.bulk_deliverer: Deliverer | None = None  # bulk transactions: in this process
+        self._metric_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def spec(self, job_id: str) -> dict[str, Any] | None:
         spec = self.specs.get(job_id)
@@ -203,7 +212,11 @@ class Scheduler:
                           "spec" if spec is None else "message")
                 self._finish_orphans(items)
                 continue
-            if bulk.is_bulk(spec):  # a batch is one transaction: one domain, <= 100 RCPT
+            if spec.get("units"):  # bulk transaction records (karl.bulkrecords)
+                for item in items:
+                    self._start_unit(job_id, message, spec, item)
+                continue
+            if bulk.is_bulk(spec):  # spooled before transaction records: one per recipient
                 for part in bulk.chunks(items, self.config.batch_size,
                                         lambda d: d.record["address"]):
                     relay, probe = self.relays.choose()
@@ -225,12 +238,18 @@ class Scheduler:
         """Expire them, through the recorder like every outcome (in flight until written)."""
         changes = [(d, d.record | {"state": "expired", "reply": "job data missing"}, None)
                    for d in items]
+        # a bulk transaction record's recipients still pending are dead letters one by one
+        dead: list[DeadLetter] = [
+            (d.job_id, number, rec["address"], "expired", None, "job data missing")
+            for d in items if bulkrecords.is_unit(d.record)
+            for number, rec in bulkrecords.expand(d.record)
+            if rec.get("state") not in bulkrecords.FINAL]
         for d in items:
             self.in_flight.add(d.key)
 
         async def write() -> None:
             try:
-                await self.recorder.record(changes, [])
+                await self.recorder.record(changes, [], dead)
             finally:
                 for d in items:
                     self.in_flight.discard(d.key)
@@ -335,6 +354,137 @@ class Scheduler:
         if events:
             self.events_waiting.set()
 
+    # ------------------------------------------------------------ bulk transaction records
+
+    def _bulk(self) -> Deliverer:
+        """The deliverer of bulk transactions: the server process's own.
+
+        A bulk job is signed once, so it needs no worker's CPU, and a worker
+        hop would cost more (pickling the batch and its outcomes) than the
+        transaction itself.
+        """
+        if self.bulk_deliverer is None:
+            self.bulk_deliverer = (self.runner.deliverer
+                                   if isinstance(self.runner, InProcessRunner)
+                                   else Deliverer(self.config))
+        return self.bulk_deliverer
+
+    def _start_unit(self, job_id: str, message: bytes, spec: dict[str, Any], due: Due) -> None:
+        relay, probe = self.relays.choose()
+        self.in_flight.add(due.key)
+        metrics.IN_FLIGHT.set(len(self.in_flight))
+        task = asyncio.create_task(self._run_unit(job_id, message, spec, due, relay, probe))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run_unit(self, job_id: str, message: bytes, spec: dict[str, Any], due: Due,
+                        relay: str, probe: bool) -> None:
+        """One transaction of a bulk job: its pending recipients, the outcome written once."""
+        sent = bulkrecords.pending(due.record)
+        again = True
+        if not sent:  # everyone finished apart (not reached by apply): close the record
+            log.error("bulk record %s of job %s had nobody left to send to", due.index, job_id)
+            self.in_flight.discard(due.key)
+            self._finish_orphans([due])
+            return
+        try:
+            judge = True
+            try:
+                result = await self._send_unit(job_id, message, spec, due, sent, relay)
+            except Exception as exc:  # a bug: retry later, lose nothing
+                log.exception("a bulk transaction of job %s failed", job_id)
+                result = bulkrecords.TxnResult(Reply(451, f"4.3.0 internal error: "
+                                                          f"{type(exc).__name__}: {exc}"))
+                judge = False
+            again = await self._apply_unit(job_id, spec, due, sent, result, relay, probe,
+                                           judge)
+        finally:
+            self.in_flight.discard(due.key)
+            metrics.IN_FLIGHT.set(len(self.in_flight))
+            # Wake the scheduler only when that can lead somewhere: it waits for room,
+            # or some recipients go again. A finished transaction while there is room
+            # would only make it scan the queue past every transaction still in flight
+            # (hundreds of them in a large bulk job) for nothing.
+            if again or self.max_in_flight - len(self.in_flight) <= self.config.batch_size:
+                self.slot_free.set()
+
+    async def _send_unit(self, job_id: str, message: bytes, spec: dict[str, Any], due: Due,
+                         sent: list[int], relay: str) -> bulkrecords.TxnResult:
+        deliverer = self._bulk()
+        try:
+            copy = bulk.signed_copy(deliverer, Batch(job_id, relay, message, spec, []))
+        except FooterError as exc:
+            return bulkrecords.TxnResult(Reply(554, f"5.6.0 footer could not be rendered: "
+                                                    f"{exc}"))
+        signed_at = time.time()
+        rcpts = due.record["rcpts"]
+        result = await bulksend.send(deliverer.transport(relay), spec.get("mail_from", ""),
+                                     [rcpts[p] for p in sent], copy)
+        took = result.reply is not None and result.reply.code < 300 and \
+            len(result.refused) < len(sent)
+        self.timelines.record(job_id, (signed_at,), (time.time(),) if took else ())
+        return result
+
+    async def _apply_unit(self, job_id: str, spec: dict[str, Any], due: Due, sent: list[int],
+                          result: bulkrecords.TxnResult, relay: str, probe: bool,
+                          judge_relay: bool) -> bool:
+        """Write the transaction's outcome (synced): one record, events and dead letters
+        per recipient only where a report asks for them. True: some recipients go again."""
+        now = now_ms()
+        deadline = spec["created"] + spec.get("lifetime", self.config.lifetime) * 1000
+        applied = bulkrecords.apply(due.record, sent, result, now, expired=now >= deadline)
+        record = applied.record
+        record["relay"] = relay
+        next_due: int | None = None
+        if applied.deferred:
+            delay = (0 if result.relay_failed and self.relays.any_healthy_besides(relay)
+                     else backoff_ms(record["attempts"], self.config.retry_base,
+                                     self.config.retry_max))
+            next_due = record["next_attempt"] = min(now + delay, deadline)
+        wanted = set(spec.get("events") or ())
+        events: list[dict[str, Any]] = []
+        dead: list[DeadLetter] = []
+        at, meta, attempts = iso(now), spec.get("meta") or {}, record["attempts"]
+        for number, address, state, code, reply in applied.finished(
+                wanted | {"bounced", "expired"}):
+            if state != "sent":
+                dead.append((job_id, number, address, state, code, reply))
+            if state in wanted:
+                events.append({"id": f"{job_id}/{number}/{attempts}", "job_id": job_id,
+                               "address": address, "state": state, "code": code,
+                               "reply": reply, "at": at, "meta": meta})
+        if applied.deferred and "deferred" in wanted:
+            first, rcpts = record["first"], record["rcpts"]
+            for pos in bulkrecords.pending(record):
+                events.append({"id": f"{job_id}/{first + pos}/{attempts}", "job_id": job_id,
+                               "address": rcpts[pos], "state": "deferred",
+                               "code": record["code"], "reply": record["reply"], "at": at,
+                               "meta": meta})
+        await self.recorder.record([(due, record, next_due)], events, dead)
+        for state, count in applied.tally.items():
+            self._metric(metrics.OUTCOMES, relay, state).inc(count)
+        self._metric(metrics.LATENCY, relay).observe((now_ms() - now) / 1000)
+        metrics.QUEUED.dec(len(sent) - applied.tally.get("deferred", 0))
+        if judge_relay:
+            self.relays.report(relay, ok=not result.relay_failed,
+                               error=result.error or str(result.reply), probe=probe)
+        elif probe:
+            self.relays.relays[relay].probing = False
+        for name, health in self.relays.relays.items():
+            self._metric(metrics.RELAY_HEALTHY, name).set(1 if health.healthy else 0)
+        if events:
+            self.events_waiting.set()
+        return applied.deferred
+
+    def _metric(self, family: Any, *labels: str) -> Any:
+        """A metric's child for ``labels``, looked up once (a transaction's outcome takes a
+        few of them, and prometheus_client's ``labels`` costs more than the update)."""
+        key = (family, labels)
+        child = self._metric_children.get(key)
+        if child is None:
+            child = self._metric_children[key] = family.labels(*labels)
+        return child
+
     async def stop(self) -> None:
         self.stopping = True
         self.wakeup.set()
@@ -342,3 +492,5 @@ class Scheduler:
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=30)
         self.recorder.close()
+        if self.bulk_deliverer is not None and not isinstance(self.runner, InProcessRunner):
+            await self.bulk_deliverer.close()

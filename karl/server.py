@@ -65,7 +65,7 @@ async def _accept(request: web.Request, job: Job, kind: str, data: Any) -> web.R
         return web.json_response(body, status=200,
                                  headers={idempotency.REPLAYED_HEADER: "true"})
     metrics.JOBS.labels(kind=kind).inc()
-    metrics.QUEUED.inc(len(job.recipients))
+    metrics.QUEUED.inc(job.count)
     request.app[SCHEDULER].wakeup.set()
     return web.json_response(body, status=202)
 
@@ -104,7 +104,7 @@ async def get_job(request: web.Request) -> web.Response:
         state = rec.get("state", "queued")
         nxt = rec.get("next_attempt")
         if state in ("queued", "deferred") and qkey(nxt or spec["created"], job_id,
-                                                    index) in in_flight:
+                                                    rec.get("unit", index)) in in_flight:
             state = "sending"
         counts[state] = counts.get(state, 0) + 1
         if summary:  # counts only: a page showing a large job's progress needs no list

@@ -8,8 +8,9 @@ memory stays flat however many recipients are spooled.
 Keys (all bytes; JOB is a sortable id, IDX 8 hex digits):
   J JOB          job spec JSON (+ created, count)
   M JOB          the raw message (deleted when the job is finished)
-  P JOB          recipients still pending (decimal)
-  R JOB / IDX    recipient record JSON
+  P JOB          records still pending (decimal): recipients, or a bulk job's transactions
+  R JOB / IDX    recipient record JSON; for a bulk job (spec "units"), a transaction
+                 record: up to 100 recipients of one domain (karl.bulkrecords)
   Q DUE JOB/IDX  queue entry (DUE: 16-digit ms since the epoch)
   D AT JOB/IDX   dead letter (bounced or expired) index
   E SEQ          delivery event waiting to be reported to messageserver
@@ -29,7 +30,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,9 +38,12 @@ from typing import Any
 
 import plyvel
 
+from karl import bulkrecords
 from karl.contract import Job
 
 TERMINAL = ("sent", "bounced", "expired")
+# a finished bulk recipient for the dead letters: (job, index, address, state, code, reply)
+DeadLetter = tuple[str, int, str, str, int | None, str]
 
 
 def now_ms() -> int:
@@ -143,26 +147,32 @@ class Spool:
                     if fp and known.get("fp") and known["fp"] != fp:
                         raise KeyReused(key, known["job"])
                     return Accepted(known["job"], known.get("count", 0), replayed=True)
-            return Accepted(self._add_job(job, key, fp), len(job.recipients))
+            return Accepted(self._add_job(job, key, fp), job.count)
 
     def _add_job(self, job: Job, key: str | None, fp: str) -> str:
         with self._lock:  # register the due time before it can be scanned past
             created = now_ms()
             self._writing[created] += 1
         job_id = f"{created:013x}{secrets.token_hex(4)}"
-        spec = job.spec() | {"created": created, "count": len(job.recipients)}
+        spec = job.spec() | {"created": created, "count": job.count}
+        records: list[dict[str, Any]]
+        if job.kind == "bulk":  # a record per transaction (karl.bulkrecords)
+            records = bulkrecords.build_units(job.addresses)
+            spec["units"] = len(records)
+        else:
+            records = [rcpt | {"state": "queued", "attempts": 0} for rcpt in job.recipients]
         if key is not None:
             spec["idempotency_key"] = key
         try:
             with self.db.write_batch(sync=True) as wb:
                 if key is not None:
                     wb.put(b"K" + key.encode(), _dumps({"job": job_id, "fp": fp,
-                                                        "count": len(job.recipients)}))
+                                                        "count": job.count}))
                 wb.put(b"J" + job_id.encode(), _dumps(spec))
                 wb.put(b"M" + job_id.encode(), job.message)
-                wb.put(b"P" + job_id.encode(), str(len(job.recipients)).encode())
-                for i, rcpt in enumerate(job.recipients):
-                    wb.put(rkey(job_id, i), _dumps(rcpt | {"state": "queued", "attempts": 0}))
+                wb.put(b"P" + job_id.encode(), str(len(records)).encode())
+                for i, record in enumerate(records):
+                    wb.put(rkey(job_id, i), _dumps(record))
                     wb.put(qkey(created, job_id, i), b"")
         except plyvel.Error as exc:
             raise SpoolUnavailable(str(exc)) from exc
@@ -258,12 +268,31 @@ class Spool:
             self._queue_floor = floor
 
     def count_queued(self) -> int:
-        return sum(1 for _ in self.db.iterator(prefix=b"Q", include_value=False))
+        """Recipients waiting (a bulk transaction record counts its pending recipients)."""
+        total = 0
+        units: dict[str, bool] = {}
+        for key in self.db.iterator(prefix=b"Q", include_value=False):
+            _, job_id, index = parse_qkey(key)
+            if job_id not in units:
+                units[job_id] = bool((self.job_spec(job_id) or {}).get("units"))
+            if units[job_id]:
+                raw = self.db.get(rkey(job_id, index))
+                total += len(bulkrecords.pending(json.loads(raw))) if raw else 0
+            else:
+                total += 1
+        return total
 
     def recipients(self, job_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Every recipient's record in index order; a bulk transaction record is expanded
+        to its recipients, each carrying ``unit`` (the index of its record and queue entry)."""
         prefix = b"R" + job_id.encode() + b"/"
         for key, value in self.db.iterator(prefix=prefix):
-            yield int(key[len(prefix):], 16), json.loads(value)
+            index, record = int(key[len(prefix):], 16), json.loads(value)
+            if bulkrecords.is_unit(record):
+                for number, rec in bulkrecords.expand(record):
+                    yield number, rec | {"unit": index}
+            else:
+                yield index, record
 
     def dead_letters(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         out = []
@@ -279,12 +308,15 @@ class Spool:
     # ------------------------------------------------------------ recording outcomes
 
     def record(self, changes: list[tuple[Due, dict[str, Any], int | None]],
-               events: list[dict[str, Any]], sync: bool = True) -> list[str]:
+               events: list[dict[str, Any]], sync: bool = True,
+               dead: Sequence[DeadLetter] = ()) -> list[str]:
         """Apply new recipient records in one batch; returns the ids of jobs now finished.
 
         Each change is (the Due it came from, the new record, the new due time
         or None when the recipient is finished). Synced by default: a delivered
-        recipient forgotten by a machine crash would be sent again.
+        recipient forgotten by a machine crash would be sent again. A bulk
+        transaction record's bounced and expired recipients come as ``dead``
+        (one per recipient, when it finished); a personal record's are found here.
         """
         finished: list[str] = []
         pending_delta: dict[str, int] = {}
@@ -295,7 +327,8 @@ class Spool:
                 if next_due is None:
                     record = {k: v for k, v in record.items() if k not in ("vars", "headers")}
                     pending_delta[due.job_id] = pending_delta.get(due.job_id, 0) + 1
-                    if record["state"] in ("bounced", "expired"):
+                    if record["state"] in ("bounced", "expired") \
+                            and not bulkrecords.is_unit(record):
                         wb.put(b"D%016d%s/%08x" % (at, due.job_id.encode(), due.index),
                                _dumps({"job_id": due.job_id, "index": due.index,
                                        "address": record["address"], "state": record["state"],
@@ -304,6 +337,10 @@ class Spool:
                 else:
                     wb.put(qkey(next_due, due.job_id, due.index), b"")
                 wb.put(rkey(due.job_id, due.index), _dumps(record))
+            for job_id, index, address, state, code, reply in dead:
+                wb.put(b"D%016d%s/%08x" % (at, job_id.encode(), index),
+                       _dumps({"job_id": job_id, "index": index, "address": address,
+                               "state": state, "code": code, "reply": reply, "at": iso(at)}))
             for event in events:
                 self._event_seq += 1
                 wb.put(b"E%016d" % self._event_seq, _dumps(event))
@@ -337,8 +374,16 @@ class Spool:
         latest = {due.index: record for due, record, _ in changes if due.job_id == job_id}
         counts = {"sent": 0, "bounced": 0, "expired": 0}
         deferred = total = 0
-        for index, record in self.recipients(job_id):
-            record = latest.get(index, record)
+        prefix = b"R" + job_id.encode() + b"/"
+        for key, value in self.db.iterator(prefix=prefix):
+            record = latest.get(int(key[len(prefix):], 16)) or json.loads(value)
+            if bulkrecords.is_unit(record):  # a bulk transaction record: counted, not expanded
+                tally, waited = bulkrecords.counts(record)
+                for state, n in tally.items():
+                    counts[state] = counts.get(state, 0) + n
+                total += sum(tally.values())
+                deferred += waited
+                continue
             total += 1
             state = record.get("state", "queued")
             counts[state] = counts.get(state, 0) + 1

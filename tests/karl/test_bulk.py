@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import threading
 import time
 from collections import Counter
@@ -18,8 +19,10 @@ import dkim
 import pytest
 from aiosmtpd.controller import Controller
 
-from karl import bulk
+from karl import bulk, bulkrecords
 from karl.contract import InvalidRequest, validate_job
+from karl.smtpclient import Reply
+from karl.spool import Spool, now_ms, qkey, rkey
 from tests.conftest import free_port
 from tests.karl.conftest import SinkHandler, dnsfunc_for, karl_mail
 from tests.karl.securesink import start_secure_sink
@@ -114,8 +117,7 @@ def test_a_bulk_job_is_grouped_by_domain_deduplicated_and_keeps_its_vars():
     job = validate_job(bulk_job(["b@Two.example", "a@one.example", "B@two.example",
                                  "c@one.example"]))
     assert job.kind == "bulk"
-    assert [r["address"] for r in job.recipients] == ["a@one.example", "c@one.example",
-                                                      "b@Two.example"]
+    assert job.addresses == ["a@one.example", "c@one.example", "b@Two.example"]
     assert job.spec()["kind"] == "bulk" and job.spec()["vars"]["group_name"] == "demo"
 
 
@@ -145,6 +147,50 @@ def test_chunks_keep_to_one_domain_and_at_most_100():
     parts = bulk.chunks(items, 500, lambda a: a)
     assert [len(p) for p in parts] == [100, 100, 50, 2]
     assert all(len({bulk.domain_of(a) for a in p}) == 1 for p in parts)
+
+
+def test_transaction_records_hold_one_domain_and_at_most_100():
+    addresses = [f"u{i:03d}@a.example" for i in range(250)] + ["x@b.example", "y@c.example"]
+    units = bulkrecords.build_units(addresses)
+    assert [(len(u["rcpts"]), u["first"]) for u in units] == [
+        (100, 0), (100, 100), (50, 200), (1, 250), (1, 251)]
+    assert [a for u in units for a in u["rcpts"]] == addresses
+
+
+def test_a_transaction_outcome_is_written_once_and_refusals_apart():
+    unit = bulkrecords.build_units([f"u{i}@a.example" for i in range(5)])[0]
+    everyone = bulkrecords.pending(unit)
+    result = bulkrecords.TxnResult(Reply(250, "2.0.0 queued"),
+                                   {1: Reply(550, "5.1.1 unknown"), 3: Reply(452, "4.2.2 full")})
+    first = bulkrecords.apply(unit, everyone, result, now=1000, expired=False)
+    assert first.deferred and first.record["state"] == "deferred"
+    assert bulkrecords.pending(first.record) == [3]  # only the deferred one goes again
+    assert first.tally == {"sent": 3, "bounced": 1, "deferred": 1}
+    everything = {"sent", "bounced", "expired"}
+    assert [(n, state) for n, _, state, _, _ in first.finished(everything)] == [
+        (0, "sent"), (1, "bounced"), (2, "sent"), (4, "sent")]
+    # without sent events the accepted are not walked: only the bounce is reported
+    assert [n for n, *_ in first.finished({"bounced", "expired"})] == [1]
+    second = bulkrecords.apply(first.record, [3], bulkrecords.TxnResult(Reply(250, "ok")),
+                               now=2000, expired=False)
+    assert not second.deferred and second.record["state"] == "sent"
+    assert [n for n, *_ in second.finished(everything)] == [3]
+    states = {n: (r["state"], r["attempts"]) for n, r in bulkrecords.expand(second.record)}
+    assert states == {0: ("sent", 1), 1: ("bounced", 1), 2: ("sent", 1), 3: ("sent", 2),
+                      4: ("sent", 1)}
+    assert bulkrecords.counts(second.record) == ({"sent": 4, "bounced": 1}, 1)
+
+
+def test_a_deferral_after_the_lifetime_expires_and_a_lost_connection_defers_everyone():
+    unit = bulkrecords.build_units(["a@x.example", "b@x.example"])[0]
+    lost = bulkrecords.apply(unit, [0, 1], bulkrecords.TxnResult(None, error="reset"),
+                             now=1, expired=False)
+    assert lost.deferred and lost.record["reply"] == "4.4.1 reset"
+    assert not list(lost.finished({"sent", "bounced", "expired"}))
+    late = bulkrecords.apply(lost.record, [0, 1], bulkrecords.TxnResult(
+        Reply(451, "4.3.0 later")), now=2, expired=True)
+    assert not late.deferred and late.record["state"] == "expired"
+    assert [f[2] for f in late.finished({"expired"})] == ["expired", "expired"]
 
 
 # ------------------------------------------------------------------ Karl, for real
@@ -210,12 +256,12 @@ def test_a_refused_rcpt_bounces_that_recipient_only_and_a_4xx_retries_it_alone(
 def test_killed_mid_job_it_resumes_without_sending_twice(karl_factory, tsink):
     handler, url = tsink
     handler.hold_transaction = 3  # the third transaction hangs before its 250
-    # one transaction in flight at a time, so exactly two are done when the third hangs
-    karl = karl_factory(url, KARL_CONCURRENCY="100", KARL_WORKERS="1")
+    # one connection, so one transaction at a time: exactly two are done when the third hangs
+    karl = karl_factory(url, KARL_CONNECTIONS_PER_HOST="1", KARL_WORKERS="1")
     addresses = [f"m{i:04d}@big.example" for i in range(500)]
     job_id = karl.client().submit_job(bulk_job(addresses))
     assert handler.holding.wait(20), "the third transaction never came"
-    time.sleep(0.3)  # the first two outcomes are written (synced) before the third starts
+    time.sleep(0.3)  # the first two outcomes are written (synced) meanwhile
     karl.kill9()
     handler.release.set()  # the held transaction is refused: those recipients got nothing
     taken_before = [r for t in handler.transactions for r in t.rcpts]
@@ -296,3 +342,64 @@ def test_without_pipelining_a_refused_rcpt_still_bounces_only_its_recipient():
         assert len(sink.handler.received()) == 2
     finally:
         sink.controller.stop()
+
+
+# ------------------------------------------------------------------ a spool written before
+
+def spool_old_format_bulk_job(spool_dir, data: dict) -> str:  # noqa: ANN001
+    """Spool a bulk job as Karl did before transaction records: a record and a queue entry
+    per recipient, no ``units`` in the spec (the layout of karl/spool.py until bulk10x)."""
+    job = validate_job(data)
+    spool = Spool(spool_dir)
+    try:
+        created = now_ms()
+        job_id = f"{created:013x}0badf00d"
+        spec = job.spec() | {"created": created, "count": job.count}
+        assert "units" not in spec
+        with spool.db.write_batch(sync=True) as wb:
+            wb.put(b"J" + job_id.encode(), json.dumps(spec).encode())
+            wb.put(b"M" + job_id.encode(), job.message)
+            wb.put(b"P" + job_id.encode(), str(job.count).encode())
+            for i, address in enumerate(job.addresses):
+                wb.put(rkey(job_id, i), json.dumps({"address": address, "state": "queued",
+                                                    "attempts": 0}).encode())
+                wb.put(qkey(created, job_id, i), b"")
+    finally:
+        spool.close()
+    return job_id
+
+
+def test_a_bulk_job_spooled_by_the_old_code_is_still_delivered(karl_factory, tsink, receiver):
+    handler, url = tsink
+    handler.policy = lambda rcpt, n: "550 5.1.1 user unknown" if rcpt == "m00003@big.example" \
+        else None
+    karl = karl_factory(url)
+    karl.stop()
+    addresses = members(250)
+    job_id = spool_old_format_bulk_job(karl.data_dir / "karl-spool", bulk_job(addresses))
+    karl.start()
+    status = wait_state(karl.client(), job_id,
+                        lambda s: s["counts"] == {"sent": 249, "bounced": 1})
+    assert len(status["recipients"]) == 250
+    copies = Counter(r for t in handler.transactions for r in t.rcpts)
+    assert copies == Counter(a for a in addresses if a != "m00003@big.example")
+    assert all(len(t.rcpts) <= 100 for t in handler.transactions)
+    events = receiver.wait_for(lambda ev: any(e["state"] == "finished" for e in ev))
+    assert [e["address"] for e in events if e["state"] == "bounced"] == ["m00003@big.example"]
+    [finished] = [e for e in events if e["state"] == "finished"]
+    assert finished["counts"] == {"sent": 249, "bounced": 1, "expired": 0}
+
+
+def test_a_job_report_and_dead_letters_still_name_each_recipient(karl_factory, tsink):
+    handler, url = tsink
+    handler.policy = lambda rcpt, n: "550 5.1.1 user unknown" if rcpt.startswith(
+        "m00007@") else None
+    karl = karl_factory(url)
+    addresses = members(30)
+    job_id = karl.client().submit_job(bulk_job(addresses))
+    status = wait_state(karl.client(), job_id,
+                        lambda s: s["counts"] == {"sent": 29, "bounced": 1})
+    assert sorted(r["address"] for r in status["recipients"]) == sorted(addresses)
+    [dead] = karl.client().dead_letters()
+    assert (dead["job_id"], dead["address"], dead["code"]) == (job_id, "m00007@big.example",
+                                                               550)
