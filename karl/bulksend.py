@@ -95,18 +95,6 @@ async def _read_replies(conn: SMTPConnection, count: int) -> list[Reply]:
     return replies
 
 
-def _mail_line(conn: SMTPConnection, mail_from: str, size: int, eight_bit: bool,
-               utf8: bool) -> bytes:
-    params = ""
-    if "size" in conn.extensions:
-        params += f" SIZE={size}"
-    if eight_bit and "8bitmime" in conn.extensions:
-        params += " BODY=8BITMIME"
-    if utf8:
-        params += " SMTPUTF8"
-    return f"MAIL FROM:<{mail_from}>{params}".encode()
-
-
 async def _decide(conn: SMTPConnection, got: list[Reply], count: int,
                   content: bytes) -> TxnResult:
     """After the replies to MAIL, the ``count`` RCPTs and DATA: send the content, or not."""
@@ -139,7 +127,7 @@ async def transact(conn: SMTPConnection, mail_from: str, rcpts: Sequence[str],
     assert conn.writer is not None
     body, utf8 = conn.choose(mail_from, "".join(rcpts), data)
     content = stuffed(body)
-    mail = _mail_line(conn, mail_from, len(content), not body.isascii(), utf8)
+    mail = conn.mail_command(mail_from, len(content), not body.isascii(), utf8)
     got: list[Reply] = []
     try:
         if "pipelining" in conn.extensions:
@@ -169,32 +157,11 @@ async def transact(conn: SMTPConnection, mail_from: str, rcpts: Sequence[str],
 
 async def on_pool(pool: _HostPool, mail_from: str, rcpts: Sequence[str],
                   data: bytes) -> TxnResult:
-    """One transaction over a connection of ``pool`` (a stale idle one is replaced once)."""
-    async with pool.slots:
-        conn = pool.idle.pop() if pool.idle else None
-        fresh = conn is None
-        try:
-            if conn is None:
-                conn = pool.factory()
-                await conn.connect()
-            try:
-                result = await transact(conn, mail_from, rcpts, data)
-            except SMTPConnectionError as exc:
-                if fresh or exc.results:  # the server had answered: nothing is retried here
-                    raise
-                conn.close()  # an idle connection the server had timed out
-                conn = pool.factory()
-                await conn.connect()
-                result = await transact(conn, mail_from, rcpts, data)
-        except SMTPConnectionError as exc:
-            if conn is not None:
-                conn.close()
-            return TxnResult(None, error=str(exc))
-        if conn.broken:
-            conn.close()
-        else:
-            pool.idle.append(conn)
-        return result
+    """One transaction over a connection of ``pool`` (``_HostPool.run``: a stale one replaced)."""
+    try:
+        return await pool.run(lambda conn: transact(conn, mail_from, rcpts, data))
+    except SMTPConnectionError as exc:
+        return TxnResult(None, error=str(exc))
 
 
 async def via_mx(transport: MXTransport, domain: str, mail_from: str, rcpts: Sequence[str],

@@ -176,8 +176,9 @@ class SMTPConnection:
         seven = getattr(data, "seven_bit", None)
         return (seven, False) if seven is not None else (data, False)
 
-    def _envelope(self, mail_from: str, rcpt: str, size: int, eight_bit: bool,
-                  utf8: bool = False) -> bytes:
+    def mail_command(self, mail_from: str, size: int, eight_bit: bool,
+                     utf8: bool = False) -> bytes:
+        """``MAIL FROM:<...>`` with the parameters this server offers (no line end)."""
         params = ""
         if "size" in self.extensions:
             params += f" SIZE={size}"
@@ -185,8 +186,12 @@ class SMTPConnection:
             params += " BODY=8BITMIME"
         if utf8:
             params += " SMTPUTF8"
-        return (f"MAIL FROM:<{mail_from}>{params}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n"
-                .encode())
+        return f"MAIL FROM:<{mail_from}>{params}".encode()
+
+    def _envelope(self, mail_from: str, rcpt: str, size: int, eight_bit: bool,
+                  utf8: bool = False) -> bytes:
+        return (self.mail_command(mail_from, size, eight_bit, utf8)
+                + f"\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
 
     async def send_many(self, messages: Sequence[tuple[str, str, bytes]]) -> list[Reply]:
         """Send (mail_from, rcpt, data) messages; one Reply per message, in order.

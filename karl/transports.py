@@ -19,10 +19,10 @@ import os
 import socket
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import dns.asyncresolver
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from karl.config import KarlConfig
 
 Item = tuple[int, str, str, bytes]  # key, mail_from, rcpt, data
+T = TypeVar("T")
 
 
 @dataclass
@@ -64,9 +65,14 @@ class _HostPool:
         self.idle: list[SMTPConnection] = []
         self.slots = asyncio.Semaphore(size)
 
-    async def send(self, items: Sequence[Item]) -> list[Result]:
-        if not items:
-            return []
+    async def run(self, action: Callable[[SMTPConnection], Awaitable[T]]) -> T:
+        """``action`` on an open connection of this pool (at most ``size`` at once).
+
+        A reused connection that fails before any reply (``exc.results`` empty:
+        the server had timed it out while idle) is replaced once, fresh; any
+        other failure is raised with its connection closed. The connection goes
+        back to the pool unless it broke.
+        """
         async with self.slots:
             conn = self.idle.pop() if self.idle else None
             fresh = conn is None
@@ -75,25 +81,36 @@ class _HostPool:
                     conn = self.factory()
                     await conn.connect()
                 try:
-                    replies = await conn.send_many([(f, r, d) for _, f, r, d in items])
+                    result = await action(conn)
                 except SMTPConnectionError as exc:
-                    if not fresh and not exc.results:
-                        # a reused connection the server had timed out: retry once, fresh
-                        conn.close()
-                        conn = self.factory()
-                        await conn.connect()
-                        replies = await conn.send_many([(f, r, d) for _, f, r, d in items])
-                    else:
+                    if fresh or exc.results:
                         raise
-            except SMTPConnectionError as exc:
+                    conn.close()
+                    conn = self.factory()
+                    await conn.connect()
+                    result = await action(conn)
+            except SMTPConnectionError:
                 if conn is not None:
                     conn.close()
-                done = [Result(item[0], reply) for item, reply in zip(items, exc.results,
-                                                                     strict=False)]
-                return done + [Result(item[0], None, str(exc))
-                               for item in items[len(exc.results):]]
-            self.idle.append(conn)
-            return [Result(item[0], reply) for item, reply in zip(items, replies, strict=True)]
+                raise
+            if conn.broken:
+                conn.close()
+            else:
+                self.idle.append(conn)
+            return result
+
+    async def send(self, items: Sequence[Item]) -> list[Result]:
+        """Single copies over one connection, pipelined; a Result per item, in order."""
+        if not items:
+            return []
+        messages = [(f, r, d) for _, f, r, d in items]
+        try:
+            replies = await self.run(lambda conn: conn.send_many(messages))
+        except SMTPConnectionError as exc:
+            done = [Result(item[0], reply) for item, reply in zip(items, exc.results,
+                                                                 strict=False)]
+            return done + [Result(item[0], None, str(exc)) for item in items[len(exc.results):]]
+        return [Result(item[0], reply) for item, reply in zip(items, replies, strict=True)]
 
     async def close(self) -> None:
         while self.idle:
