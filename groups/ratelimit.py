@@ -38,16 +38,28 @@ log = logging.getLogger(__name__)
 
 
 def hit(scope: str, value: str, limit: int, window: int) -> bool:
-    """Count one attempt; True while within ``limit`` attempts per ``window`` seconds."""
-    key = _key(scope, value)
+    """Count one attempt; True while within ``limit`` attempts per ``window`` seconds.
+
+    The window starts at the first attempt. Django's file cache writes an
+    incremented value with the cache's default timeout (5 minutes), not the
+    key's own (Redis keeps it), so the window's end is kept beside the count
+    and put back after each increment: an hour's limit must not lapse after
+    five quiet minutes, nor a minute's limit last five.
+    """
+    key, end_key = _key(scope, value), _key(scope, value) + ":end"
     try:
         if cache.add(key, 1, timeout=window):
+            cache.set(end_key, time.time() + window, timeout=window)
             return True
         try:
             count = cache.incr(key)
         except ValueError:  # expired between add and incr
             cache.add(key, 1, timeout=window)
+            cache.set(end_key, time.time() + window, timeout=window)
             return True
+        end = cache.get(end_key)
+        if end is not None:
+            cache.touch(key, timeout=max(1, int(end - time.time()) + 1))
     except Exception as exc:  # the cache server is down: don't take the page down with it
         log.error("rate limit %s not enforced: the cache is unavailable (%s)", scope, exc)
         return True
