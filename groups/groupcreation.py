@@ -101,6 +101,16 @@ def create_group(*, name: str, title: str, description: str, style: str,
     return group
 
 
+def create_for(user: User, data: dict) -> Group:
+    """The group a creation form's ``data`` describes, ``user`` its first owner.
+
+    The website's form and the API's body are the same CreateGroupForm; both end here.
+    """
+    return create_group(name=data["name"], title=data["title"],
+                        description=data["description"], style=data["style"],
+                        owner_email=user.email, owner_name=user.display_name)
+
+
 def subgroup_problem(parent: Group, child: str) -> str:
     """Why ``child`` can't name a new subgroup of ``parent`` (its address PARENT+CHILD@)."""
     from messageserver.addresses import COMMANDS, TOKEN_COMMANDS

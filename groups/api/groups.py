@@ -68,10 +68,7 @@ def create_group(request: HttpRequest, body: GroupCreate) -> Status:
         raise form_errors(form)
     data = form.cleaned_data
     try:
-        group = groupcreation.create_group(
-            name=data["name"], title=data["title"], description=data["description"],
-            style=data["style"], owner_email=request.user.email,
-            owner_name=request.user.display_name)
+        group = groupcreation.create_for(request.user, data)
     except groupcreation.NameTaken:
         raise HttpError(409, f"A group named “{data['name']}” exists already.") from None
     return Status(201, detail(request, group))

@@ -53,10 +53,7 @@ def create_group(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                group = groupcreation.create_group(
-                    name=data["name"], title=data["title"], description=data["description"],
-                    style=data["style"], owner_email=request.user.email,
-                    owner_name=request.user.display_name)
+                group = groupcreation.create_for(request.user, data)
             except groupcreation.NameTaken:
                 form.add_error("name", _("A group named “%(name)s” exists already.") % {
                     "name": data["name"]})
