@@ -46,7 +46,8 @@ def hit(scope: str, value: str, limit: int, window: int) -> bool:
     and put back after each increment: an hour's limit must not lapse after
     five quiet minutes, nor a minute's limit last five.
     """
-    key, end_key = _key(scope, value), _key(scope, value) + ":end"
+    key = _key(scope, value)
+    end_key = key + ":end"
     try:
         if cache.add(key, 1, timeout=window):
             cache.set(end_key, time.time() + window, timeout=window)
