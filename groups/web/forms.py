@@ -8,6 +8,7 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
 from groups.models import Feed, Group, Hashtag, Membership, User
+from groups.web.widgets import LongSelect
 from messageserver.richpost import INLINE_TYPES as INLINE_IMAGE_TYPES
 from platformcore import markdown
 
@@ -283,7 +284,7 @@ class SearchForm(forms.Form):
                                     "exclude, word* for a prefix."))
     group = forms.RegexField(regex=r"^[A-Za-z0-9][A-Za-z0-9_-]*(\+[A-Za-z0-9][A-Za-z0-9_-]*)?$",
                              max_length=129, required=False, label=_("Group"),
-                            widget=forms.Select(choices=[("", _("All groups"))]))
+                            widget=LongSelect(choices=[("", _("All groups"))]))
     author = forms.CharField(max_length=200, required=False, label=_("Author"),
                              help_text=_("A name or an address."))
     date_from = forms.DateField(required=False, label=_("From"),
