@@ -316,14 +316,9 @@ def browse(query: Query) -> tuple[int, list[tuple[int, str]]]:
         sets = query.author or query.hashtag or query.has_attachment
         ids = filtered_ids(cursor, query, BROWSE_FIRST) if sets else None
         if ids is not None:
-            base, params = f"FROM search_document d WHERE d.message_id IN ({id_list(ids)})", []
-            if connection.vendor == "postgresql":  # one array, and OFFSET 0 so that the
-                base, params = (  # planner fetches them and sorts, not walks the date index
-                    "FROM (SELECT * FROM search_document WHERE message_id = ANY(%s::bigint[]) "
-                    "OFFSET 0) d", [ids])
-        else:
-            where, params = filter_sql(query)
-            base = f"FROM search_document d WHERE {where}"
+            return _browse_ids(cursor, ids, query)
+        where, params = filter_sql(query)
+        base = f"FROM search_document d WHERE {where}"
         cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT %s) counted",
                        params + [COUNT_CAP + 1])
         total = cursor.fetchone()[0]
@@ -332,6 +327,30 @@ def browse(query: Query) -> tuple[int, list[tuple[int, str]]]:
                        params + [query.per_page, query.offset])
         rows = [(pk, text or "") for pk, text in cursor.fetchall()]
     return total, rows
+
+
+def _browse_ids(cursor, ids: list[int], query: Query) -> tuple[int, list[tuple[int, str]]]:
+    """The page of ``ids`` (every filter already passed), newest first, and their count.
+
+    The ids are the filters' whole answer (``filtered_ids``), so they are the
+    count. They are sorted on their dates alone and only the page's bodies are
+    read: sorting whole documents read every body and vector of the set
+    (#announce at a million, 3,671 documents: 26 ms on PostgreSQL, 7.6 on dates).
+    """
+    if connection.vendor == "postgresql":  # one array; OFFSET 0 so that the planner
+        source, params = (  # fetches the ids and sorts, rather than walk the date index
+            "(SELECT message_id, date FROM search_document WHERE message_id = "
+            "ANY(%s::bigint[]) OFFSET 0) d", [ids])
+    else:
+        source, params = f"search_document d WHERE d.message_id IN ({id_list(ids)})", []
+    cursor.execute(f"SELECT d.message_id FROM {source} ORDER BY d.date DESC, d.message_id DESC "
+                   "LIMIT %s OFFSET %s", params + [query.per_page, query.offset])
+    page, bodies = [int(pk) for pk, in cursor.fetchall()], {}
+    if page:
+        cursor.execute("SELECT message_id, SUBSTR(body, 1, 200) FROM search_document "
+                       f"WHERE message_id IN ({id_list(page)})")
+        bodies = dict(cursor.fetchall())
+    return min(len(ids), COUNT_CAP + 1), [(pk, bodies.get(pk) or "") for pk in page]
 
 
 def page_of_candidates(cursor, candidates: str, params: list, order: str, order_params: list,
