@@ -9,9 +9,12 @@ in ONE transaction writes it as an outbox "job" row, deletes those recipients
 from the snapshot and records the progress on the fanout row. The dispatcher
 hands the job to Karl at once and comes back for the next slice on its next
 pass, so the first copies leave while later jobs are still being built, and
-other mail is not kept waiting behind a large group. The slices grow as the
-jobs always did: ``FANOUT_FIRST_JOB_RECIPIENTS``, then four times as many,
-up to ``FANOUT_JOB_RECIPIENTS`` (bulk: ``FANOUT_BULK_JOB_RECIPIENTS`` each).
+other mail is not kept waiting behind a large group. The slices grow by one
+rule for both kinds (messageserver.fanoutslices): ``FANOUT_FIRST_JOB_RECIPIENTS``,
+then four times as many, up to ``FANOUT_JOB_RECIPIENTS``; a bulk fan-out from
+``FANOUT_FIRST_BULK_JOB_RECIPIENTS`` up to ``FANOUT_BULK_JOB_RECIPIENTS``, so
+Karl starts on a large bulk group's first transactions without first taking
+a job of 50,000 addresses.
 
 Why no member gets a copy twice or none, whatever is killed when:
 - a slice's job row and the removal of its recipients from the snapshot commit
@@ -38,23 +41,19 @@ from django.db.models import Subquery
 from django.utils import timezone
 
 from groups.models import FanoutRecipient, Membership, Message, OutboxItem
-from messageserver import bulkfanout, fanout
+from messageserver import bulkfanout, fanout, fanoutslices
 
 log = logging.getLogger(__name__)
 
 
 def _slice_size(payload: dict, part: int) -> int:
-    if payload.get("bulk"):
-        return bulkfanout.bulk_job_recipients()
-    return fanout.slice_size(part, fanout.job_recipients(), fanout.first_job_recipients())
+    first, size = fanoutslices.bounds(bool(payload.get("bulk")))
+    return fanoutslices.slice_size(part, size, first)
 
 
 def _part_count(payload: dict) -> int:
-    total = int(payload.get("total") or 0)
-    if payload.get("bulk"):
-        size = bulkfanout.bulk_job_recipients()
-        return max(1, -(-total // size))
-    return fanout.part_count(total, fanout.job_recipients(), fanout.first_job_recipients())
+    first, size = fanoutslices.bounds(bool(payload.get("bulk")))
+    return fanoutslices.part_count(int(payload.get("total") or 0), size, first)
 
 
 def _raw(message: Message, payload: dict) -> bytes:
