@@ -42,17 +42,21 @@ WRITER = web.AppKey("writer", concurrent.futures.ThreadPoolExecutor)
 
 
 async def _accept(request: web.Request, job: Job, kind: str, data: Any) -> web.Response:
-    """Spool the job (synced) and answer 202; a known Idempotency-Key answers 200 with its job."""
+    """Spool the job (synced) and answer 202; a known Idempotency-Key answers 200 with its job.
+
+    A submitted job's fingerprint is its validated job's (karl.idempotency); a
+    mail's is its body's, as the job built from it has a Date and Message-ID of its own.
+    """
     spool = request.app[SPOOL]
     try:
         key = idempotency.parse(request.headers.get(idempotency.HEADER))
     except idempotency.BadKey as exc:
         return json_error(422, f"invalid {idempotency.HEADER} header",
                           fields={idempotency.HEADER: str(exc)})
-    fp = idempotency.fingerprint(data) if key is not None else ""
     try:
         accepted = await asyncio.get_running_loop().run_in_executor(
-            request.app[WRITER], spool.add_job_once, job, key, fp)
+            request.app[WRITER], spool.add_job_once, job, key, None if key is None else
+            idempotency.fingerprint(data, job if kind == "job" else None))
     except SpoolUnavailable as exc:
         log.error("spool unavailable: %s", exc)
         return json_error(503, "spool unavailable, try again later")
