@@ -8,8 +8,8 @@ sink; bench_karl.py installs it when missing) two ways, in the same run:
   sizes computed by messageserver's own slice rule (messageserver.fanoutslices:
   FANOUT_FIRST_BULK_JOB_RECIPIENTS, 2,000, then four times as many, up to
   FANOUT_BULK_JOB_RECIPIENTS, 50,000; set them in the environment to try
-  others), cut in member order as the continuation's keyset is, each part
-  sorted by domain and sent with its own Idempotency-Key, the next part
+  others), taken in domain order as the continuation takes a bulk fan-out's
+  members, each part sent with its own Idempotency-Key, the next part
   submitted as soon as Karl has taken the previous one (its 202), while Karl
   sends the earlier ones, as messageserver.fanoutcontinuation does. Each part
   is spooled durably (LevelDB, synced) before its 202, one copy signed once
@@ -123,9 +123,14 @@ def bulk_job(raw: bytes, addresses: list[str]) -> dict:
 def parts(addresses: list[str]) -> list[list[str]]:
     """``addresses`` (in member order) cut as messageserver cuts a bulk fan-out.
 
-    The sizes are messageserver.fanoutslices' (this process's settings); each
-    part is the next members in order, as the continuation's keyset slices are.
+    The sizes are messageserver.fanoutslices' (this process's settings); the
+    members are taken in the continuation's order for a bulk fan-out (its
+    ``_bulk_members``: by domain, lower-cased, then membership, here the
+    position in ``addresses``).
     """
+    order = sorted(range(len(addresses)),
+                   key=lambda i: (addresses[i].partition("@")[2].lower(), i))
+    addresses = [addresses[i] for i in order]
     out, start = [], 0
     for size in fanoutslices.sizes(len(addresses), bulk=True):
         out.append(addresses[start:start + size])
