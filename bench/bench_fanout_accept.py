@@ -35,7 +35,7 @@ def measure(members: int) -> None:
     from django.db import transaction
 
     from groups.models import Group, Membership, Message, OutboxItem
-    from messageserver import fanout, fanoutqueue, pipeline
+    from messageserver import fanout, fanoutqueue, fanoutslices, pipeline
     from tests.conftest import mail
 
     group = Group.objects.create(name="accept", title="accept")
@@ -57,7 +57,8 @@ def measure(members: int) -> None:
     data = bytes(message.raw.data)
     start, part = 0, 1
     while start < len(chosen):
-        size = fanout.slice_size(part, fanout.job_recipients(), fanout.first_job_recipients())
+        size = fanoutslices.slice_size(part, fanoutslices.job_recipients(),
+                                       fanoutslices.first_job_recipients())
         fanout.build_job(message, data, chosen[start:start + size])
         start, part = start + size, part + 1
     old_cpu, old_wall = time.process_time() - cpu, time.perf_counter() - wall

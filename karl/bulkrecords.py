@@ -49,17 +49,19 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
-def build_units(addresses: list[str], limit: int = MAX_RCPT) -> list[dict[str, Any]]:
-    """``addresses`` (sorted by domain, as contract.bulk_recipients leaves them) as unit records.
+def build_units(addresses: list[str], limit: int = MAX_RCPT,
+                domains: list[str] | None = None) -> list[dict[str, Any]]:
+    """``addresses`` (grouped by domain, as contract.bulk_recipients leaves them) as unit
+    records; ``domains``: each address's domain, lower-cased, when the caller has them.
 
     A unit never mixes domains; a domain with more than ``limit`` recipients
     gets several units.
     """
     units: list[dict[str, Any]] = []
     first = 0
-    # each address's domain, lower-cased, in C (a local part holds no @, nor a newline)
-    domains = _DOMAIN.findall("\n".join(addresses).lower())
-    for _, group in groupby(range(len(addresses)), domains.__getitem__):
+    if domains is None:  # each address's domain, lower-cased, in C (a local part holds no @)
+        domains = _DOMAIN.findall("\n".join(addresses).lower())
+    for _, group in groupby(domains):
         size = len(list(group))
         for start in range(first, first + size, limit):
             end = min(start + limit, first + size)

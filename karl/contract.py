@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import operator
 import re
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, NotRequired, TypedDict
 
 from karl.footer import check as check_template
@@ -141,9 +143,11 @@ class Job:
     events: list[str] = field(default_factory=lambda: list(DEFAULT_EVENTS))
     meta: dict[str, Any] = field(default_factory=dict)
     kind: str = "personal"
-    # a bulk job's recipients: addresses only, deduplicated, sorted by domain (``recipients``
+    # a bulk job's recipients: addresses only, deduplicated, grouped by domain (``recipients``
     # stays empty: an object per member is what a 100,000-member job can do without)
     addresses: list[str] = field(default_factory=list)
+    # each address's domain, lower-cased (bulk_recipients found them; build_units uses them)
+    domains: list[str] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -218,13 +222,19 @@ def _meta(value: Any, errors: dict[str, str]) -> dict[str, Any]:
     return value
 
 
-def bulk_recipients(rcpts: list[Any], errors: dict[str, str]) -> list[str]:
-    """A bulk job's recipients, one per address (case-insensitively), sorted by domain.
+def bulk_recipients(rcpts: list[Any], errors: dict[str, str]) -> tuple[list[str], list[str]]:
+    """A bulk job's recipients, one per address (case-insensitively), grouped by domain,
+    and each one's domain (lower-cased, the same order): the spool cuts the job into
+    transactions by them (karl.bulkrecords.build_units) without looking again.
 
     Called by ``validate_job`` for a job of kind "bulk"; adds to
     ``errors`` one message per bad recipient (at most 50). Checked in bulk
     (a 100,000-member job is taken in a few comprehensions and one regular
     expression match), each recipient on its own only when something is wrong.
+    A list that comes already grouped by domain in order and without a
+    duplicate (messageserver sends it so, bulkfanout.build_bulk_job) is kept as
+    it is, which is checked in C (a comparison of neighbours, a set); any other is
+    deduplicated (the first spelling wins) and sorted by domain, then address.
     """
     try:  # the common case in a few C-level passes; anything odd is told one by one below
         addresses = [r["address"] for r in rcpts]
@@ -247,12 +257,17 @@ def bulk_recipients(rcpts: list[Any], errors: dict[str, str]) -> list[str]:
             if len(errors) > 50:
                 break
         if errors:
-            return []
+            return [], []
+    joined = "\n".join(addresses).lower()
+    domains = _DOMAINS.findall(joined)
+    lowered = joined.split("\n")
+    if all(map(operator.le, domains, islice(domains, 1, None))) and len(
+            set(lowered)) == len(lowered):
+        return addresses, domains
     # the first spelling of each address wins (reversed: a later duplicate is overwritten)
-    unique = dict(zip(map(str.lower, reversed(addresses)), reversed(addresses), strict=True))
-    lowered = list(unique)
-    ordered = sorted(zip(_DOMAINS.findall("\n".join(lowered)), lowered, strict=True))
-    return [unique[a] for _, a in ordered]
+    unique = dict(zip(reversed(lowered), reversed(addresses), strict=True))
+    ordered = sorted(zip(_DOMAINS.findall("\n".join(unique)), unique, strict=True))
+    return [unique[a] for _, a in ordered], [d for d, _ in ordered]
 
 
 def validate_job(data: Any, *, max_recipients: int = 1_000_000) -> Job:
@@ -314,12 +329,13 @@ def validate_job(data: Any, *, max_recipients: int = 1_000_000) -> Job:
     rcpts = data.get("recipients")
     recipients: list[dict[str, Any]] = []
     addresses: list[str] = []
+    domains: list[str] = []
     if not isinstance(rcpts, list) or not rcpts:
         errors["recipients"] = "must be a non-empty list"
     elif len(rcpts) > max_recipients:
         errors["recipients"] = f"at most {max_recipients} recipients per job"
     elif data.get("kind") == "bulk":
-        addresses = bulk_recipients(rcpts, errors)
+        addresses, domains = bulk_recipients(rcpts, errors)
     else:
         for i, rcpt in enumerate(rcpts):
             where = f"recipients[{i}]"
@@ -366,7 +382,8 @@ def validate_job(data: Any, *, max_recipients: int = 1_000_000) -> Job:
         raise InvalidRequest(errors)
     return Job(message=message, mail_from=mail_from, recipients=recipients, headers=headers,
                remove_headers=list(remove), footer=footer, vars=job_vars, dkim=dkim,
-               lifetime=lifetime, events=events, meta=meta, kind=kind, addresses=addresses)
+               lifetime=lifetime, events=events, meta=meta, kind=kind, addresses=addresses,
+               domains=domains)
 
 
 def _address_list(value: Any, where: str, errors: dict[str, str]) -> list[str]:

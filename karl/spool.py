@@ -40,6 +40,7 @@ import plyvel
 
 from karl import bulkrecords
 from karl.contract import Job
+from karl.idempotency import Fingerprint
 
 TERMINAL = ("sent", "bounced", "expired")
 # a finished bulk recipient for the dead letters: (job, index, address, state, code, reply)
@@ -131,7 +132,8 @@ class Spool:
         """Write a whole job (synced) and return its id."""
         return self.add_job_once(job).job_id
 
-    def add_job_once(self, job: Job, key: str | None = None, fp: str = "") -> Accepted:
+    def add_job_once(self, job: Job, key: str | None = None,
+                     fp: Fingerprint | None = None) -> Accepted:
         """Write a whole job (synced) unless ``key`` already names one: then that one.
 
         The key is written in the job's own synced batch, so a job is never on
@@ -144,12 +146,12 @@ class Spool:
                 raw = self.db.get(b"K" + key.encode())
                 if raw is not None:
                     known = json.loads(raw)
-                    if fp and known.get("fp") and known["fp"] != fp:
+                    if fp is not None and not fp.matches(known.get("fp", "")):
                         raise KeyReused(key, known["job"])
                     return Accepted(known["job"], known.get("count", 0), replayed=True)
             return Accepted(self._add_job(job, key, fp), job.count)
 
-    def _add_job(self, job: Job, key: str | None, fp: str) -> str:
+    def _add_job(self, job: Job, key: str | None, fp: Fingerprint | None) -> str:
         with self._lock:  # register the due time before it can be scanned past
             created = now_ms()
             self._writing[created] += 1
@@ -157,7 +159,7 @@ class Spool:
         spec = job.spec() | {"created": created, "count": job.count}
         records: list[dict[str, Any]]
         if job.kind == "bulk":  # a record per transaction (karl.bulkrecords)
-            records = bulkrecords.build_units(job.addresses)
+            records = bulkrecords.build_units(job.addresses, domains=job.domains or None)
             spec["units"] = len(records)
         else:
             records = [rcpt | {"state": "queued", "attempts": 0} for rcpt in job.recipients]
@@ -166,8 +168,8 @@ class Spool:
         try:
             with self.db.write_batch(sync=True) as wb:
                 if key is not None:
-                    wb.put(b"K" + key.encode(), _dumps({"job": job_id, "fp": fp,
-                                                        "count": job.count}))
+                    wb.put(b"K" + key.encode(), _dumps({"job": job_id, "count": job.count,
+                                                        "fp": fp.value if fp else ""}))
                 wb.put(b"J" + job_id.encode(), _dumps(spec))
                 wb.put(b"M" + job_id.encode(), job.message)
                 wb.put(b"P" + job_id.encode(), str(len(records)).encode())

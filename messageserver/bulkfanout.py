@@ -17,9 +17,11 @@ copy carries nothing personal:
   by parsing the report (bouncehandling.handle_group_bounce).
 
 The fan-out continuation (messageserver.fanoutcontinuation) cuts the post's
-recipients, fixed when it was accepted, into jobs of ``bulk_job_recipients()``
-after smtpd's 250; each job's recipients are sorted by domain, so a domain's
-members stay together and share transactions.
+recipients, fixed when it was accepted, into jobs after smtpd's 250, growing
+as personal ones do (messageserver.fanoutslices: FANOUT_FIRST_BULK_JOB_RECIPIENTS,
+then four times as many, up to FANOUT_BULK_JOB_RECIPIENTS); each job's
+recipients are sorted by domain, so a domain's members stay together and share
+transactions.
 """
 
 from __future__ import annotations
@@ -31,22 +33,11 @@ from django.conf import settings
 from groups import tokens
 from groups.models import Group, Membership, Message
 from messageserver import fanout
-from platformcore.env import env_int
 
 
 def group_bounce_address(group: Group) -> str:
     """The group's one envelope sender for bulk copies (no VERP: no member in it)."""
     return f"bounce+{tokens.make(tokens.GROUP_BOUNCE, group.pk)}@{settings.GROUPS_DOMAIN}"
-
-
-def bulk_job_recipients() -> int:
-    """FANOUT_BULK_JOB_RECIPIENTS: the most recipients one bulk job carries.
-
-    A bulk recipient is an address (about 40 bytes in the job), so a job can
-    carry far more than a personal one: 50,000 is about 2 MB of addresses.
-    Each job is one copy signed once.
-    """
-    return env_int("FANOUT_BULK_JOB_RECIPIENTS", 50_000, minimum=1)
 
 
 def impersonal_vars(message: Message) -> dict[str, Any]:

@@ -30,7 +30,6 @@ from groups.models import (
 )
 from messageserver import dmarc
 from platformcore import mailheaders
-from platformcore.env import env_int
 
 DEFAULT_FOOTER = """\
 -=-=-=-=-=-=-=-=-=-=-=-
@@ -253,46 +252,3 @@ def build_job(message: Message, raw: bytes, members: list[Membership],
         "events": ["bounced", "expired"] + (["finished"] if kind == "post" else []),
         "meta": {"group": group.name, "number": message.number, "kind": kind},
     }
-
-
-def job_recipients() -> int:
-    """FANOUT_JOB_RECIPIENTS: the most recipients one Karl job carries.
-
-    Karl refuses a job over KARL_MAX_JOB_BYTES (64 MiB); each recipient adds
-    about 850 bytes of links and headers, so one job for a very large group
-    (about 79,000 members and up) would be refused after the post was
-    accepted. 5,000 keeps a job of a 25 MB post under 40 MB.
-    """
-    return env_int("FANOUT_JOB_RECIPIENTS", 5000, minimum=1)
-
-
-def first_job_recipients() -> int:
-    """FANOUT_FIRST_JOB_RECIPIENTS: the most recipients the first job of a fan-out carries.
-
-    Karl starts on a job once it is spooled, and a job of 5,000 recipients
-    takes a few hundred milliseconds to hand over (4 MB of JSON read, sent,
-    parsed, checked and written); a small first job is in Karl and its first
-    copies out while the rest is still on its way (issue #20: the first copy
-    within a second of smtpd's 250).
-    """
-    return env_int("FANOUT_FIRST_JOB_RECIPIENTS", 200, minimum=1)
-
-
-def slice_size(part: int, size: int, first: int) -> int:
-    """How many recipients the fan-out's ``part``-th job (from 1) carries.
-
-    ``first``, then four times as many each, up to ``size``. Handing a job to
-    Karl is several times faster than delivering it, so while Karl delivers one
-    job the next, four times larger, is on its way: Karl never waits for the
-    big jobs, and they are as few as ``size`` allows.
-    """
-    return min(size, max(1, min(first, size)) * 4 ** min(part - 1, 16))
-
-
-def part_count(total: int, size: int, first: int) -> int:
-    """How many jobs ``total`` recipients make with ``slice_size``'s sizes."""
-    parts = done = 0
-    while done < total:
-        parts += 1
-        done += slice_size(parts, size, first)
-    return parts

@@ -6,12 +6,17 @@ The outbox dispatcher (messageserver.outbox) claims that row like any other
 and calls ``next_slice``, which builds the next job from the first recipients
 left in the snapshot (membership id order: a keyset, never an offset), and
 in ONE transaction writes it as an outbox "job" row, deletes those recipients
-from the snapshot and records the progress on the fanout row. The dispatcher
+from the snapshot and records the progress on the fanout row. (A bulk fan-out's
+slices are taken in domain order instead, ``_bulk_members``, so that a domain's
+members share transactions.) The dispatcher
 hands the job to Karl at once and comes back for the next slice on its next
 pass, so the first copies leave while later jobs are still being built, and
-other mail is not kept waiting behind a large group. The slices grow as the
-jobs always did: ``FANOUT_FIRST_JOB_RECIPIENTS``, then four times as many,
-up to ``FANOUT_JOB_RECIPIENTS`` (bulk: ``FANOUT_BULK_JOB_RECIPIENTS`` each).
+other mail is not kept waiting behind a large group. The slices grow by one
+rule for both kinds (messageserver.fanoutslices): ``FANOUT_FIRST_JOB_RECIPIENTS``,
+then four times as many, up to ``FANOUT_JOB_RECIPIENTS``; a bulk fan-out from
+``FANOUT_FIRST_BULK_JOB_RECIPIENTS`` up to ``FANOUT_BULK_JOB_RECIPIENTS``, so
+Karl starts on a large bulk group's first transactions without first taking
+a job of 50,000 addresses.
 
 Why no member gets a copy twice or none, whatever is killed when:
 - a slice's job row and the removal of its recipients from the snapshot commit
@@ -34,27 +39,24 @@ import base64
 import logging
 
 from django.db import transaction
-from django.db.models import Subquery
+from django.db.models import Subquery, Value
+from django.db.models.functions import Lower, StrIndex, Substr
 from django.utils import timezone
 
 from groups.models import FanoutRecipient, Membership, Message, OutboxItem
-from messageserver import bulkfanout, fanout
+from messageserver import bulkfanout, fanout, fanoutslices
 
 log = logging.getLogger(__name__)
 
 
 def _slice_size(payload: dict, part: int) -> int:
-    if payload.get("bulk"):
-        return bulkfanout.bulk_job_recipients()
-    return fanout.slice_size(part, fanout.job_recipients(), fanout.first_job_recipients())
+    first, size = fanoutslices.bounds(bool(payload.get("bulk")))
+    return fanoutslices.slice_size(part, size, first)
 
 
 def _part_count(payload: dict) -> int:
-    total = int(payload.get("total") or 0)
-    if payload.get("bulk"):
-        size = bulkfanout.bulk_job_recipients()
-        return max(1, -(-total // size))
-    return fanout.part_count(total, fanout.job_recipients(), fanout.first_job_recipients())
+    first, size = fanoutslices.bounds(bool(payload.get("bulk")))
+    return fanoutslices.part_count(int(payload.get("total") or 0), size, first)
 
 
 def _raw(message: Message, payload: dict) -> bytes:
@@ -70,6 +72,45 @@ def _members(item: OutboxItem, after: int, upto: int) -> list[Membership]:
     return list(Membership.objects.filter(pk__in=Subquery(ids)).select_related("user")
                 .order_by("id").only("id", "email", "display_name", "user",
                                      "user__display_name"))
+
+
+# ids per IN (...) list: under SQLite's and PostgreSQL's limits on parameters
+_ID_BATCH = 10_000
+
+
+def _bulk_members(item: OutboxItem, size: int) -> list[Membership]:
+    """The first ``size`` members left in a bulk fan-out's snapshot, in domain order.
+
+    A bulk job sends one transaction per domain and 100 recipients, so a
+    domain cut over several jobs costs a transaction more per job: slices in
+    membership id order, as a personal fan-out's, made Karl send three times
+    as many transactions for 100,000 members over 1,260 domains (the smaller
+    domains were in every job; docs/capacity.md, "Bulk delivery"). Here a
+    domain is in one job, or two at a slice's edge. The taken members leave
+    the snapshot by id (``_take``), so what is left is always exactly who
+    has no job yet, whatever their addresses do meanwhile.
+    """
+    snapshot = FanoutRecipient.objects.filter(fanout=item).values("membership_id")
+    domain = Lower(Substr("email", StrIndex("email", Value("@")) + 1))
+    return list(Membership.objects.filter(pk__in=Subquery(snapshot)).annotate(domain=domain)
+                .order_by("domain", "id").only("id", "email")[:size])
+
+
+def _take(item: OutboxItem, ids: list[int], bulk: bool, last: bool) -> None:
+    """Remove a slice's members from the snapshot (inside the slice's transaction).
+
+    After a bulk fan-out's last slice, the rest goes too: members whose
+    membership was deleted meanwhile, whom no slice could take.
+    """
+    if not bulk:  # a keyset: everything up to the slice's last id
+        FanoutRecipient.objects.filter(fanout=item, membership_id__lte=ids[-1]).delete()
+        return
+    if last:
+        FanoutRecipient.objects.filter(fanout=item).delete()
+        return
+    for start in range(0, len(ids), _ID_BATCH):
+        FanoutRecipient.objects.filter(fanout=item, membership_id__in=ids[
+            start:start + _ID_BATCH]).delete()
 
 
 def _finish(item: OutboxItem, payload: dict, why: str) -> None:
@@ -100,22 +141,24 @@ def next_slice(item: OutboxItem) -> OutboxItem | None:
     part = int(payload["parts_done"]) + 1
     cursor = int(payload["cursor"])
     size = _slice_size(payload, part)
-    ids = list(FanoutRecipient.objects.filter(fanout=item, membership_id__gt=cursor)
-               .order_by("membership_id").values_list("membership_id", flat=True)[:size])
+    bulk = bool(payload.get("bulk"))
+    raw = _raw(message, payload)
+    if bulk:  # in domain order (see _bulk_members); the cursor is not used
+        members = _bulk_members(item, size)
+        ids = [m.id for m in members]
+        job = bulkfanout.build_bulk_job(message, raw, members) if ids else {}
+    else:  # a keyset in membership id order
+        ids = list(FanoutRecipient.objects.filter(fanout=item, membership_id__gt=cursor)
+                   .order_by("membership_id").values_list("membership_id", flat=True)[:size])
+        members = _members(item, cursor, ids[-1]) if ids else []
+        job = fanout.build_job(message, raw, members, subject=payload.get("subject"),
+                               kind=payload.get("kind") or "post")
     if not ids:
         _finish(item, payload, "")
         return None
-    upto = ids[-1]
-    members = _members(item, cursor, upto)
-    raw = _raw(message, payload)
-    if payload.get("bulk"):
-        job = bulkfanout.build_bulk_job(message, raw, members)
-    else:
-        job = fanout.build_job(message, raw, members, subject=payload.get("subject"),
-                               kind=payload.get("kind") or "post")
     parts = max(_part_count(payload), part)
     name = item.description.removesuffix(" (fan-out)")
-    payload.update(cursor=upto, parts_done=part,
+    payload.update(cursor=cursor if bulk else ids[-1], parts_done=part,
                    recipients_done=int(payload["recipients_done"]) + len(ids))
     now = timezone.now()
     last = len(ids) < size  # nothing after this slice: the row is done with it
@@ -127,7 +170,7 @@ def next_slice(item: OutboxItem) -> OutboxItem | None:
             log.warning("fan-out %s was taken back from this dispatcher; not building part %d",
                         item.pk, part)
             return None
-        FanoutRecipient.objects.filter(fanout=item, membership_id__lte=upto).delete()
+        _take(item, ids, bulk, last)
         created = OutboxItem.objects.create(
             kind=OutboxItem.Kind.JOB, payload=job, state=OutboxItem.State.SENDING,
             claimed_at=now, claimed_by=item.claimed_by, created_at=now, next_attempt_at=now,

@@ -59,8 +59,8 @@ def token_middleware(token: str) -> Callable[..., Awaitable[web.StreamResponse]]
     return middleware
 
 
-async def read_json(request: web.Request, max_bytes: int) -> Any:
-    """Parse a request body as JSON, raising a 400 JSON error when it can't be."""
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """A request's body, raising a 400 JSON error when it is over ``max_bytes``."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise web.HTTPBadRequest(
             text=json.dumps({"error": f"body over the limit of {max_bytes} bytes"}),
@@ -80,6 +80,12 @@ async def read_json(request: web.Request, max_bytes: int) -> Any:
             text=json.dumps({"error": f"body over the limit of {max_bytes} bytes"}),
             content_type="application/json",
         )
+    return body
+
+
+def parse_json(body: bytes) -> Any:
+    """``body`` parsed as JSON, or the 400 JSON error saying why it can't be (callable in a
+    thread: a large body need not hold up the event loop)."""
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -87,6 +93,11 @@ async def read_json(request: web.Request, max_bytes: int) -> Any:
             text=json.dumps({"error": f"malformed JSON: {exc}"}),
             content_type="application/json",
         ) from None
+
+
+async def read_json(request: web.Request, max_bytes: int) -> Any:
+    """Parse a request body as JSON, raising a 400 JSON error when it can't be."""
+    return parse_json(await read_body(request, max_bytes))
 
 
 def auth_headers(token: str) -> dict[str, str]:

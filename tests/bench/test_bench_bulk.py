@@ -6,9 +6,10 @@ import base64
 import email
 import email.policy
 
-from bench.bench_bulk import MailmanStyleBulk, bulk_job, chunkify, members
+from bench.bench_bulk import MailmanStyleBulk, bulk_job, chunkify, members, parts
 from bench.bench_karl import make_post
 from karl.contract import validate_job
+from messageserver import fanoutslices
 from tests.karl.conftest import start_sink
 
 
@@ -43,3 +44,16 @@ def test_the_benchmark_job_is_a_valid_bulk_job_grouped_by_domain():
     domains = [a.split("@")[1] for a in job.addresses]
     assert domains == sorted(domains)
     assert base64.b64decode(bulk_job(make_post(), addresses[:1])["message_b64"]) == make_post()
+
+
+def test_karl_is_handed_the_members_in_messageservers_growing_parts(monkeypatch):
+    addresses = members(100_000)
+    cut = parts(addresses)
+    assert [len(p) for p in cut] == fanoutslices.sizes(100_000, bulk=True) == [
+        2000, 8000, 32000, 50000, 8000]
+    flat = [a for p in cut for a in p]
+    assert sorted(flat) == sorted(addresses) and len(set(flat)) == len(flat)  # each once
+    domains = [a.partition("@")[2] for a in flat]
+    assert domains == sorted(domains)  # in domain order, as the continuation takes them
+    monkeypatch.setenv("FANOUT_FIRST_BULK_JOB_RECIPIENTS", "500")
+    assert [len(p) for p in parts(addresses[:10_000])] == [500, 2000, 7500]

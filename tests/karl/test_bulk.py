@@ -121,6 +121,23 @@ def test_a_bulk_job_is_grouped_by_domain_deduplicated_and_keeps_its_vars():
     assert job.spec()["kind"] == "bulk" and job.spec()["vars"]["group_name"] == "demo"
 
 
+def test_a_list_already_grouped_by_domain_without_duplicates_is_kept_as_given():
+    # as messageserver sends it (domain order, a domain's members in its own order)
+    given = ["zed@a.example", "Amy@A.example", "bob@b.example", "al@c.example"]
+    job = validate_job(bulk_job(given))
+    assert job.addresses == given and job.domains == ["a.example"] * 2 + ["b.example",
+                                                                          "c.example"]
+    # a duplicate, or a domain out of order, and the list is deduplicated and sorted
+    assert validate_job(bulk_job([*given, "amy@a.example"])).addresses == [
+        "Amy@A.example", "zed@a.example", "bob@b.example", "al@c.example"]
+    shuffled = validate_job(bulk_job(["bob@b.example", *given[:2]]))
+    assert shuffled.addresses == ["Amy@A.example", "zed@a.example", "bob@b.example"]
+    assert shuffled.domains == ["a.example", "a.example", "b.example"]
+    units = bulkrecords.build_units(job.addresses, domains=job.domains)
+    assert units == bulkrecords.build_units(job.addresses)
+    assert [u["rcpts"] for u in units] == [given[:2], given[2:3], given[3:]]
+
+
 def test_a_bulk_recipient_carries_nothing_personal():
     data = bulk_job(["a@one.example"])
     data["recipients"] = [{"address": "a@one.example", "vars": {"name": "Ann"},

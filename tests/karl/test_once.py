@@ -2,6 +2,9 @@
 
 * A job submitted again with its Idempotency-Key is answered 200 with the job
   Karl already has, across a kill -9 of Karl, and nothing is sent twice.
+* The fingerprint kept with a key is the validated job's: the same job in
+  other JSON is a replay, another job a 409, and a key kept by a Karl from
+  before (the body's canonical JSON) is still compared the old way.
 * A second Karl on the same spool refuses to start and names the first.
 * kill -9 of Karl (with delivery workers) leaves no worker and no
   multiprocessing resource tracker behind.
@@ -86,20 +89,67 @@ def test_a_key_reused_for_another_body_or_malformed_is_refused(karl_factory, sin
 
 def test_the_same_key_is_kept_after_the_job_is_purged_for_the_retention_window(tmp_path):
     from karl.contract import validate_job
+    from karl.idempotency import fingerprint
 
     spool = Spool(tmp_path / "spool")
     try:
         body = job([{"address": "kept@example.org"}])
-        first = spool.add_job_once(validate_job(body), "key-a", "fp")
+        first = spool.add_job_once(validate_job(body), "key-a", fingerprint(body))
         (due,) = spool.due(int(time.time() * 1000) + 10, 10, set())
         spool.record([(due, due.record | {"state": "sent"}, None)], [])
         assert spool.purge_finished(int(time.time() * 1000) + 1000) == 1
         assert spool.job_spec(first.job_id) is None
-        again = spool.add_job_once(validate_job(body), "key-a", "fp")
+        again = spool.add_job_once(validate_job(body), "key-a", fingerprint(body))
         assert again.replayed and again.job_id == first.job_id
         assert spool.purge_keys(int(time.time() * 1000) - 60_000) == 0  # still retained
         assert spool.purge_keys(int(time.time() * 1000) + 1000) == 1
-        assert not spool.add_job_once(validate_job(body), "key-a", "fp").replayed
+        assert not spool.add_job_once(validate_job(body), "key-a", fingerprint(body)).replayed
+    finally:
+        spool.close()
+
+
+def test_the_fingerprint_is_the_jobs_and_keys_kept_before_it_still_replay(tmp_path):
+    import base64
+    import json
+
+    from karl import idempotency
+    from karl.contract import validate_job
+    from karl.spool import KeyReused
+
+    body = job([{"address": "a@example.org"}, {"address": "b@example.org"}])
+    # the same job with its keys in another order and its message as text, not base64
+    same = json.loads(json.dumps(body, sort_keys=True))
+    same["message"] = base64.b64decode(same.pop("message_b64")).decode("utf-8",
+                                                                      "surrogateescape")
+    other = job([{"address": "a@example.org"}])
+    fp = idempotency.fingerprint(body, validate_job(body))
+    assert fp.value.startswith(idempotency.VERSION)
+    assert fp.value == idempotency.fingerprint(same, validate_job(same)).value
+    assert fp.value != idempotency.fingerprint(other, validate_job(other)).value
+    spool = Spool(tmp_path / "spool")
+    try:
+        first = spool.add_job_once(validate_job(body), "key-new", fp)
+        again = spool.add_job_once(validate_job(same), "key-new",
+                                   idempotency.fingerprint(same, validate_job(same)))
+        assert again.replayed and again.job_id == first.job_id
+        try:
+            spool.add_job_once(validate_job(other), "key-new",
+                               idempotency.fingerprint(other, validate_job(other)))
+        except KeyReused:
+            pass
+        else:
+            raise AssertionError("a key reused for another job was accepted")
+        # a key a Karl from before kept: the fingerprint of the body's canonical JSON
+        spool.db.put(b"Kkey-old", json.dumps({"job": first.job_id, "count": 2,
+                                              "fp": idempotency.of_body(body)}).encode())
+        assert spool.add_job_once(validate_job(body), "key-old", fp).replayed
+        try:
+            spool.add_job_once(validate_job(other), "key-old",
+                               idempotency.fingerprint(other, validate_job(other)))
+        except KeyReused:
+            pass
+        else:
+            raise AssertionError("a key kept before, reused for another job, was accepted")
     finally:
         spool.close()
 

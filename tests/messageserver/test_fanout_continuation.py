@@ -9,6 +9,10 @@ post flows"). Here, with a real Karl and real SMTP sinks:
   * who gets the post is fixed when it is accepted: a member who leaves or
     switches to a digest right after still gets it, one who joins does not;
   * a dispatcher that lost its claim on the fan-out builds nothing;
+  * a bulk fan-out's slices grow by the same rule as a personal one's
+    (messageserver.fanoutslices), and one whose dispatcher died mid-way (a
+    slice built, handed to Karl, never marked done) resumes with every member
+    getting exactly one copy;
   * the real platform (smtpd, messageserver, Karl) with messageserver killed
     with -9 in the middle of a fan-out and started again: every member gets
     exactly one copy, none twice and none missing.
@@ -20,14 +24,16 @@ import smtplib
 import tempfile
 import time
 from collections import Counter
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from groups.membership import add_members
 from groups.models import FanoutRecipient, Membership, OutboxItem
-from messageserver import fanoutcontinuation, membership_actions, outbox, pipeline
+from messageserver import fanoutcontinuation, fanoutslices, membership_actions, outbox, pipeline
 from tests.conftest import mail
 from tests.e2e.conftest import platform  # noqa: F401  (the real-processes fixture)
 from tests.karl.conftest import EventReceiver, KarlProcess, start_sink
@@ -126,6 +132,100 @@ def test_a_dispatcher_that_lost_its_claim_builds_nothing(demo_group):
     assert fanoutcontinuation.next_slice(row) is None
     assert not OutboxItem.objects.filter(kind=OutboxItem.Kind.JOB).exists()
     assert FanoutRecipient.objects.filter(fanout=row).count() == members
+
+
+def test_bulk_and_personal_slices_grow_by_one_rule(monkeypatch):
+    # the defaults: a bulk fan-out of 100,000 starts with 2,000 addresses, not 50,000
+    assert fanoutslices.sizes(100_000, bulk=True) == [2000, 8000, 32000, 50000, 8000]
+    assert fanoutslices.sizes(10_000, bulk=True) == [2000, 8000]
+    assert fanoutslices.sizes(10_000, bulk=False) == [200, 800, 3200, 5000, 800]
+    monkeypatch.setenv("FANOUT_FIRST_BULK_JOB_RECIPIENTS", "3")
+    monkeypatch.setenv("FANOUT_BULK_JOB_RECIPIENTS", "40")
+    monkeypatch.setenv("FANOUT_FIRST_JOB_RECIPIENTS", "3")
+    monkeypatch.setenv("FANOUT_JOB_RECIPIENTS", "40")
+    assert fanoutslices.sizes(100, bulk=True) == fanoutslices.sizes(100, bulk=False) == [
+        3, 12, 40, 40, 5]
+    assert fanoutslices.part_count(100, 40, 3) == 5
+    # a first slice larger than the largest job is cut to it
+    monkeypatch.setenv("FANOUT_FIRST_BULK_JOB_RECIPIENTS", "500")
+    assert fanoutslices.sizes(100, bulk=True) == [40, 40, 20]
+
+
+@pytest.fixture
+def bulk_group(demo_group, monkeypatch):
+    monkeypatch.setenv("FANOUT_FIRST_BULK_JOB_RECIPIENTS", "4")
+    monkeypatch.setenv("FANOUT_BULK_JOB_RECIPIENTS", "30")
+    demo_group.bulk_delivery = True
+    demo_group.save(update_fields=["bulk_delivery"])
+    # three domains, so a slice of a domain-sorted job may cut through a domain
+    add_members(demo_group, [f"member{i}@{'abc'[i % 3]}.example.net" for i in range(80)])
+    return demo_group
+
+
+def _copies(sink, expected: list[str]) -> list[str]:
+    """Every RCPT the sink took, once ``expected`` have arrived and a duplicate could have."""
+    assert sink.handler.wait_for(len(expected), timeout=60)
+    time.sleep(0.5)  # anything sent twice would arrive now
+    return sorted(m.rcpt for m in sink.handler.received())
+
+
+def test_a_bulk_fanout_grows_from_its_first_slice_and_sends_each_copy_once(bulk_group, karl):
+    process, sink = karl
+    expected = sorted(bulk_group.memberships.filter(status="active")
+                      .values_list("email", flat=True))
+    _post(bulk_group)
+    _drain(process.client())
+    jobs = list(OutboxItem.objects.filter(kind=OutboxItem.Kind.JOB).order_by("id"))
+    assert all(job.payload["kind"] == "bulk" and job.karl_job_id for job in jobs)
+    sizes = [len(job.payload["recipients"]) for job in jobs]
+    assert sizes == fanoutslices.sizes(len(expected), bulk=True)
+    assert sizes[:3] == [4, 16, 30]
+    assert jobs[0].description.endswith(f"(part 1 of {len(jobs)})")
+    # taken in domain order: a domain's members in one job (or two, at a slice's edge)
+    domains = [r["address"].rpartition("@")[2].lower() for job in jobs
+               for r in job.payload["recipients"]]
+    assert domains == sorted(domains)
+    rcpts = _copies(sink, expected)
+    assert rcpts == expected, Counter(rcpts).most_common(3)
+
+
+def test_a_bulk_fanout_whose_dispatcher_died_mid_way_resumes_with_each_copy_once(
+        bulk_group, karl):
+    process, sink = karl
+    client = process.client()
+    expected = sorted(bulk_group.memberships.filter(status="active")
+                      .values_list("email", flat=True))
+    _post(bulk_group)
+    for _ in range(2):  # one pass hands one slice to Karl: parts 1 and 2 (4 + 16)
+        assert outbox.dispatch_due(client=client) == 1
+    # a third pass, by a dispatcher that dies in it: the slice is built (job row written,
+    # its recipients gone from the snapshot) and Karl takes the job, but the row is
+    # never marked done
+    [row] = OutboxItem.objects.filter(kind=OutboxItem.Kind.FANOUT)
+    dead = "elsewhere:999999"
+    assert OutboxItem.objects.filter(pk=row.pk, state=OutboxItem.State.PENDING).update(
+        state=OutboxItem.State.SENDING, claimed_by=dead, claimed_at=timezone.now())
+    row.refresh_from_db()
+    job = fanoutcontinuation.next_slice(row)
+    assert job is not None and job.description.endswith("(part 3 of 5)")
+    taken = outbox._submit(job, client)
+    row.refresh_from_db()
+    assert row.state == OutboxItem.State.PENDING and row.payload["recipients_done"] == 50
+    assert FanoutRecipient.objects.filter(fanout=row).count() == len(expected) - 50
+    # the dead dispatcher's claims: left as they were until CLAIM_TIMEOUT takes them back
+    # (reclaim_orphans, for a process of this host); the fan-out row itself went back to
+    # pending with the slice, so another dispatcher may go on meanwhile
+    OutboxItem.objects.filter(claimed_by=dead, state=OutboxItem.State.SENDING).update(
+        claimed_at=timezone.now() - outbox.CLAIM_TIMEOUT - timedelta(seconds=1))
+    _drain(client)
+    job.refresh_from_db()
+    assert job.karl_job_id == taken  # handed again with its key: Karl's answer, its first job
+    jobs = OutboxItem.objects.filter(kind=OutboxItem.Kind.JOB).order_by("id")
+    assert [len(j.payload["recipients"]) for j in jobs] == fanoutslices.sizes(
+        len(expected), bulk=True)
+    assert not FanoutRecipient.objects.exists()
+    rcpts = _copies(sink, expected)
+    assert rcpts == expected, Counter(rcpts).most_common(3)
 
 
 MEMBERS = 300
