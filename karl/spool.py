@@ -8,7 +8,9 @@ memory stays flat however many recipients are spooled.
 Keys (all bytes; JOB is a sortable id, IDX 8 hex digits):
   J JOB          job spec JSON (+ created, count)
   M JOB          the raw message (deleted when the job is finished)
-  P JOB          records still pending (decimal): recipients, or a bulk job's transactions
+  P JOB          progress JSON: records still pending ("left": recipients, or a bulk
+                 job's transactions) and the finished recipients' counts (the
+                 "finished" event); a bare decimal count from an earlier Karl
   R JOB / IDX    recipient record JSON; for a bulk job (spec "units"), a transaction
                  record: up to 100 recipients of one domain (karl.bulkrecords)
   Q DUE JOB/IDX  queue entry (DUE: 16-digit ms since the epoch)
