@@ -341,11 +341,15 @@ class Membership(models.Model):
 
     @property
     def name(self) -> str:
-        if self.display_name:
-            return self.display_name
-        if self.user_id and self.user.display_name:
-            return self.user.display_name
-        return self.email.split("@", 1)[0]
+        return member_name(self.display_name,
+                           self.user.display_name if self.user_id else "", self.email)
+
+
+def member_name(display_name: str, user_display_name: str | None, email: str) -> str:
+    """What a member is called: their name in the group, else their account's, else the
+    address's local part. A function of the columns, so a fan-out reading rows rather
+    than model instances (messageserver.fanout.Recipient) names members the same way."""
+    return display_name or user_display_name or email.split("@", 1)[0]
 
 
 class Hashtag(models.Model):

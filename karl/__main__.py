@@ -55,8 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     from karl.server import make_app
 
     limit_heap_growth()
+    from platformcore.gcstartup import freeze_startup_objects
 
-    web.run_app(make_app(config), host=config.bind_address, port=config.port,
+    app = make_app(config)
+    freeze_startup_objects()  # imports and the app: the collector skips them from now on
+    web.run_app(app, host=config.bind_address, port=config.port,
                 print=lambda *_: logging.getLogger("karl").info(
                     "listening on %s:%s, relays %s, spool %s, %d workers", config.bind_address,
                     config.port, ",".join(config.relays), config.spool_dir, config.workers))

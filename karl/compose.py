@@ -14,9 +14,10 @@ import email.charset
 import email.policy
 import email.utils
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from karl.dkimsign import SigningKey, body_hash, sign, split_headers
+from karl.dkimsign import HeaderSigner, SigningKey, body_hash, split_headers
 from karl.footer import Footer, FooterError
 from karl.mimeplan import (
     BODY_CLOSE_STR,
@@ -86,8 +87,7 @@ class Composer:
         self._wants_html = bool(self.plan.fallback) or any(
             isinstance(i, Slot) and i.kind == "html" for i in self.plan.items)
         self._has_slots = self.plan.has_slots
-        self._filtered: dict[frozenset[bytes], tuple[list[tuple[bytes, bytes]], bytes,
-                                                    bool]] = {}
+        self._shared: dict[frozenset[bytes], _Shared] = {}
         self._seven: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
 
     def _seven_bit(self, field: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
@@ -101,36 +101,30 @@ class Composer:
             out = self._seven[field] = (name, b" " + mailheaders.reencode(text_name, raw))
         return out
 
-    def _signed(self, fields: list[tuple[bytes, bytes]], body: bytes, bh: bytes,
-                head: bytes | None = None) -> bytes:
-        if head is None:
-            head = _head(fields)
-        sigs = b"".join(sign(fields, bh, key) for key in self.keys)
-        return sigs + head + b"\r\n" + body
-
-    def _headers_for(self, extra: Sequence[Sequence[str]]) -> tuple[
-            list[tuple[bytes, bytes]], bytes, bool]:
-        """(fields, their header block, all ASCII) of a copy with these extra headers.
-
-        The job's own headers are joined and checked once (per set of names the
-        extra headers replace); per copy only the extra headers are.
-        """
-        names = frozenset(n.lower().encode() for n, _ in extra)
-        base = self._filtered.get(names)
-        if base is None:
+    def _shared_for(self, names: frozenset[bytes]) -> _Shared:
+        """The job's fields a copy keeps when its own fields have these ``names``: joined,
+        checked and prepared for signing once per set of names (a fan-out has one)."""
+        shared = self._shared.get(names)
+        if shared is None:
             kept = [(n, v) for n, v in self.plan.headers if n.strip().lower() not in names]
-            base = self._filtered[names] = (kept, _head(kept),
-                                            all(v.isascii() for _, v in kept))
-        if not extra:
-            return base
-        added = [header_field(n, v) for n, v in extra]
-        return (base[0] + added, base[1] + _head(added),
-                base[2] and all(v.isascii() for _, v in added))
+            ascii_only = all(v.isascii() for _, v in kept)
+            seven = [self._seven_bit(f) for f in kept]
+            shared = self._shared[names] = _Shared(
+                kept, _head(kept), ascii_only, HeaderSigner(kept, names),
+                # for the copy to a relay without SMTPUTF8, when a field needs it
+                _head(seven), HeaderSigner(seven, names))
+        return shared
+
+    def _sign(self, signer: HeaderSigner, own: list[tuple[bytes, bytes]], bh: bytes) -> bytes:
+        return b"".join(signer.sign(own, bh, key) for key in self.keys)
 
     def compose(self, variables: dict[str, Any] | None = None,
                 headers: Sequence[Sequence[str]] = ()) -> Copy:
         """The complete signed copy for one recipient (and its 7-bit-header twin)."""
-        fields, head, ascii_only = self._headers_for(headers)
+        shared = self._shared_for(frozenset(n.lower().encode() for n, _ in headers))
+        own = [header_field(n, v) for n, v in headers]
+        head = shared.head + _head(own) if own else shared.head
+        ascii_only = shared.ascii_only and all(v.isascii() for _, v in own)
         if self.footer is None or not self._has_slots and not self.plan.fallback:
             body, bh = self.plan.body_for("", "")
         else:
@@ -144,13 +138,37 @@ class Composer:
             except NeedsFallback:
                 if not self._wants_html:  # rare: the email package may want the HTML too
                     text, html = self.footer.render(variables or {})
-                fields, body = email_fallback(fields, self.plan.body, text, html)
-                head, ascii_only = _head(fields), all(v.isascii() for _, v in fields)
-                bh = body_hash(body)
-        copy = Copy(self._signed(fields, body, bh, head))
+                return self._fallback(shared.fields + own, text, html)
+        copy = Copy(self._sign(shared.signer, own, bh) + head + b"\r\n" + body)
         if not ascii_only:
-            copy.seven_bit = self._signed([self._seven_bit(f) for f in fields], body, bh)
+            own_seven = [self._seven_bit(f) for f in own]
+            copy.seven_bit = (self._sign(shared.seven, own_seven, bh) + shared.seven_head
+                              + _head(own_seven) + b"\r\n" + body)
         return copy
+
+    def _fallback(self, fields: list[tuple[bytes, bytes]], text: str, html: str) -> Copy:
+        """A copy whose footer the email package writes (rare): signed from scratch."""
+        fields, body = email_fallback(fields, self.plan.body, text, html)
+        bh = body_hash(body)
+        signer = HeaderSigner(fields)
+        copy = Copy(self._sign(signer, [], bh) + _head(fields) + b"\r\n" + body)
+        if not all(v.isascii() for _, v in fields):
+            seven = [self._seven_bit(f) for f in fields]
+            copy.seven_bit = (self._sign(HeaderSigner(seven), [], bh) + _head(seven)
+                              + b"\r\n" + body)
+        return copy
+
+
+@dataclass
+class _Shared:
+    """What every copy with the same own header names shares (``Composer._shared_for``)."""
+
+    fields: list[tuple[bytes, bytes]]
+    head: bytes
+    ascii_only: bool
+    signer: HeaderSigner
+    seven_head: bytes  # the same fields as RFC 2047 ASCII (Copy.seven_bit)
+    seven: HeaderSigner
 
 
 def _head(fields: list[tuple[bytes, bytes]]) -> bytes:

@@ -37,6 +37,7 @@ _LABEL = r"[A-Za-z0-9]++(?:-++[A-Za-z0-9]++)*+"
 _ONE_ADDRESS = r"[^@\s<>()\[\],;:\"\\]++@" + _LABEL + r"(?:\." + _LABEL + r")*+"
 _ADDRESS = re.compile(rf"{_ONE_ADDRESS}\Z")
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+_RECIPIENT_FIELDS = frozenset(("address", "mail_from", "headers", "vars"))
 
 
 class RecipientIn(TypedDict):
@@ -193,7 +194,7 @@ def _headers(value: Any, where: str, errors: dict[str, str]) -> list[list[str]]:
     out = []
     for i, pair in enumerate(value):
         if (not isinstance(pair, list | tuple) or len(pair) != 2
-                or not all(isinstance(p, str) for p in pair)):
+                or not isinstance(pair[0], str) or not isinstance(pair[1], str)):
             errors[f"{where}[{i}]"] = "must be a [name, value] pair of strings"
         elif not _HEADER_NAME.match(pair[0]):
             errors[f"{where}[{i}]"] = f"{pair[0]!r} is not a header name"
@@ -338,25 +339,27 @@ def validate_job(data: Any, *, max_recipients: int = 1_000_000) -> Job:
         addresses, domains = bulk_recipients(rcpts, errors)
     else:
         for i, rcpt in enumerate(rcpts):
-            where = f"recipients[{i}]"
+            # (the place in the job is named only for an error: a fan-out's job has
+            # thousands of recipients, each checked here)
             if not isinstance(rcpt, dict):
-                errors[where] = "must be an object"
+                errors[f"recipients[{i}]"] = "must be an object"
                 continue
-            bad = set(rcpt) - {"address", "mail_from", "headers", "vars"}
-            if bad:
-                errors[where] = f"unknown fields: {', '.join(sorted(bad))}"
+            if not _RECIPIENT_FIELDS.issuperset(rcpt):
+                bad = set(rcpt) - _RECIPIENT_FIELDS
+                errors[f"recipients[{i}]"] = f"unknown fields: {', '.join(sorted(bad))}"
             if not is_address(rcpt.get("address")):
-                errors[f"{where}.address"] = "not an email address"
+                errors[f"recipients[{i}].address"] = "not an email address"
             if "mail_from" in rcpt and not (rcpt["mail_from"] == ""
                                             or is_address(rcpt["mail_from"])):
-                errors[f"{where}.mail_from"] = "not an email address"
+                errors[f"recipients[{i}].mail_from"] = "not an email address"
             vars_ = rcpt.get("vars", {})
             if not isinstance(vars_, dict):
-                errors[f"{where}.vars"] = "must be an object"
+                errors[f"recipients[{i}].vars"] = "must be an object"
             entry: dict[str, Any] = {"address": rcpt.get("address")}
             if rcpt.get("mail_from") is not None:
                 entry["mail_from"] = rcpt["mail_from"]
-            rh = _headers(rcpt.get("headers"), f"{where}.headers", errors)
+            rh = _headers(rcpt.get("headers"), f"recipients[{i}].headers", errors) \
+                if "headers" in rcpt else []
             if rh:
                 entry["headers"] = rh
             if vars_:

@@ -176,6 +176,7 @@ def worker_init(config: KarlConfig, parent: int | None = None) -> None:
     """
     global _worker, _loop
     from karl.memory import limit_heap_growth
+    from platformcore.gcstartup import freeze_startup_objects
     from platformcore.proctree import die_with_parent
 
     die_with_parent(parent)
@@ -184,6 +185,7 @@ def worker_init(config: KarlConfig, parent: int | None = None) -> None:
     _loop = asyncio.new_event_loop()
     asyncio.set_event_loop(_loop)
     _worker = Deliverer(config)
+    freeze_startup_objects()  # imports and keys: the collector skips them from now on
 
 
 def worker_deliver(batch: Batch) -> list[Outcome]:

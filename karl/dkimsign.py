@@ -20,7 +20,6 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
@@ -51,11 +50,6 @@ def canon_header(name: bytes, value: bytes) -> bytes:
     """Relaxed canonical form of one header field (RFC 6376 3.4.2)."""
     return (name.strip().lower() + b":"
             + _WSP.sub(b" ", _FOLD.sub(b"", value)).strip() + b"\r\n")
-
-
-# Most signed headers are the same on every copy of a job; the signature's own
-# header (new t= and bh= each time) goes through canon_header uncached.
-_canon_cached = lru_cache(maxsize=4096)(canon_header)
 
 
 class BodyHasher:
@@ -156,28 +150,79 @@ def split_headers(header_block: bytes) -> list[tuple[bytes, bytes]]:
     return fields
 
 
+class HeaderSigner:
+    """Signs copies whose header fields are ``fixed`` plus a few of their own.
+
+    The signed fields that every copy of a job shares are found, ordered and
+    canonicalised once here; per copy only the fields named in ``own`` (a
+    recipient's List-Unsubscribe) and the signature's own field are. The
+    DKIM-Signature field is written in its relaxed canonical form directly
+    (the value is ours: no folding whitespace but the line breaks it is
+    built with), not run through ``canon_header``'s regular expressions.
+    A copy's own fields come after the fixed ones (as the composer writes
+    them), which decides their order when a name occurs in both.
+    """
+
+    def __init__(self, fixed: Sequence[tuple[bytes, bytes]], own: Iterable[bytes] = (),
+                 signed: Iterable[bytes] = SIGNED_HEADERS) -> None:
+        own = frozenset(name.lower() for name in own)
+        by_name: dict[bytes, list[bytes]] = {}
+        for name, value in fixed:
+            by_name.setdefault(name.strip().lower(), []).append(value)
+        # per signed name in order: the shared fields' (names, canonical data), or for a
+        # name a copy brings its own of, that name and the shared fields' canonical forms
+        # (a copy's own fields come after the shared ones, so they are signed first)
+        self._plan: list[tuple[bytes, bytes] | tuple[bytes, list[bytes]]] = []
+        names: list[bytes] = []
+        data = b""
+        for wanted in signed:
+            shared = [canon_header(wanted, v) for v in reversed(by_name.get(wanted, ()))]
+            if wanted in own:
+                self._plan += [(b":".join(names), data), (wanted, shared)]
+                names, data = [], b""
+                continue
+            names += [wanted] * len(shared)
+            data += b"".join(shared)
+        self._plan.append((b":".join(names), data))
+        self._plan = [step for step in self._plan if isinstance(step[1], list) or step[1]]
+
+    def sign(self, own: Sequence[tuple[bytes, bytes]], bh: bytes, key: SigningKey,
+             now: int | None = None) -> bytes:
+        """A complete ``DKIM-Signature: ...\\r\\n`` field for the fixed fields plus ``own``.
+
+        Headers are signed bottom-up per name, as RFC 6376 5.4.2 requires when a
+        name occurs more than once.
+        """
+        mine: dict[bytes, list[bytes]] = {}
+        for name, value in own:
+            mine.setdefault(name.strip().lower(), []).append(value)
+        names: list[bytes] = []
+        data: list[bytes] = []
+        for name, step in self._plan:
+            if isinstance(step, bytes):
+                names.append(name)
+                data.append(step)
+                continue
+            for value in reversed(mine.get(name, ())):
+                names.append(name)
+                data.append(canon_header(name, value))
+            names += [name] * len(step)
+            data += step
+        stamp = str(int(time.time()) if now is None else now).encode()
+        h, b64bh = b":".join(names), base64.b64encode(bh)
+        head = (b" v=1; a=" + key.algorithm + b"; c=relaxed/relaxed; d=" + key.domain.encode()
+                + b"; s=" + key.selector.encode() + b"; t=" + stamp)
+        # the field as written, and its relaxed canonical form: the same without the
+        # CRLFs of its folding (what canon_header would make of it)
+        value = head + b";\r\n h=" + h + b";\r\n bh=" + b64bh + b";\r\n b="
+        data.append(b"dkim-signature:" + head[1:] + b"; h=" + h + b"; bh=" + b64bh + b"; b=")
+        signature = base64.b64encode(key.sign_data(b"".join(data)))
+        folded = b"\r\n ".join(signature[i:i + 72] for i in range(0, len(signature), 72))
+        return b"DKIM-Signature:" + value + folded + b"\r\n"
+
+
 def sign(headers: Sequence[tuple[bytes, bytes]], bh: bytes, key: SigningKey,
          signed: Iterable[bytes] = SIGNED_HEADERS, now: int | None = None) -> bytes:
-    """A complete ``DKIM-Signature: ...\\r\\n`` field for these headers and body hash.
-
-    Headers are signed bottom-up per name, as RFC 6376 5.4.2 requires when a
-    name occurs more than once.
-    """
-    by_name: dict[bytes, list[bytes]] = {}
-    for name, value in headers:
-        by_name.setdefault(name.strip().lower(), []).append(value)
-    names: list[bytes] = []
-    data = bytearray()
-    for wanted in signed:
-        for value in reversed(by_name.get(wanted, ())):
-            names.append(wanted)
-            data += _canon_cached(wanted, value)
-    stamp = int(time.time()) if now is None else now
-    value = (b" v=1; a=" + key.algorithm + b"; c=relaxed/relaxed; d=" + key.domain.encode()
-             + b"; s=" + key.selector.encode() + b"; t=" + str(stamp).encode()
-             + b";\r\n h=" + b":".join(names) + b";\r\n bh=" + base64.b64encode(bh)
-             + b";\r\n b=")
-    data += canon_header(b"dkim-signature", value)[:-2]
-    signature = base64.b64encode(key.sign_data(bytes(data)))
-    folded = b"\r\n ".join(signature[i:i + 72] for i in range(0, len(signature), 72))
-    return b"DKIM-Signature:" + value + folded + b"\r\n"
+    """A complete ``DKIM-Signature: ...\\r\\n`` field for these headers and body hash
+    (``HeaderSigner`` with every field fixed: the one way a signature is made)."""
+    return HeaderSigner(headers, (), signed).sign((), bh, key, now)

@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> None:
 
     log.info("sender authentication: %s", senderauth.describe())  # a typo in it stops us here
 
+    from platformcore.gcstartup import freeze_startup_objects
+
+    freeze_startup_objects()  # Django and the app are loaded: the collector skips them
     stop = threading.Event()
     dispatcher = threading.Thread(target=outbox.run_dispatcher, args=(stop,), daemon=True,
                                   name="outbox")

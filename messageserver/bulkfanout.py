@@ -26,6 +26,7 @@ transactions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -48,12 +49,13 @@ def impersonal_vars(message: Message) -> dict[str, Any]:
             "mute_url": common["topic_url"]}
 
 
-def _domain_order(member: Membership) -> tuple[str, str]:
+def _domain_order(member: fanout.Recipient | Membership) -> tuple[str, str]:
     local, _, domain = member.email.rpartition("@")
     return domain.lower(), local.lower()
 
 
-def build_bulk_job(message: Message, raw: bytes, members: list[Membership],
+def build_bulk_job(message: Message, raw: bytes,
+                   members: Sequence[fanout.Recipient | Membership],
                    extra_headers: list[list[str]] | None = None) -> dict[str, Any]:
     """The Karl job (kind "bulk") sending one copy of ``message`` to ``members``."""
     group = message.group

@@ -65,13 +65,11 @@ def _raw(message: Message, payload: dict) -> bytes:
     return bytes(message.raw.data)
 
 
-def _members(item: OutboxItem, after: int, upto: int) -> list[Membership]:
+def _members(item: OutboxItem, after: int, upto: int) -> list[fanout.Recipient]:
     """The snapshot's members in (after, upto], as the job needs them, in id order."""
     ids = FanoutRecipient.objects.filter(fanout=item, membership_id__gt=after,
                                          membership_id__lte=upto).values("membership_id")
-    return list(Membership.objects.filter(pk__in=Subquery(ids)).select_related("user")
-                .order_by("id").only("id", "email", "display_name", "user",
-                                     "user__display_name"))
+    return fanout.recipient_rows(Membership.objects.filter(pk__in=Subquery(ids)))
 
 
 # ids per IN (...) list: under SQLite's and PostgreSQL's limits on parameters

@@ -128,23 +128,33 @@ def problem(raw: str) -> str:
 
     A value is one line, or lines folded the RFC 5322 way (CRLF then a space or
     a tab); no bare CR or LF, no line of blanks only. (Long lines are fine:
-    Karl folds them with ``fold``.)
+    Karl folds them with ``fold``.) Checked with a few C-level passes: Karl
+    checks every recipient's List-Unsubscribe (folded) when a job comes in and
+    again when its copy is written.
     """
     if "\x00" in raw:
         return "header values may not contain NUL"
-    lines = _FOLD.split(raw)
-    if any("\r" in line or "\n" in line for line in lines):
+    if "\r" not in raw and "\n" not in raw:  # one line (most values): nothing else to check
+        return ""
+    unfolded = _FOLD.sub("", raw)
+    if "\r" in unfolded or "\n" in unfolded:
         return ("header values may contain line breaks only as folding "
                 "(CRLF followed by a space or tab)")
-    if any(not line.strip() for line in lines[1:]):
+    if _BLANK_FOLDED_LINE.search(raw):
         return "a folded header value may not have an empty line"
     return ""
 
 
+# a folded line of whitespace only (every line break is a fold by then); \s is what
+# str.isspace calls whitespace
+_BLANK_FOLDED_LINE = re.compile(r"\r\n\s+(?=\r\n|\Z)")
+_LONG_LINE = re.compile(rf"[^\r\n]{{{MAX_LINE - 100}}}")
+
+
 def ready(raw: str) -> bool:
     """Whether ``raw`` can go on the wire as it is: ASCII, no line near 998 characters."""
-    return raw.isascii() and not problem(raw) and all(
-        len(line) < MAX_LINE - 100 for line in _FOLD.split(raw))
+    return raw.isascii() and not problem(raw) and (
+        len(raw) < MAX_LINE - 100 or not _LONG_LINE.search(raw))
 
 
 def decode(raw: str) -> str:

@@ -215,3 +215,30 @@ def test_the_jobs_variables_reach_every_copy_and_a_recipients_own_win(keys):
     assert dkim.verify(bob, dnsfunc=keys["dnsfunc"])
     assert parts(bob)[0].get_content().rstrip().endswith("Bob of demo")
     assert parts(anon)[0].get_content().rstrip().endswith("a member of demo")
+
+
+def test_a_copys_own_fields_are_signed_with_the_shared_ones_in_order(keys):
+    """The shared fields are prepared for signing once per job (dkimsign.HeaderSigner);
+    a copy's own fields, folded, non-ASCII, a name the original also had, and two of one
+    name, are signed bottom-up among them, and the 7-bit twin is signed as sent."""
+    raw = karl_mail("plain.eml")
+    composer = Composer(raw, headers=[["List-Id", "<demo.groups.localhost>"],
+                                      ["Reply-To", "demo@groups.localhost"]],
+                        remove_headers=["DKIM-Signature"], footer=FOOTER,
+                        keys=[keys["rsa"], keys["ed"]], domain=DOMAIN)
+    own = [["List-Unsubscribe", "<mailto:demo+unsubscribe@groups.localhost>,\r\n"
+                                " <https://groups.localhost/u/bob-token>"],
+           ["Subject", "Grüße für Bob"], ["Reply-To", "bob@example.org"],
+           ["Reply-To", "carol@example.org"]]
+    for headers in (own, own[:1], []):
+        copy = composer.compose(BOB, headers)
+        for form in (bytes(copy), copy.seven_bit):
+            if form is None:
+                continue
+            verifier = dkim.DKIM(form)
+            for index in range(2):  # both signatures: RSA and Ed25519
+                assert verifier.verify(idx=index, dnsfunc=keys["dnsfunc"]), form[:3000]
+        signed = email.message_from_bytes(bytes(copy)).get_all("DKIM-Signature")[0]
+        names = signed.replace("\r\n", "").replace(" ", "").split("h=")[1].split(";")[0]
+        assert names.split(":").count("reply-to") == (2 if headers is own else 1)
+        assert ("list-unsubscribe" in names.split(":")) == bool(headers)

@@ -129,3 +129,37 @@ def test_a_retry_written_late_is_still_found(tmp_path):
     spool.due(now_ms(), 100, {first.key})
     spool.record([(first, first.record | {"state": "deferred"}, retry_at)], [])
     assert [d.index for d in spool.due(now_ms() + 1, 10, set())] == [0]
+
+
+def _finish_a_mixed_job(spool: Spool, legacy: bool) -> dict:
+    """Four recipients: sent, sent after waiting, bounced, expired after waiting; the
+    job's "finished" event. ``legacy``: its progress record as an earlier Karl wrote it."""
+    job = make_job(4)
+    job.events = ["finished"]
+    job_id = spool.add_job(job)
+    if legacy:  # a bare count of pending records, no tallies
+        spool.db.put(b"P" + job_id.encode(), b"4")
+    d0, d1, d2, d3 = spool.due(now_ms() + 1, 10, set())
+    later = now_ms() + 60_000
+    assert spool.record([(d0, d0.record | {"state": "sent", "attempts": 1}, None),
+                         (d1, d1.record | {"state": "deferred", "attempts": 1}, later),
+                         (d2, d2.record | {"state": "bounced", "attempts": 1}, None),
+                         (d3, d3.record | {"state": "deferred", "attempts": 1}, later)],
+                        []) == []
+    d1, d3 = spool.due(later + 1, 10, set())
+    assert spool.record([(d1, d1.record | {"state": "sent", "attempts": 2}, None),
+                         (d3, d3.record | {"state": "expired", "attempts": 2}, None)],
+                        []) == [job_id]
+    [event] = [e for _, e in spool.pending_events(10) if e["job_id"] == job_id]
+    return event
+
+
+def test_the_finished_event_counts_every_copy_without_reading_the_records_back(tmp_path):
+    """The counts are kept as outcomes are written; a job spooled by an earlier Karl
+    (no counts kept) is counted from its records, to the same event."""
+    kept = _finish_a_mixed_job(Spool(tmp_path / "a"), legacy=False)
+    counted = _finish_a_mixed_job(Spool(tmp_path / "b"), legacy=True)
+    assert kept["counts"] == {"sent": 2, "bounced": 1, "expired": 1}
+    assert kept["deferred"] == 2 and kept["total"] == 4 and kept["state"] == "finished"
+    assert {k: v for k, v in kept.items() if k not in ("id", "job_id", "at")} == {
+        k: v for k, v in counted.items() if k not in ("id", "job_id", "at")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -101,3 +102,31 @@ def test_value_around_folds_a_real_unsubscribe_header_once_per_length():
         folded = mailheaders.value_around("List-Unsubscribe", before, url, ">")
         assert folded == mailheaders.value("List-Unsubscribe", before + url + ">")
         assert "\r\n " in folded and url in folded
+
+
+def _problem_by_lines(raw: str) -> str:
+    """``mailheaders.problem`` as it was written first, line by line: the reference."""
+    if "\x00" in raw:
+        return "header values may not contain NUL"
+    lines = re.split(r"\r\n(?=[ \t])", raw)
+    if any("\r" in line or "\n" in line for line in lines):
+        return ("header values may contain line breaks only as folding "
+                "(CRLF followed by a space or tab)")
+    if any(not line.strip() for line in lines[1:]):
+        return "a folded header value may not have an empty line"
+    return ""
+
+
+_HEADER_TEXT = st.lists(st.sampled_from(["a", " ", "\t", "\r", "\n", "\r\n", "\r\n ",
+                                                 "\r\n\t", "\x00", "\x0b", "\u3000", "é",
+                                                 "x" * 300]), max_size=40).map("".join)
+
+
+@FAST
+@given(_HEADER_TEXT)
+def test_problem_and_ready_agree_with_the_line_by_line_reading(raw):
+    """problem() and ready() check in a few C-level passes what the lines would say."""
+    assert mailheaders.problem(raw) == _problem_by_lines(raw)
+    lines = re.split(r"\r\n(?=[ \t])", raw)
+    assert mailheaders.ready(raw) == (raw.isascii() and not _problem_by_lines(raw) and all(
+        len(line) < mailheaders.MAX_LINE - 100 for line in lines))
