@@ -14,7 +14,6 @@ import hmac
 import re
 import time
 from functools import lru_cache
-from typing import Any
 
 from platformcore.env import get_env
 
@@ -26,29 +25,18 @@ class BadToken(ValueError):
 
 
 @lru_cache(maxsize=4)
-def _pads(secret: str) -> tuple[Any, Any]:
-    """HMAC-SHA256 (RFC 2104) keyed with ``secret``: the inner and outer hashes with the
-    key's pads already absorbed. A fan-out signs three tokens per recipient; copying
-    these two hashes is half the cost of copying a keyed ``hmac.HMAC`` (whose Python
-    wrapper the profile showed), and the digest is the same (tests/groups/test_tokens.py)."""
-    key = secret.encode()
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_BLOCK, b"\0")
-    return (hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD)))
-
-
-_BLOCK = 64  # SHA-256's block size
-_IPAD = bytes(b ^ 0x36 for b in range(256))
-_OPAD = bytes(b ^ 0x5C for b in range(256))
+def _keyed(secret: str) -> hmac.HMAC:
+    """An HMAC already keyed with ``secret``: a fan-out signs three tokens per recipient,
+    and copying a keyed HMAC skips hashing the key's pads every time. (Absorbing the
+    pads into two bare SHA-256 objects by hand saved another 0.5 us a token: not worth
+    writing HMAC ourselves.)"""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
 
 def _mac(purpose: str, parts: list[str]) -> str:
-    inner, outer = _pads(get_env().secret_key)
-    inner, outer = inner.copy(), outer.copy()
-    inner.update("\x1f".join([purpose, *parts]).encode())
-    outer.update(inner.digest())
-    return outer.hexdigest()[:MAC_LENGTH]
+    mac = _keyed(get_env().secret_key).copy()
+    mac.update("\x1f".join([purpose, *parts]).encode())
+    return mac.hexdigest()[:MAC_LENGTH]
 
 
 _NOT_IN_PART = re.compile(r"[-+@ ]")
