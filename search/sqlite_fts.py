@@ -18,7 +18,10 @@ seek each), which costs nothing like walking a common word's whole doclist;
 those few matches are ranked newest first, because bm25 computes its word
 weights anew for every look-up (a walk of the doclist each). A filter that
 leaves more, but is a set of ids (hashtag, attachment, author), is tested on
-each match's rowid before the match is joined to its document.
+each match's rowid before the match is joined to its document. A walk is bounded
+by the set's lowest and highest id (a rowid range FTS5 seeks to), so a filter
+whose ids are close together (a week, in an archive whose ids follow the mail's
+arrival) walks only its own stretch of the doclist.
 
 PostgreSQL tests a large set's ids in runs instead (dbsearch.newest_matches);
 here that finds the candidates (a seek each, 30 µs) but cannot rank them: bm25
@@ -64,8 +67,11 @@ class SqliteFtsBackend(DatabaseIndex):
             if few is not None and len(few) <= self.probe:  # at most PROBE: all are candidates
                 rank = "0"
                 where, params = f"search_fts.rowid IN ({id_list(few)})", []
-            elif few is not None:  # "+" keeps FTS5 from seeking each id: it walks instead
-                where, params = f"+search_fts.rowid IN ({id_list(few)})", []
+            elif few is not None:  # "+" keeps FTS5 from seeking each id: it walks instead,
+                # only over the ids' own stretch of the doclist (a week of a live archive
+                # is a short stretch of ids: measured 56 -> 28 ms at a million)
+                where, params = (f"+search_fts.rowid IN ({id_list(few)}) AND search_fts.rowid "
+                                 f"BETWEEN {int(few[-1])} AND {int(few[0])}"), []
             else:  # "+": a set filter is probed per match, FTS5 still walks its doclist
                 where, params = filter_sql(query, ids="+search_fts.rowid")
             candidates = (
