@@ -28,24 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 
 def measure(members: int) -> None:
-    import django
+    from bench.posts import accepted_post
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groups.settings")
-    django.setup()
+    message = accepted_post("accept", members)
     from django.db import transaction
 
-    from groups.models import Group, Membership, Message, OutboxItem
-    from messageserver import fanout, fanoutqueue, fanoutslices, pipeline
-    from tests.conftest import mail
-
-    group = Group.objects.create(name="accept", title="accept")
-    Membership.objects.bulk_create([Membership(group=group, email=f"u{i}@example.net")
-                                    for i in range(members)], batch_size=5000)
-    raw = mail("member_post.eml").replace(b"bob@example.org", b"u0@example.net")
-    [(_, outcome)] = pipeline.handle_inbound("u0@example.net", ["accept@groups.localhost"], raw)
-    assert outcome.kind == "accepted", outcome
-    message = Message.objects.get(group=group, number=outcome.number)
-    OutboxItem.objects.all().delete()
+    from messageserver import fanout, fanoutqueue, fanoutslices
 
     cpu, wall = time.process_time(), time.perf_counter()
     with transaction.atomic():

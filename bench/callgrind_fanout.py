@@ -38,23 +38,11 @@ sys.path.insert(0, str(ROOT))
 
 def make_job(path: Path, members: int) -> None:
     """A post's fan-out job to ``members`` members, as messageserver builds it (JSON to ``path``)."""
-    import django
+    from bench.posts import accepted_post
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groups.settings")
-    django.setup()
-    from groups.models import Group, Membership, Message, OutboxItem
-    from messageserver import fanout, pipeline
-    from tests.conftest import mail
+    message = accepted_post("demo", members)
+    from messageserver import fanout
 
-    group = Group.objects.create(name="demo", title="demo")
-    Membership.objects.bulk_create([Membership(group=group, email=f"u{i}@example.net")
-                                    for i in range(members)], batch_size=5000)
-    raw = mail("member_post.eml").replace(b"bob@example.org", b"u0@example.net")
-    [(_, outcome)] = pipeline.handle_inbound("u0@example.net", ["demo@groups.localhost"], raw)
-    assert outcome.kind == "accepted", outcome
-    message = Message.objects.select_related("group", "topic").get(group=group,
-                                                                   number=outcome.number)
-    OutboxItem.objects.all().delete()
     job = fanout.build_job(message, bytes(message.raw.data), fanout.recipients(message, []))
     path.write_text(json.dumps(job))
 

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from karl.client import KarlError
 from karl.spool import Spool
@@ -132,24 +133,16 @@ def test_the_fingerprint_is_the_jobs_and_keys_kept_before_it_still_replay(tmp_pa
         again = spool.add_job_once(validate_job(same), "key-new",
                                    idempotency.fingerprint(same, validate_job(same)))
         assert again.replayed and again.job_id == first.job_id
-        try:
+        with pytest.raises(KeyReused):  # a key reused for another job
             spool.add_job_once(validate_job(other), "key-new",
                                idempotency.fingerprint(other, validate_job(other)))
-        except KeyReused:
-            pass
-        else:
-            raise AssertionError("a key reused for another job was accepted")
         # a key a Karl from before kept: the fingerprint of the body's canonical JSON
         spool.db.put(b"Kkey-old", json.dumps({"job": first.job_id, "count": 2,
                                               "fp": idempotency.of_body(body)}).encode())
         assert spool.add_job_once(validate_job(body), "key-old", fp).replayed
-        try:
+        with pytest.raises(KeyReused):  # a key kept before, reused for another job
             spool.add_job_once(validate_job(other), "key-old",
                                idempotency.fingerprint(other, validate_job(other)))
-        except KeyReused:
-            pass
-        else:
-            raise AssertionError("a key kept before, reused for another job, was accepted")
     finally:
         spool.close()
 
