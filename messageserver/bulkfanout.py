@@ -32,7 +32,7 @@ from typing import Any
 from django.conf import settings
 
 from groups import tokens
-from groups.models import Group, Membership, Message
+from groups.models import Group, Message
 from messageserver import fanout
 
 
@@ -49,13 +49,13 @@ def impersonal_vars(message: Message) -> dict[str, Any]:
             "mute_url": common["topic_url"]}
 
 
-def _domain_order(member: fanout.Recipient | Membership) -> tuple[str, str]:
+def _domain_order(member: fanout.Recipient) -> tuple[str, str]:
     local, _, domain = member.email.rpartition("@")
     return domain.lower(), local.lower()
 
 
 def build_bulk_job(message: Message, raw: bytes,
-                   members: Sequence[fanout.Recipient | Membership],
+                   members: Sequence[fanout.Recipient],
                    extra_headers: list[list[str]] | None = None) -> dict[str, Any]:
     """The Karl job (kind "bulk") sending one copy of ``message`` to ``members``."""
     group = message.group

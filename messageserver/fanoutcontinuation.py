@@ -76,7 +76,7 @@ def _members(item: OutboxItem, after: int, upto: int) -> list[fanout.Recipient]:
 _ID_BATCH = 10_000
 
 
-def _bulk_members(item: OutboxItem, size: int) -> list[Membership]:
+def _bulk_members(item: OutboxItem, size: int) -> list[fanout.Recipient]:
     """The first ``size`` members left in a bulk fan-out's snapshot, in domain order.
 
     A bulk job sends one transaction per domain and 100 recipients, so a
@@ -90,8 +90,9 @@ def _bulk_members(item: OutboxItem, size: int) -> list[Membership]:
     """
     snapshot = FanoutRecipient.objects.filter(fanout=item).values("membership_id")
     domain = Lower(Substr("email", StrIndex("email", Value("@")) + 1))
-    return list(Membership.objects.filter(pk__in=Subquery(snapshot)).annotate(domain=domain)
-                .order_by("domain", "id").only("id", "email")[:size])
+    rows = (Membership.objects.filter(pk__in=Subquery(snapshot)).annotate(domain=domain)
+            .order_by("domain", "id").values_list("id", "email")[:size])
+    return [fanout.Recipient(pk, email, "") for pk, email in rows]  # a bulk copy names nobody
 
 
 def _take(item: OutboxItem, ids: list[int], bulk: bool, last: bool) -> None:
